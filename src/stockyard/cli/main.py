@@ -1,0 +1,78 @@
+"""Entry point of the `stockyard` console script."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from stockyard import __version__
+from stockyard.cli import schema_cmd
+from stockyard.cli.output import print_error
+from stockyard.types.errors import StockyardError
+
+app = typer.Typer(
+    name="stockyard",
+    help="Stockyard: index, serve and check conda channels.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(schema_cmd.app, name="schema")
+
+
+def _register_optional_commands() -> None:
+    """Command groups added by later layers register here (each module defines `register`)."""
+    import importlib
+
+    for module_name in (
+        "stockyard.cli.package_cmd",
+        "stockyard.cli.validate_cmd",
+        "stockyard.cli.index_cmd",
+        "stockyard.cli.serve_cmd",
+    ):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue
+            raise
+        module.register(app)
+
+
+_register_optional_commands()
+
+
+@app.command("version")
+def version() -> None:
+    """Print the Stockyard version."""
+    typer.echo(__version__)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; user errors become one line on stderr and exit code 1, never a traceback."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except StockyardError as exc:
+        print_error(exc.message, exc.hint)
+        return 1
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        print_error("aborted")
+        return 130
+    except KeyboardInterrupt:
+        print_error("interrupted")
+        return 130
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Deterministic encoders: the same object always yields the same bytes.
+
+- JSON: compact (no spaces), keys sorted, UTF-8, like conda-index's compact output (conda-index
+  escapes non-ASCII as \\uXXXX; we write UTF-8, which every JSON parser reads the same).
+- msgpack (shards): keys sorted, hashes as `bin`.
+- zstd: a fixed level, single-threaded, content size written in the frame header, no checksum,
+  no dictionary: the same input and level give the same frame on every machine.
+
+Monolithic files are assembled from cached per-record encodings with `join_json_object`, which
+produces exactly the bytes `encode_json` would produce for the whole object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+import zstandard
+
+_json_encoder = msgspec.json.Encoder(order="sorted")
+_msgpack_encoder = msgspec.msgpack.Encoder(order="sorted")
+
+DEFAULT_ZSTD_LEVEL = 16
+
+
+def encode_json(obj: Any) -> bytes:
+    """Compact, key-sorted JSON."""
+    return _json_encoder.encode(obj)
+
+
+def encode_json_key(key: str) -> bytes:
+    return _json_encoder.encode(key)
+
+
+def encode_msgpack(obj: Any) -> bytes:
+    """Key-sorted msgpack; `bytes` values become msgpack `bin`."""
+    return _msgpack_encoder.encode(obj)
+
+
+def join_json_object(items: Iterable[tuple[str, bytes]]) -> bytes:
+    """Assemble `{"k1":v1,"k2":v2}` from already-encoded values.
+
+    `items` must be sorted by key (Python string order, as `encode_json` sorts). The result equals
+    `encode_json(dict)` for the decoded values, without decoding or re-encoding them.
+    """
+    parts: list[bytes] = []
+    for key, value in items:
+        parts.append(_json_encoder.encode(key) + b":" + value)
+    return b"{" + b",".join(parts) + b"}"
+
+
+def zstd_compress(data: bytes, level: int = DEFAULT_ZSTD_LEVEL) -> bytes:
+    """One zstd frame with the content size in its header (CEP 16 asks for it)."""
+    compressor = zstandard.ZstdCompressor(
+        level=level, write_content_size=True, write_checksum=False, threads=0
+    )
+    return compressor.compress(data)
+
+
+def zstd_decompress(data: bytes, max_output_size: int) -> bytes:
+    """Decompress zstd data, refusing output larger than `max_output_size` (zstd bombs).
+
+    Reads in bounded chunks, so a bomb costs at most `max_output_size` bytes of memory.
+    """
+    reader = zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True)
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        chunk = reader.read(min(1 << 20, max_output_size + 1 - total))
+        if not chunk:
+            break
+        total += len(chunk)
+        if total > max_output_size:
+            raise ValueError(f"zstd data expands beyond {max_output_size} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
