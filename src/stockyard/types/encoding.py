@@ -21,7 +21,11 @@ import zstandard
 _json_encoder = msgspec.json.Encoder(order="sorted")
 _msgpack_encoder = msgspec.msgpack.Encoder(order="sorted")
 
-DEFAULT_ZSTD_LEVEL = 16
+DEFAULT_ZSTD_LEVEL = 9
+#: Compressed bytes fed to the decompressor per step (a zstd block expands at most ~32,000x, so
+#: one step overshoots the limit by at most ~32 MiB), and its output buffer size.
+_ZSTD_INPUT_SLICE = 1 << 10
+_ZSTD_OUTPUT_BUFFER = 1 << 14
 
 
 def encode_json(obj: Any) -> bytes:
@@ -59,19 +63,27 @@ def zstd_compress(data: bytes, level: int = DEFAULT_ZSTD_LEVEL) -> bytes:
 
 
 def zstd_decompress(data: bytes, max_output_size: int) -> bytes:
-    """Decompress zstd data, refusing output larger than `max_output_size` (zstd bombs).
+    """Decompress zstd data (one or more frames), refusing output larger than `max_output_size`.
 
-    Reads in bounded chunks, so a bomb costs at most `max_output_size` bytes of memory.
+    Input is fed in small slices, so a zstd bomb costs at most `max_output_size` plus one slice's
+    expansion of memory. Truncated input raises ValueError instead of returning a prefix.
     """
-    reader = zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True)
+    view = memoryview(data)
     chunks: list[bytes] = []
     total = 0
-    while True:
-        chunk = reader.read(min(1 << 20, max_output_size + 1 - total))
-        if not chunk:
-            break
-        total += len(chunk)
-        if total > max_output_size:
-            raise ValueError(f"zstd data expands beyond {max_output_size} bytes")
-        chunks.append(chunk)
+    pos = 0
+    while pos < len(view):
+        frame = zstandard.ZstdDecompressor().decompressobj(write_size=_ZSTD_OUTPUT_BUFFER)
+        while not frame.eof:
+            if pos >= len(view):
+                raise ValueError("zstd data is truncated")
+            piece = view[pos : pos + _ZSTD_INPUT_SLICE]
+            pos += len(piece)
+            chunk = frame.decompress(piece)
+            total += len(chunk)
+            if total > max_output_size:
+                raise ValueError(f"zstd data expands beyond {max_output_size} bytes")
+            chunks.append(chunk)
+        # The slice that ended this frame may hold the start of the next one.
+        pos -= len(frame.unused_data)
     return b"".join(chunks)

@@ -1,0 +1,76 @@
+"""Opening a catalog: SQLite by default (inside the channel), PostgreSQL for scale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+from stockyard.catalog.schema import SCHEMA_VERSION, catalog_info, metadata
+from stockyard.types.errors import ConfigError, StockyardError
+
+
+class CatalogError(StockyardError):
+    """The catalog database cannot be opened or has an unexpected layout."""
+
+    default_hint = "Check --db-url; a SQLite catalog can be rebuilt by deleting it and reindexing."
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{Path(path).resolve()}"
+
+
+def _configure_sqlite(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets readers (the server) proceed while the indexer writes; NORMAL sync is durable in WAL
+    # mode across process crashes (only an OS crash can lose the last transaction).
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA cache_size=-65536")
+    cursor.close()
+
+
+def create_catalog_engine(url: str) -> Engine:
+    """An engine for `url`, with the tables created and the schema version checked."""
+    try:
+        if url.startswith("sqlite"):
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, future=True)
+            event.listen(engine, "connect", _configure_sqlite)
+        else:
+            if url.startswith("postgresql://") or url.startswith("postgres://"):
+                # Default to psycopg 3, the driver we install, rather than psycopg2.
+                url = "postgresql+psycopg://" + url.split("://", 1)[1]
+            engine = create_engine(url, future=True, pool_pre_ping=True)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise ConfigError(
+            f"invalid database URL {url!r}: {exc}",
+            hint="Use sqlite:///PATH or postgresql://USER@HOST:PORT/DB",
+        ) from exc
+    try:
+        metadata.create_all(engine)
+        _check_version(engine)
+    except OperationalError as exc:
+        raise CatalogError(f"cannot open catalog {engine.url!r}: {exc.orig}") from exc
+    return engine
+
+
+def _check_version(engine: Engine) -> None:
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(catalog_info.c.value).where(catalog_info.c.key == "schema_version")
+        ).first()
+        if row is None:
+            conn.execute(
+                catalog_info.insert().values(key="schema_version", value=str(SCHEMA_VERSION))
+            )
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise CatalogError(
+                f"catalog schema version {row[0]} is not supported (expected {SCHEMA_VERSION})"
+            )

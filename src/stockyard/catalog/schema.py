@@ -1,0 +1,127 @@
+"""Catalog tables (SQLAlchemy Core). One `metadata`; services that own extra tables (tokens,
+uploads) declare them on this same object so `create_all` makes everything at once.
+
+Record bytes are stored *encoded* (compact sorted JSON, exactly as they appear in repodata.json)
+so publishing joins cached bytes instead of re-encoding every record.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+#: Bumped when the tables change incompatibly; stored in `catalog_info`.
+SCHEMA_VERSION = 1
+
+catalog_info = Table(
+    "catalog_info",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(1024), nullable=False),
+)
+
+channels = Table(
+    "channels",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("private", Boolean, nullable=False, default=False),
+    Column("description", String(4096), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel_id", Integer, ForeignKey("channels.id", ondelete="CASCADE"), nullable=False),
+    Column("subdir", String(32), nullable=False),
+    Column("filename", String(256), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("build", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("md5", String(32), nullable=False),
+    #: CEP 47: set when first indexed, never overwritten (kept across re-uploads of a filename).
+    Column("indexed_timestamp", BigInteger, nullable=False),
+    #: The record as read from the artifact (repodata_from_packages.json), encoded JSON.
+    Column("record", LargeBinary, nullable=False),
+    #: The patched record, encoded JSON; NULL when patches leave it unchanged.
+    Column("patched", LargeBinary, nullable=True),
+    #: 0 published as is / patched, 1 removed by a patch (`remove`).
+    Column("patch_removed", Boolean, nullable=False, default=False),
+    Column("run_exports", LargeBinary, nullable=True),
+    Column("about", LargeBinary, nullable=True),
+    Column("path_flags", LargeBinary, nullable=True),
+    Column("icon_sha256", String(64), nullable=True),
+    UniqueConstraint("channel_id", "subdir", "filename", name="uq_artifact_path"),
+)
+Index("ix_artifacts_name", artifacts.c.channel_id, artifacts.c.subdir, artifacts.c.name)
+Index("ix_artifacts_channel_name", artifacts.c.channel_id, artifacts.c.name)
+
+#: Filenames that were in the channel and are gone (repodata `removed`).
+removed = Table(
+    "removed",
+    metadata,
+    Column("channel_id", Integer, ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True),
+    Column("subdir", String(32), primary_key=True),
+    Column("filename", String(256), primary_key=True),
+)
+
+#: Per channel subdir: what the last publish was made from, and whether a publish is owed.
+subdirs = Table(
+    "subdirs",
+    metadata,
+    Column("channel_id", Integer, ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True),
+    Column("subdir", String(32), primary_key=True),
+    #: Set in the same transaction that changes artifacts; cleared after a complete publish, so
+    #: a crash between the two is repaired by the next run.
+    Column("dirty", Boolean, nullable=False, default=True),
+    Column("patch_fingerprint", String(64), nullable=True),
+    Column("options_fingerprint", String(64), nullable=True),
+    Column("published_at", BigInteger, nullable=True),
+)
+
+#: CEP 16: the current shard of each package name.
+shards = Table(
+    "shards",
+    metadata,
+    Column("channel_id", Integer, ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True),
+    Column("subdir", String(32), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+)
+
+#: CEP 38: the cached channeldata entry of each package name, encoded JSON.
+channeldata_entries = Table(
+    "channeldata_entries",
+    metadata,
+    Column("channel_id", Integer, ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("entry", LargeBinary, nullable=False),
+)
+
+#: What is published, so an unchanged file is never rewritten (bytes, mtime and ETag stay).
+published_files = Table(
+    "published_files",
+    metadata,
+    Column("channel_id", Integer, ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(512), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+)

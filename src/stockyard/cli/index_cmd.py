@@ -1,0 +1,138 @@
+"""`stockyard index CHANNEL_DIR`: index a channel directory in place."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from stockyard.cli.output import print_json, stderr, stdout
+from stockyard.types.encoding import DEFAULT_ZSTD_LEVEL
+
+
+def index(
+    channel_dir: Path = typer.Argument(
+        ..., help="The channel folder: it holds noarch/ and one folder per platform subdir."
+    ),
+    subdir: list[str] = typer.Option(
+        None, "--subdir", "-s", help="Only index these subdirs (repeatable). Default: all."
+    ),
+    no_shards: bool = typer.Option(
+        False, "--no-shards", help="Do not write CEP 16 sharded repodata."
+    ),
+    zst_level: int = typer.Option(
+        DEFAULT_ZSTD_LEVEL,
+        "--zst-level",
+        min=1,
+        max=22,
+        help="zstd level of repodata.json.zst and shards (9: fast; 16-19: smaller, slower).",
+    ),
+    bz2: bool = typer.Option(False, "--bz2", help="Also write repodata.json.bz2."),
+    current_repodata: bool = typer.Option(
+        False, "--current-repodata", help="Also write current_repodata.json (conda-index's)."
+    ),
+    patch_generator: str = typer.Option(
+        None,
+        "--patch-generator",
+        help=(
+            "Repodata patches: a patch_instructions.json, a patch package (file, or the name of a "
+            "package in the channel's noarch/), or a .py file defining "
+            "_patch_repodata(repodata, subdir)."
+        ),
+    ),
+    base_url: str = typer.Option(
+        None,
+        "--base-url",
+        help="Where packages are downloaded from (CEP 15): sets info.base_url to "
+        "<URL>/<subdir>/ and repodata_version 2.",
+    ),
+    db_url: str = typer.Option(
+        None,
+        "--db-url",
+        help="Catalog database URL (postgresql://...). Default: SQLite in "
+        "CHANNEL_DIR/.stockyard/catalog.db.",
+    ),
+    workers: int = typer.Option(0, "--workers", "-j", help="Reader processes (0: one per CPU)."),
+    lock_timeout: float = typer.Option(
+        600, "--lock-timeout", help="Seconds to wait for another indexer of this channel."
+    ),
+    no_html: bool = typer.Option(False, "--no-html", help="Do not write index.html listings."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Index a channel: read new and changed artifacts, update the catalog, publish repodata.
+
+    Writes, per subdir: repodata.json (+ .zst), repodata_from_packages.json, the shard index and
+    shards, run_exports.json, patch_instructions.json, index.html; at the root: channeldata.json
+    and index.html. Only what changed is read and rewritten.
+    """
+    import os
+
+    from stockyard.index.run import IndexOptions, index_channel
+    from stockyard.publish.subdir import PublishOptions
+
+    if base_url is not None and not base_url.startswith(("http://", "https://", "file://", "./")):
+        from stockyard.types.errors import ConfigError
+
+        raise ConfigError(
+            f"--base-url {base_url!r} is not a URL",
+            hint="Use an absolute URL such as https://cdn.example.com/channel",
+        )
+    options = IndexOptions(
+        subdirs=tuple(subdir) if subdir else None,
+        publish=PublishOptions(
+            shards=not no_shards,
+            zst_level=zst_level,
+            bz2=bz2,
+            current_repodata=current_repodata,
+            base_url=base_url,
+            html=not no_html,
+        ),
+        patch_source=patch_generator,
+        db_url=db_url,
+        workers=workers or max(1, os.cpu_count() or 1),
+        lock_timeout=lock_timeout,
+    )
+    if sys.stderr.isatty() and not as_json:
+        result = _index_with_progress(channel_dir, options)
+    else:
+        result = index_channel(channel_dir, options)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        for skipped in result.skipped:
+            stderr.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}", highlight=False)
+        stdout.print(
+            f"indexed {result.channel}: {result.added} added, {result.changed} changed, "
+            f"{result.removed} removed, {result.unchanged} unchanged, "
+            f"{len(result.skipped)} skipped; {result.files_written} files written "
+            f"in {result.seconds:.2f}s",
+            highlight=False,
+        )
+
+
+def _index_with_progress(channel_dir: Path, options):  # type: ignore[no-untyped-def]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from stockyard.index.run import index_channel
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(phase: str, completed: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=completed, total=total)
+
+        return index_channel(channel_dir, options, progress)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("index")(index)

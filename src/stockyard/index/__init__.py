@@ -1,0 +1,1 @@
+"""The ingest flow: list storage, diff with the catalog, read what changed, update, publish."""

@@ -1,0 +1,142 @@
+"""From artifact files to catalog rows: read metadata (in parallel), check it, build records."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stockyard.catalog import ArtifactRow
+from stockyard.package.read import ArtifactMetadata, read_artifact
+from stockyard.types.encoding import encode_json
+from stockyard.types.errors import InvalidArtifact, StockyardError
+
+#: index.json keys that describe a download location, not the package; never republished.
+_NOT_RECORD_KEYS = frozenset({"fn", "url", "channel", "schema_version"})
+
+#: Below this many artifacts, reading in-process beats starting workers.
+_POOL_THRESHOLD = 64
+
+_FLAG_KEYS = (
+    ("binary_prefix", "binary_prefix"),
+    ("text_prefix", "text_prefix"),
+    ("activate.d", "activate_d"),
+    ("deactivate.d", "deactivate_d"),
+    ("post_link", "post_link"),
+    ("pre_link", "pre_link"),
+    ("pre_unlink", "pre_unlink"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadFailure:
+    path: str
+    reason: str
+
+
+def _read_one(job: tuple[str, str]) -> ArtifactMetadata | ReadFailure:
+    path, filename = job
+    try:
+        return read_artifact(path, filename=filename)
+    except StockyardError as exc:
+        reason = exc.reason if isinstance(exc, InvalidArtifact) else exc.message
+        return ReadFailure(path, reason)
+    except OSError as exc:
+        return ReadFailure(path, f"cannot read file: {exc.strerror or exc}")
+
+
+def read_artifacts(
+    jobs: list[tuple[str, str]],
+    *,
+    workers: int,
+    on_done: Callable[[int], None] | None = None,
+) -> Iterator[ArtifactMetadata | ReadFailure]:
+    """Read (path, filename) jobs, in a process pool when there are many; yields in job order."""
+    if len(jobs) < _POOL_THRESHOLD or workers <= 1:
+        for job in jobs:
+            result = _read_one(job)
+            if on_done:
+                on_done(1)
+            yield result
+        return
+    context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    chunksize = max(8, min(256, len(jobs) // (workers * 8) or 1))
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        for result in pool.map(_read_one, jobs, chunksize=chunksize):
+            if on_done:
+                on_done(1)
+            yield result
+
+
+def path_flags_dict(meta: ArtifactMetadata) -> dict[str, bool]:
+    flags = meta.path_flags
+    return {key: bool(getattr(flags, attr)) for key, attr in _FLAG_KEYS}
+
+
+def check_subdir(meta: ArtifactMetadata, subdir: str) -> str | None:
+    """Why `meta` does not belong in `subdir`, or None when it does."""
+    declared = meta.index_json.get("subdir")
+    if declared is None:
+        # Very old packages have no subdir: noarch ones belong in noarch, others anywhere else.
+        is_noarch = bool(meta.index_json.get("noarch"))
+        if is_noarch != (subdir == "noarch"):
+            return f"a {'noarch' if is_noarch else 'platform'} package cannot live in {subdir}/"
+        return None
+    if declared != subdir:
+        return f"index.json says subdir {declared!r} but the file is in {subdir}/"
+    return None
+
+
+def build_record(meta: ArtifactMetadata, subdir: str, indexed_timestamp: int) -> dict[str, Any]:
+    """The repodata record of an artifact: index.json plus hashes, size and CEP 47 timestamp."""
+    record = {k: v for k, v in meta.index_json.items() if k not in _NOT_RECORD_KEYS}
+    record.setdefault("subdir", subdir)
+    record.setdefault("depends", [])
+    record["md5"] = meta.md5
+    record["sha256"] = meta.sha256
+    record["size"] = meta.size
+    record["indexed_timestamp"] = indexed_timestamp
+    return record
+
+
+def artifact_row(
+    meta: ArtifactMetadata, subdir: str, mtime_ns: int, indexed_timestamp: int
+) -> ArtifactRow:
+    record = build_record(meta, subdir, indexed_timestamp)
+    icon_sha256 = None
+    if meta.icon:
+        import hashlib
+
+        icon_sha256 = hashlib.sha256(meta.icon).hexdigest()
+    return ArtifactRow(
+        subdir=subdir,
+        filename=meta.filename,
+        name=record["name"],
+        version=record["version"],
+        build=record["build"],
+        size=meta.size,
+        mtime_ns=mtime_ns,
+        sha256=meta.sha256,
+        md5=meta.md5,
+        record=encode_json(record),
+        run_exports=encode_json(meta.run_exports) if meta.run_exports is not None else None,
+        about=encode_json(meta.about) if meta.about is not None else None,
+        path_flags=encode_json(path_flags_dict(meta)),
+        icon_sha256=icon_sha256,
+        indexed_timestamp=indexed_timestamp,
+    )
+
+
+def icons_of(metas: Iterable[ArtifactMetadata]) -> dict[str, bytes]:
+    """sha256 -> icon bytes, published as `icons/<sha256>.png` at the channel root."""
+    import hashlib
+
+    return {hashlib.sha256(m.icon).hexdigest(): m.icon for m in metas if m.icon}
+
+
+def local_job(root: Path, key: str) -> tuple[str, str]:
+    return (str(root / key), key.rsplit("/", 1)[-1])

@@ -1,0 +1,31 @@
+"""One writer per channel: a file lock in the channel's state directory.
+
+A second indexer waits up to `timeout` seconds, then fails with `LockTimeout`; it never writes
+while another holds the lock. The OS releases the lock when a process dies (even `kill -9`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import filelock
+
+from stockyard.types.errors import LockTimeout
+
+
+@contextlib.contextmanager
+def channel_lock(path: Path, *, timeout: float) -> Iterator[None]:
+    lock = filelock.FileLock(str(path), timeout=timeout)
+    try:
+        lock.acquire()
+    except filelock.Timeout as exc:
+        raise LockTimeout(
+            f"another process is indexing this channel (lock {path} held for {timeout:g}s)",
+            hint="Wait for it to finish, or pass a longer --lock-timeout.",
+        ) from exc
+    try:
+        yield
+    finally:
+        lock.release()

@@ -1,0 +1,78 @@
+"""Channel-level files: `channeldata.json` (CEP 38) and the root `index.html`.
+
+Each package name's channeldata entry is cached (encoded) in the catalog and recomputed only when
+one of that name's artifacts changed; the document is then joined from the cached bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import msgspec
+
+from stockyard.catalog import Catalog, Channel
+from stockyard.publish import html
+from stockyard.publish.writer import Publisher
+from stockyard.types.encoding import encode_json, join_json_object
+from stockyard.types.repodata import CHANNELDATA_JSON
+
+_decode = msgspec.json.Decoder().decode
+
+
+def _maybe(data: bytes | None) -> object:
+    return _decode(data) if data is not None else None
+
+
+def refresh_channeldata_entries(catalog: Catalog, channel: Channel, names: Iterable[str]) -> None:
+    """Recompute the cached entries of `names` from their artifacts in every subdir."""
+    from stockyard.publish.channeldata import ArtifactSummary, channeldata_entry
+
+    wanted = set(names)
+    by_name: dict[str, list[ArtifactSummary]] = {}
+    for row in catalog.channel_names_summary(channel.id, wanted):
+        (name, subdir, filename, record, patched, patch_removed, about, rex, flags, icon) = row
+        if patch_removed:
+            continue
+        by_name.setdefault(name, []).append(
+            ArtifactSummary(
+                filename=filename,
+                subdir=subdir,
+                record=_decode(patched if patched is not None else record),
+                about=_maybe(about),  # type: ignore[arg-type]
+                run_exports=_maybe(rex),  # type: ignore[arg-type]
+                icon_sha256=icon,
+                path_flags=_maybe(flags),  # type: ignore[arg-type]
+            )
+        )
+    updates: dict[str, bytes | None] = {}
+    for name in wanted:
+        summaries = by_name.get(name)
+        updates[name] = encode_json(channeldata_entry(name, summaries)) if summaries else None
+    catalog.set_channeldata_entries(channel.id, updates)
+
+
+def publish_channel_files(
+    catalog: Catalog,
+    publisher: Publisher,
+    channel: Channel,
+    subdirs: Iterable[str],
+    *,
+    write_html: bool = True,
+) -> None:
+    entries = catalog.channeldata_entries(channel.id)
+    subdir_list = sorted(set(subdirs))
+    document = (
+        b'{"channeldata_version":1,"packages":'
+        + join_json_object(sorted(entries.items()))
+        + b',"subdirs":'
+        + encode_json(subdir_list)
+        + b"}"
+    )
+    publisher.write(CHANNELDATA_JSON, document)
+    if write_html:
+        listing = []
+        for name, entry in sorted(entries.items()):
+            decoded = _decode(entry)
+            listing.append((name, str(decoded.get("version") or ""), decoded.get("summary") or ""))
+        publisher.write("index.html", html.render_channel_index(channel.name, subdir_list, listing))
+    publisher.commit()

@@ -1,0 +1,80 @@
+"""CEP 16 sharded repodata: one content-addressed shard per package name, and the shard index.
+
+Shard records are the published (patched) records with `md5`/`sha256`/`legacy_bz2_md5` as raw
+bytes and CEP 21 `run_exports` always present (`{}` when the artifact exports nothing), so a
+client never has to fetch run_exports.json.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import msgspec
+
+from stockyard.catalog import PublishRow
+from stockyard.types.encoding import encode_msgpack, zstd_compress
+from stockyard.types.identifiers import parse_artifact_filename
+
+_HEX_FIELDS = ("md5", "sha256", "legacy_bz2_md5")
+_decode = msgspec.json.Decoder().decode
+
+
+def shard_record(row: PublishRow) -> dict[str, Any]:
+    record = _decode(row.published)
+    for key in _HEX_FIELDS:
+        value = record.get(key)
+        if isinstance(value, str):
+            record[key] = bytes.fromhex(value)
+    record["run_exports"] = _decode(row.run_exports) if row.run_exports is not None else {}
+    return record
+
+
+def render_shard(rows: Iterable[PublishRow], removed: Iterable[str], level: int) -> bytes:
+    """The zstd-compressed msgpack shard of one package name."""
+    packages: dict[str, Any] = {}
+    packages_conda: dict[str, Any] = {}
+    for row in rows:
+        if row.patch_removed:
+            continue
+        target = packages_conda if row.filename.endswith(".conda") else packages
+        target[row.filename] = shard_record(row)
+    shard = {"packages": packages, "packages.conda": packages_conda, "removed": sorted(removed)}
+    return zstd_compress(encode_msgpack(shard), level)
+
+
+def shard_key(subdir: str, digest: str) -> str:
+    return f"{subdir}/shards/{digest}.msgpack.zst"
+
+
+def shard_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def render_shard_index(
+    subdir: str, hashes: Mapping[str, str], *, base_url: str | None, level: int
+) -> bytes:
+    """`repodata_shards.msgpack.zst`: base URLs end with '/', relative to the index (CEP 16)."""
+    index = {
+        "info": {
+            "subdir": subdir,
+            "base_url": base_url if base_url else "./",
+            "shards_base_url": "./shards/",
+        },
+        "version": 1,
+        "shards": {name: bytes.fromhex(digest) for name, digest in sorted(hashes.items())},
+    }
+    return zstd_compress(encode_msgpack(index), level)
+
+
+def removed_by_name(filenames: Iterable[str]) -> dict[str, list[str]]:
+    """Group `removed` filenames by package name, for each shard's `removed` list."""
+    out: dict[str, list[str]] = {}
+    for filename in filenames:
+        try:
+            name = parse_artifact_filename(filename).name
+        except Exception:  # an odd legacy name in `removed` cannot be attributed to a shard
+            continue
+        out.setdefault(name, []).append(filename)
+    return out

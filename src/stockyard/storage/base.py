@@ -1,0 +1,71 @@
+"""The `Store` interface and key checking shared by every backend."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from stockyard.types.errors import StockyardError
+
+_segment_re = re.compile(r"^[A-Za-z0-9_.+\-=@~]+$")
+MAX_KEY_LENGTH = 1024
+
+
+class InvalidKey(StockyardError):
+    """A storage key that could escape the store or is not a plain relative path."""
+
+    default_hint = "Keys are relative paths of plain names separated by '/'."
+
+
+def check_key(key: str) -> str:
+    """Refuse anything that could leave the store: absolute paths, '..', empty or odd segments.
+
+    Every key that comes from outside (URLs, filenames in uploads or archives) passes here before
+    it touches a backend.
+    """
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidKey(f"invalid storage key {str(key)[:80]!r}")
+    if key.startswith("/") or "\\" in key or "\0" in key:
+        raise InvalidKey(f"storage key {key[:80]!r} must be a relative path")
+    for segment in key.split("/"):
+        if segment in {"", ".", ".."} or not _segment_re.match(segment):
+            raise InvalidKey(f"storage key {key[:80]!r} has an invalid segment {segment[:40]!r}")
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    key: str
+    size: int
+    mtime_ns: int
+
+
+class Store(Protocol):
+    """Atomic, whole-object writes; readers never see a partial object."""
+
+    def put(self, key: str, data: bytes) -> None:
+        """Write `data` under `key` atomically (temp + fsync + rename, or one PUT)."""
+
+    def put_file(self, key: str, source: Path) -> None:
+        """Move or copy a finished local file under `key` atomically."""
+
+    def get(self, key: str) -> bytes: ...
+
+    def open(self, key: str) -> BinaryIO:
+        """A seekable binary stream (for ranged reads and streaming responses)."""
+
+    def stat(self, key: str) -> ObjectInfo | None: ...
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Objects directly under the directory `prefix` (not recursive)."""
+
+    def list_dirs(self, prefix: str = "") -> list[str]:
+        """Names of the sub-directories directly under `prefix`."""
+
+    def delete(self, key: str) -> None: ...
+
+    def local_path(self, key: str) -> Path | None:
+        """The file behind `key` when the store is a local directory (for sendfile, nginx)."""

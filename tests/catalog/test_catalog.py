@@ -1,0 +1,89 @@
+"""The catalog on SQLite and PostgreSQL: channels, change sets, ordering, shards."""
+
+from __future__ import annotations
+
+import pytest
+
+from stockyard.catalog import ArtifactRow, Catalog
+from stockyard.types.encoding import encode_json
+from stockyard.types.errors import Conflict, InvalidIdentifier
+
+
+def _row(filename: str, *, sha: str = "a", stamp: int = 0, subdir: str = "linux-64") -> ArtifactRow:
+    name, version, build = filename.rsplit(".", 1)[0].removesuffix(".tar").rsplit("-", 2)
+    record = {"name": name, "version": version, "build": build, "build_number": 0}
+    return ArtifactRow(
+        subdir=subdir,
+        filename=filename,
+        name=name,
+        version=version,
+        build=build,
+        size=10,
+        mtime_ns=1,
+        sha256=sha * 64,
+        md5=sha * 32,
+        record=encode_json(record),
+        indexed_timestamp=stamp,
+    )
+
+
+def test_channels(catalog: Catalog) -> None:
+    created = catalog.create_channel("main")
+    assert catalog.get_channel("main") == created
+    with pytest.raises(Conflict):
+        catalog.create_channel("main")
+    with pytest.raises(InvalidIdentifier):
+        catalog.create_channel("../evil")
+    catalog.create_channel("private-one", private=True)
+    assert [c.name for c in catalog.list_channels()] == ["main", "private-one"]
+    assert catalog.ensure_channel("main").id == created.id
+
+
+def test_apply_changes_and_state(catalog: Catalog) -> None:
+    ch = catalog.create_channel("c")
+    catalog.apply_changes(ch.id, "linux-64", upserts=[_row("b-1-0.conda"), _row("a-1-0.tar.bz2")])
+    states = catalog.file_states(ch.id, "linux-64")
+    assert set(states) == {"a-1-0.tar.bz2", "b-1-0.conda"}
+    assert states["a-1-0.tar.bz2"].indexed_timestamp > 0
+    # Replacing keeps the timestamp the caller passes (the indexer keeps the first one).
+    first = states["b-1-0.conda"].indexed_timestamp
+    catalog.apply_changes(ch.id, "linux-64", upserts=[_row("b-1-0.conda", sha="b", stamp=first)])
+    again = catalog.file_states(ch.id, "linux-64")["b-1-0.conda"]
+    assert again.sha256 == "b" * 64 and again.indexed_timestamp == first
+    catalog.apply_changes(ch.id, "linux-64", removed_filenames=["a-1-0.tar.bz2"])
+    assert catalog.removed_filenames(ch.id, "linux-64") == ["a-1-0.tar.bz2"]
+    assert set(catalog.file_states(ch.id, "linux-64")) == {"b-1-0.conda"}
+    # Re-adding takes it off `removed`.
+    catalog.apply_changes(ch.id, "linux-64", upserts=[_row("a-1-0.tar.bz2")])
+    assert catalog.removed_filenames(ch.id, "linux-64") == []
+    state = catalog.subdir_state(ch.id, "linux-64")
+    assert state is not None and state.dirty
+    catalog.mark_published(ch.id, "linux-64", "p", "o")
+    state = catalog.subdir_state(ch.id, "linux-64")
+    assert state is not None and not state.dirty and state.patch_fingerprint == "p"
+
+
+def test_publish_rows_are_in_python_string_order(catalog: Catalog) -> None:
+    ch = catalog.create_channel("c")
+    names = ["z-1-0.conda", "a_b-1-0.conda", "a-b-1-0.conda", "a.b-1-0.conda", "ab-1-0.conda"]
+    catalog.apply_changes(ch.id, "noarch", upserts=[_row(n, subdir="noarch") for n in names])
+    got = [r.filename for r in catalog.iter_publish_rows(ch.id, "noarch", ".conda")]
+    assert got == sorted(names)
+    assert list(catalog.iter_publish_rows(ch.id, "noarch", ".tar.bz2")) == []
+
+
+def test_patches_shards_published(catalog: Catalog) -> None:
+    ch = catalog.create_channel("c")
+    catalog.apply_changes(ch.id, "noarch", upserts=[_row("a-1-0.conda", subdir="noarch")])
+    catalog.set_patched(ch.id, "noarch", [("a-1-0.conda", b'{"x":1}', False)])
+    (row,) = catalog.iter_publish_rows(ch.id, "noarch")
+    assert row.published == b'{"x":1}'
+    catalog.reset_patches(ch.id, "noarch")
+    (row,) = catalog.iter_publish_rows(ch.id, "noarch")
+    assert row.patched is None and not row.patch_removed
+    catalog.set_shard_hashes(ch.id, "noarch", {"a": "f" * 64, "gone": None})
+    assert catalog.shard_hashes(ch.id, "noarch") == {"a": "f" * 64}
+    catalog.record_published(ch.id, [("noarch/repodata.json", "e" * 64, 5)])
+    assert catalog.published_hashes(ch.id) == {"noarch/repodata.json": "e" * 64}
+    assert catalog.names_in_subdir(ch.id, "noarch") == {"a"}
+    assert catalog.listing(ch.id, "noarch")[0][0] == "a-1-0.conda"
