@@ -125,3 +125,22 @@ published_files = Table(
     Column("sha256", String(64), nullable=False),
     Column("size", BigInteger, nullable=False),
 )
+
+#: API tokens. Only the sha256 of a token is stored; the token itself is shown once at creation.
+#: Tokens are long random strings, so a fast hash is enough (no password stretching needed).
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    #: The first characters of the token, shown in listings to tell tokens apart.
+    Column("prefix", String(16), nullable=False),
+    #: NULL: a token for every channel (server admin).
+    Column("channel_id", Integer, ForeignKey("channels.id", ondelete="CASCADE"), nullable=True),
+    Column("scope", String(16), nullable=False),  # read | write | admin
+    Column("description", String(256), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+    Column("last_used_at", BigInteger, nullable=True),
+)

@@ -77,7 +77,7 @@ def path_flags_dict(meta: ArtifactMetadata) -> dict[str, bool]:
     return {key: bool(getattr(flags, attr)) for key, attr in _FLAG_KEYS}
 
 
-def check_subdir(meta: ArtifactMetadata, subdir: str) -> str | None:
+def subdir_mismatch(meta: ArtifactMetadata, subdir: str) -> str | None:
     """Why `meta` does not belong in `subdir`, or None when it does."""
     declared = meta.index_json.get("subdir")
     if declared is None:

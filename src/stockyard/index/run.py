@@ -16,8 +16,8 @@ from stockyard.catalog import Catalog, Channel, sqlite_url
 from stockyard.index.ingest import (
     ReadFailure,
     artifact_row,
-    check_subdir,
     read_artifacts,
+    subdir_mismatch,
 )
 from stockyard.index.lock import channel_lock
 from stockyard.package.read import ArtifactMetadata
@@ -211,7 +211,7 @@ def _index_locked(
         if isinstance(outcome, ReadFailure):
             result.skipped.append(Skipped(outcome.path, outcome.reason))
             continue
-        problem = check_subdir(outcome, scan.subdir)
+        problem = subdir_mismatch(outcome, scan.subdir)
         if problem:
             result.skipped.append(Skipped(str(root / scan.subdir / outcome.filename), problem))
             continue
