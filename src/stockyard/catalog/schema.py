@@ -69,6 +69,9 @@ artifacts = Table(
     Column("about", LargeBinary, nullable=True),
     Column("path_flags", LargeBinary, nullable=True),
     Column("icon_sha256", String(64), nullable=True),
+    #: "local": a file in the channel's storage, compared by change detection; "mirror": a record
+    #: ingested from upstream repodata, whose artifact lives elsewhere (never seen as removed).
+    Column("origin", String(16), nullable=False, default="local"),
     UniqueConstraint("channel_id", "subdir", "filename", name="uq_artifact_path"),
 )
 Index("ix_artifacts_name", artifacts.c.channel_id, artifacts.c.subdir, artifacts.c.name)

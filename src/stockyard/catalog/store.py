@@ -69,6 +69,8 @@ class ArtifactRow:
     #: CEP 47: the first time this filename was indexed (the caller keeps the old value on a
     #: re-upload, so it is never overwritten). Also inside `record`.
     indexed_timestamp: int = 0
+    #: "local" (a file in storage) or "mirror" (a record from upstream repodata).
+    origin: str = "local"
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,13 +178,18 @@ class Catalog:
         return sorted(r[0] for r in rows)
 
     def file_states(self, channel_id: int, subdir: str) -> dict[str, FileState]:
+        """Change-detection state of the subdir's local files (mirrored records excluded)."""
         query = select(
             artifacts.c.filename,
             artifacts.c.size,
             artifacts.c.mtime_ns,
             artifacts.c.sha256,
             artifacts.c.indexed_timestamp,
-        ).where(artifacts.c.channel_id == channel_id, artifacts.c.subdir == subdir)
+        ).where(
+            artifacts.c.channel_id == channel_id,
+            artifacts.c.subdir == subdir,
+            artifacts.c.origin == "local",
+        )
         with self.engine.connect() as conn:
             return {f: FileState(s, m, h, t) for f, s, m, h, t in conn.execute(query)}
 
@@ -248,6 +255,7 @@ class Catalog:
                             "about": r.about,
                             "path_flags": r.path_flags,
                             "icon_sha256": r.icon_sha256,
+                            "origin": r.origin,
                         }
                     )
                 for chunk in _chunks(values):

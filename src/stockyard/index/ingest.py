@@ -7,7 +7,6 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from stockyard.catalog import ArtifactRow
@@ -138,5 +137,15 @@ def icons_of(metas: Iterable[ArtifactMetadata]) -> dict[str, bytes]:
     return {hashlib.sha256(m.icon).hexdigest(): m.icon for m in metas if m.icon}
 
 
-def local_job(root: Path, key: str) -> tuple[str, str]:
-    return (str(root / key), key.rsplit("/", 1)[-1])
+def first_indexed_ms() -> int:
+    """The CEP 47 `indexed_timestamp` for an artifact indexed now.
+
+    Honours SOURCE_DATE_EPOCH (the reproducible-builds convention) so that the same artifacts
+    indexed on two machines give byte-identical repodata and shards.
+    """
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.isdigit():
+        return int(epoch) * 1000
+    import time
+
+    return int(time.time() * 1000)

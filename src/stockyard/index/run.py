@@ -16,6 +16,7 @@ from stockyard.catalog import Catalog, Channel, sqlite_url
 from stockyard.index.ingest import (
     ReadFailure,
     artifact_row,
+    first_indexed_ms,
     read_artifacts,
     subdir_mismatch,
 )
@@ -231,7 +232,7 @@ def _index_locked(
                 result.unchanged += 1
                 continue
             stamp = state.indexed_timestamp if state is not None else 0
-            row = artifact_row(meta, scan.subdir, mtime, stamp or _now_ms())
+            row = artifact_row(meta, scan.subdir, mtime, stamp or first_indexed_ms())
             rows.append(row)
             change.filenames.add(row.filename)
             change.names.add(row.name)
@@ -320,9 +321,12 @@ def _index_locked(
 
 
 def _instructions(patch_source: Any, catalog: Catalog, channel: Channel, subdir: str) -> dict:
+    from stockyard.patches.sources import GeneratorPatchSource
+
     if patch_source is None:
         return {}
-    if getattr(patch_source, "needs_repodata", True):
+    # Only Python generators look at the repodata; building it is O(records).
+    if isinstance(patch_source, GeneratorPatchSource):
         repodata = unpatched_repodata(catalog, channel, subdir)
     else:
         repodata = {}
@@ -347,7 +351,3 @@ def _write_icons(store: LocalStore, metas: list[ArtifactMetadata]) -> None:
             key = f"icons/{hashlib.sha256(meta.icon).hexdigest()}.png"
             if store.stat(key) is None:
                 store.put(key, meta.icon)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stockyard.catalog import Catalog, Channel
-from stockyard.index.ingest import artifact_row, subdir_mismatch
+from stockyard.index.ingest import artifact_row, first_indexed_ms, subdir_mismatch
 from stockyard.index.lock import channel_lock
 from stockyard.package.read import ArtifactMetadata, read_artifact
 from stockyard.publish.channel import publish_channel_files, refresh_channeldata_entries
@@ -87,7 +87,7 @@ def ingest_upload(
                 store.put(f"{key}.attestation.json", attestation)
             info = store.stat(key)
             mtime = info.mtime_ns if info else time.time_ns()
-            stamp = known.indexed_timestamp if known is not None else int(time.time() * 1000)
+            stamp = known.indexed_timestamp if known is not None else first_indexed_ms()
             row = artifact_row(meta, target_subdir, mtime, stamp)
             # A subdir already dirty was left half-published by a crash: republish it whole.
             before = catalog.subdir_state(channel.id, target_subdir)

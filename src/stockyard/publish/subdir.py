@@ -126,10 +126,10 @@ def publish_subdir(
     compiled = compile_patches(instructions) if instructions else None
     if full:
         catalog.reset_patches(channel.id, subdir)
-        targets = set(compiled.filenames) if compiled else set()
+        targets = set(compiled.touched) if compiled else set()
     else:
         assert change is not None
-        targets = set(change.filenames) & set(compiled.filenames) if compiled else set()
+        targets = set(change.filenames) & set(compiled.touched) if compiled else set()
     if targets and compiled is not None:
         updates = []
         for filename, record_bytes in catalog.records_for_filenames(channel.id, subdir, targets):

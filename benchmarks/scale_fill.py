@@ -1,0 +1,90 @@
+"""Fill a channel's catalog with N records directly, the way a mirror ingests upstream repodata.
+
+Records come from the real metadata in ../shared/data, multiplied into distinct names and builds
+(about 25,000 package names, like conda-forge) and spread over five subdirs in conda-forge-like
+proportions. The artifacts are not on disk (origin "mirror"), so the indexer does not treat them
+as removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from pathlib import Path
+
+from stockyard.catalog import ArtifactRow, Catalog, sqlite_url
+from stockyard.index.run import STATE_DIR, _catalog_channel_name
+from stockyard.testing.corpus import load_shared_records
+from stockyard.types.encoding import encode_json
+
+SUBDIRS = (("linux-64", 0.4), ("noarch", 0.3), ("osx-64", 0.1), ("osx-arm64", 0.1), ("win-64", 0.1))
+NAME_VARIANTS = 3
+
+
+def _rows(records: list[tuple[str, dict]], count: int, subdir: str, offset: int):
+    base_n = len(records)
+    for i in range(count):
+        j = offset + i
+        _, base = records[j % base_n]
+        round_ = j // base_n
+        name = (
+            base["name"]
+            if round_ % NAME_VARIANTS == 0
+            else f"{base['name']}-v{round_ % NAME_VARIANTS}"
+        )
+        build = f"{base['build']}_s{round_}"
+        version = base["version"]
+        filename = f"{name}-{version}-{build}.conda"
+        digest = hashlib.sha256(filename.encode()).hexdigest()
+        record = {k: v for k, v in base.items() if k not in {"md5", "sha256", "size", "subdir"}}
+        record.update(
+            name=name,
+            build=build,
+            subdir=subdir,
+            md5=digest[:32],
+            sha256=digest,
+            size=1000 + j % 5000,
+            indexed_timestamp=1700000000000 + j,
+        )
+        if subdir == "noarch":
+            record["noarch"] = "generic"
+        yield ArtifactRow(
+            subdir=subdir,
+            filename=filename,
+            name=name,
+            version=version,
+            build=build,
+            size=record["size"],
+            mtime_ns=0,
+            sha256=digest,
+            md5=digest[:32],
+            record=encode_json(record),
+            run_exports=encode_json({"weak": [f"{name} >={version}"]}) if j % 7 == 0 else None,
+            indexed_timestamp=record["indexed_timestamp"],
+            origin="mirror",
+        )
+
+
+def fill_catalog(channel_dir: Path, total: int, batch: int = 20000) -> None:
+    records = load_shared_records()
+    state = channel_dir / STATE_DIR
+    state.mkdir(parents=True, exist_ok=True)
+    catalog = Catalog.open(sqlite_url(state / "catalog.db"))
+    channel = catalog.ensure_channel(_catalog_channel_name(channel_dir.resolve().name))
+    offset = 0
+    started = time.perf_counter()
+    for subdir, share in SUBDIRS:
+        count = int(total * share)
+        pending = []
+        for row in _rows(records, count, subdir, offset):
+            pending.append(row)
+            if len(pending) >= batch:
+                catalog.apply_changes(channel.id, subdir, upserts=pending)
+                pending = []
+        if pending:
+            catalog.apply_changes(channel.id, subdir, upserts=pending)
+        offset += count
+        (channel_dir / subdir).mkdir(exist_ok=True)
+    catalog.close()
+    print(f"filled {offset} records in {time.perf_counter() - started:.1f}s", file=sys.stderr)
