@@ -99,6 +99,9 @@ def build_record(meta: ArtifactMetadata, subdir: str, indexed_timestamp: int) ->
     record["sha256"] = meta.sha256
     record["size"] = meta.size
     record["indexed_timestamp"] = indexed_timestamp
+    if meta.run_exports:
+        # As rattler-index does: clients that read run_exports (rattler-build) need no second file.
+        record["run_exports"] = meta.run_exports
     return record
 
 
