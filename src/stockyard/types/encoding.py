@@ -65,9 +65,24 @@ def zstd_compress(data: bytes, level: int = DEFAULT_ZSTD_LEVEL) -> bytes:
 def zstd_decompress(data: bytes, max_output_size: int) -> bytes:
     """Decompress zstd data (one or more frames), refusing output larger than `max_output_size`.
 
-    Input is fed in small slices, so a zstd bomb costs at most `max_output_size` plus one slice's
-    expansion of memory. Truncated input raises ValueError instead of returning a prefix.
+    A single frame that declares its content size (as `zstd_compress` writes) is decompressed in
+    one call: libzstd refuses to produce more than the declared size. Anything else is fed in
+    small slices, so a zstd bomb costs at most `max_output_size` plus one slice's expansion of
+    memory. Truncated input raises ValueError instead of returning a prefix.
     """
+    try:
+        declared = zstandard.frame_content_size(data)
+    except zstandard.ZstdError:
+        declared = -1  # not a frame header: the loop below raises the decoder's error
+    if declared > max_output_size:
+        raise ValueError(f"zstd data expands beyond {max_output_size} bytes")
+    if declared >= 0:
+        frame = zstandard.ZstdDecompressor().decompressobj()
+        out = frame.decompress(data)
+        if not frame.eof:
+            raise ValueError("zstd data is truncated")
+        if not frame.unused_data:
+            return out  # type: ignore[no-any-return]
     view = memoryview(data)
     chunks: list[bytes] = []
     total = 0

@@ -1,5 +1,8 @@
-"""Repodata patch instructions (`patch_instructions.json`), versions 1 and 2, as conda-index
-applies them."""
+"""Repodata patch instructions (`patch_instructions.json`) as conda-index applies them.
+
+conda-index writes version 1 (and treats a missing version as 0). Version 2 is admitted with the
+version 1 semantics; see stockyard.patches.apply.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ class PatchInstructions(
     - `remove`: filenames to move out of the packages maps and into `removed`.
     """
 
-    patch_instructions_version: Annotated[int, Meta(ge=1, le=2)] = 1
+    patch_instructions_version: Annotated[int, Meta(ge=0, le=2)] = 1
     packages: dict[str, dict[str, Any]] = {}
     packages_conda: dict[str, dict[str, Any]] = msgspec.field(default={}, name="packages.conda")
     revoke: list[str] = []
