@@ -52,7 +52,8 @@ def version() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors become one line on stderr and exit code 1, never a traceback."""
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode, click returns (not raises) the code of a `typer.Exit(n)`.
+        result = app(args=argv, standalone_mode=False)
     except StockyardError as exc:
         print_error(exc.message, exc.hint)
         return 1
@@ -64,14 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print_error("interrupted")
         return 130
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
+    except Exception as exc:  # click usage errors; typer vendors click as `typer._click`
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            return code
         raise
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":
