@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,8 +42,17 @@ asyncio.run(index_fs(Path(sys.argv[1]), write_zst=True, write_shards=True))
 
 
 def _copy_tree(src: Path, dst: Path) -> None:
-    # Hard links: both tools only read artifacts, and copying 13k files would dominate setup.
-    subprocess.run(["cp", "-al", str(src), str(dst)], check=True)
+    """Hard-link only the artifacts (never an index state or published file) into `dst`.
+
+    Both tools only read artifacts, and copying 13k files would dominate the set-up.
+    """
+    for sub in src.iterdir():
+        if not sub.is_dir() or sub.name.startswith("."):
+            continue
+        (dst / sub.name).mkdir(parents=True, exist_ok=True)
+        for art in sub.iterdir():
+            if art.name.endswith((".conda", ".tar.bz2")):
+                os.link(art, dst / sub.name / art.name)
 
 
 def _stockyard(channel: Path, *extra: str):  # type: ignore[no-untyped-def]

@@ -87,3 +87,24 @@ def test_patches_shards_published(catalog: Catalog) -> None:
     assert catalog.published_hashes(ch.id) == {"noarch/repodata.json": "e" * 64}
     assert catalog.names_in_subdir(ch.id, "noarch") == {"a"}
     assert catalog.listing(ch.id, "noarch")[0][0] == "a-1-0.conda"
+
+
+def test_old_catalog_is_upgraded_in_place(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    from stockyard.catalog import sqlite_url
+
+    path = tmp_path / "old.db"
+    Catalog.open(sqlite_url(path)).close()
+    # Make it look like a version-1 catalog: no scan_signature column, version 1 recorded.
+    conn = sqlite3.connect(path)
+    conn.execute("ALTER TABLE subdirs DROP COLUMN scan_signature")
+    conn.execute("UPDATE catalog_info SET value='1' WHERE key='schema_version'")
+    conn.commit()
+    conn.close()
+    catalog = Catalog.open(sqlite_url(path))
+    ch = catalog.create_channel("c")
+    catalog.apply_changes(ch.id, "noarch", upserts=[_row("a-1-0.conda", subdir="noarch")])
+    catalog.set_scan_signature(ch.id, "noarch", "s" * 64)
+    assert catalog.subdir_states(ch.id)["noarch"].scan_signature == "s" * 64
+    catalog.close()

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
-from stockyard.catalog.schema import SCHEMA_VERSION, catalog_info, metadata
+from stockyard.catalog.schema import MIGRATIONS, SCHEMA_VERSION, catalog_info, metadata
 from stockyard.types.errors import ConfigError, StockyardError
 
 
@@ -62,6 +62,7 @@ def create_catalog_engine(url: str) -> Engine:
 
 
 def _check_version(engine: Engine) -> None:
+    """Record the schema version of a new catalog; upgrade an older one in place."""
     with engine.begin() as conn:
         row = conn.execute(
             select(catalog_info.c.value).where(catalog_info.c.key == "schema_version")
@@ -70,7 +71,20 @@ def _check_version(engine: Engine) -> None:
             conn.execute(
                 catalog_info.insert().values(key="schema_version", value=str(SCHEMA_VERSION))
             )
-        elif int(row[0]) != SCHEMA_VERSION:
+            return
+        found = int(row[0])
+        if found > SCHEMA_VERSION:
             raise CatalogError(
-                f"catalog schema version {row[0]} is not supported (expected {SCHEMA_VERSION})"
+                f"the catalog was written by a newer Stockyard (schema {found}, this one "
+                f"knows {SCHEMA_VERSION})",
+                hint="Upgrade Stockyard.",
+            )
+        for version in range(found + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS.get(version, ()):
+                conn.exec_driver_sql(statement)
+        if found != SCHEMA_VERSION:
+            conn.execute(
+                catalog_info.update()
+                .where(catalog_info.c.key == "schema_version")
+                .values(value=str(SCHEMA_VERSION))
             )

@@ -23,8 +23,13 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-#: Bumped when the tables change incompatibly; stored in `catalog_info`.
-SCHEMA_VERSION = 1
+#: Bumped when the tables change; stored in `catalog_info`. Older catalogs are upgraded in place
+#: by the statements in `MIGRATIONS` (version -> statements that bring version-1 to version).
+SCHEMA_VERSION = 2
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: ("ALTER TABLE subdirs ADD COLUMN scan_signature VARCHAR(64)",),
+}
 
 catalog_info = Table(
     "catalog_info",
@@ -97,6 +102,9 @@ subdirs = Table(
     Column("dirty", Boolean, nullable=False, default=True),
     Column("patch_fingerprint", String(64), nullable=True),
     Column("options_fingerprint", String(64), nullable=True),
+    #: Hash of the sorted (filename, size, mtime_ns) of the local files at the last complete
+    #: run: when a scan yields the same, nothing in the subdir needs to be compared or read.
+    Column("scan_signature", String(64), nullable=True),
     Column("published_at", BigInteger, nullable=True),
 )
 

@@ -81,6 +81,9 @@ class PublishRow:
     patched: bytes | None
     patch_removed: bool
     run_exports: bytes | None
+    size: int = 0
+    sha256: str = ""
+    indexed_timestamp: int = 0
 
     @property
     def published(self) -> bytes:
@@ -99,6 +102,7 @@ class SubdirState:
     dirty: bool
     patch_fingerprint: str | None
     options_fingerprint: str | None
+    scan_signature: str | None = None
 
 
 def _chunks(items: list, size: int = _BATCH) -> Iterator[list]:
@@ -191,7 +195,8 @@ class Catalog:
             artifacts.c.origin == "local",
         )
         with self.engine.connect() as conn:
-            return {f: FileState(s, m, h, t) for f, s, m, h, t in conn.execute(query)}
+            rows = conn.execute(query).all()
+        return {f: FileState(s, m, h, t) for f, s, m, h, t in rows}
 
     def apply_changes(
         self,
@@ -305,10 +310,34 @@ class Catalog:
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(
-                    subdirs.c.dirty, subdirs.c.patch_fingerprint, subdirs.c.options_fingerprint
+                    subdirs.c.dirty,
+                    subdirs.c.patch_fingerprint,
+                    subdirs.c.options_fingerprint,
+                    subdirs.c.scan_signature,
                 ).where(subdirs.c.channel_id == channel_id, subdirs.c.subdir == subdir)
             ).first()
-        return SubdirState(bool(row[0]), row[1], row[2]) if row else None
+        return SubdirState(bool(row[0]), row[1], row[2], row[3]) if row else None
+
+    def subdir_states(self, channel_id: int) -> dict[str, SubdirState]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    subdirs.c.subdir,
+                    subdirs.c.dirty,
+                    subdirs.c.patch_fingerprint,
+                    subdirs.c.options_fingerprint,
+                    subdirs.c.scan_signature,
+                ).where(subdirs.c.channel_id == channel_id)
+            ).all()
+        return {r[0]: SubdirState(bool(r[1]), r[2], r[3], r[4]) for r in rows}
+
+    def set_scan_signature(self, channel_id: int, subdir: str, signature: str | None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(subdirs)
+                .where(subdirs.c.channel_id == channel_id, subdirs.c.subdir == subdir)
+                .values(scan_signature=signature)
+            )
 
     def mark_published(
         self, channel_id: int, subdir: str, patch_fingerprint: str, options_fingerprint: str
@@ -338,11 +367,8 @@ class Catalog:
         col = artifacts.c.filename
         return col.collate(self._c_order) if self._c_order else col
 
-    def iter_publish_rows(
-        self, channel_id: int, subdir: str, suffix: str | None = None
-    ) -> Iterator[PublishRow]:
-        """The artifacts of a subdir (ending in `suffix`), ordered by filename, streamed."""
-        query = (
+    def _publish_query(self, channel_id: int, subdir: str):  # type: ignore[no-untyped-def]
+        return (
             select(
                 artifacts.c.filename,
                 artifacts.c.name,
@@ -350,23 +376,37 @@ class Catalog:
                 artifacts.c.patched,
                 artifacts.c.patch_removed,
                 artifacts.c.run_exports,
+                artifacts.c.size,
+                artifacts.c.sha256,
+                artifacts.c.indexed_timestamp,
             )
             .where(artifacts.c.channel_id == channel_id, artifacts.c.subdir == subdir)
             .order_by(self._ordered_filename())
         )
+
+    def iter_publish_rows(
+        self, channel_id: int, subdir: str, suffix: str | None = None
+    ) -> Iterator[PublishRow]:
+        """The artifacts of a subdir (ending in `suffix`), ordered by filename, streamed."""
+        query = self._publish_query(channel_id, subdir)
         if suffix is not None:
             query = query.where(artifacts.c.filename.endswith(suffix, autoescape=True))
         with self.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=5000).execute(query)
-            for f, n, rec, pat, rem, rex in result:
-                yield PublishRow(
-                    f,
-                    n,
-                    bytes(rec),
-                    bytes(pat) if pat is not None else None,
-                    bool(rem),
-                    bytes(rex) if rex is not None else None,
-                )
+            result = conn.execution_options(stream_results=True).execute(query)
+            # Batches keep memory flat for huge subdirs and avoid per-row fetch overhead.
+            for batch in result.partitions(5000):
+                for f, n, rec, pat, rem, rex, size, sha, stamp in batch:
+                    yield PublishRow(
+                        f,
+                        n,
+                        rec if type(rec) is bytes else bytes(rec),
+                        pat if pat is None or type(pat) is bytes else bytes(pat),
+                        bool(rem),
+                        rex if rex is None or type(rex) is bytes else bytes(rex),
+                        size,
+                        sha,
+                        stamp,
+                    )
 
     def rows_for_names(
         self, channel_id: int, subdir: str, names: Iterable[str]

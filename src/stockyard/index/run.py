@@ -3,6 +3,7 @@ publish. Costs O(change) when little changed; a run with no change writes nothin
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -12,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stockyard.catalog import Catalog, Channel, sqlite_url
+import msgspec
+
+from stockyard.catalog import Catalog, Channel, SubdirState, sqlite_url
 from stockyard.index.ingest import (
     ReadFailure,
     artifact_row,
@@ -75,6 +78,8 @@ class IndexResult:
     subdirs_published: list[str] = field(default_factory=list)
     files_written: int = 0
     seconds: float = 0.0
+    #: Seconds per phase (scan, read, ingest, patch, publish), for --json and benchmarks.
+    timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -87,16 +92,20 @@ class IndexResult:
             "subdirs_published": self.subdirs_published,
             "files_written": self.files_written,
             "seconds": round(self.seconds, 4),
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
 
 
 @dataclass(slots=True)
 class _SubdirScan:
     subdir: str
+    signature: str
+    files: int
     new: list[str] = field(default_factory=list)
     maybe_changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     mtimes: dict[str, int] = field(default_factory=dict)
+    skipped: bool = False
 
 
 def index_channel(
@@ -145,22 +154,27 @@ def _load_patch_source(spec: str | None, channel_dir: Path):  # type: ignore[no-
     return load_patch_source(spec, channel_dir=channel_dir)
 
 
-def _scan(catalog: Catalog, store: Store, channel: Channel, subdir: str) -> _SubdirScan:
-    scan = _SubdirScan(subdir)
-    on_disk = {}
-    for obj in store.list(subdir):
-        filename = obj.key.rsplit("/", 1)[-1]
-        if artifact_format(filename) is not None:
-            on_disk[filename] = obj
+def scan_signature(files: dict[str, tuple[int, int]]) -> str:
+    """A hash of the sorted (filename, size, mtime_ns) of a subdir's artifacts."""
+    return hashlib.sha256(msgspec.msgpack.encode(sorted(files.items()))).hexdigest()
+
+
+def _scan(
+    catalog: Catalog, store: Store, channel: Channel, subdir: str, state: SubdirState | None
+) -> _SubdirScan:
+    files = {name: st for name, st in store.file_sizes(subdir).items() if artifact_format(name)}
+    scan = _SubdirScan(subdir, scan_signature(files), len(files))
+    if state is not None and not state.dirty and state.scan_signature == scan.signature:
+        return scan  # the same files as after the last complete run: nothing to compare
     known = catalog.file_states(channel.id, subdir)
-    for filename, obj in on_disk.items():
-        scan.mtimes[filename] = obj.mtime_ns
-        state = known.get(filename)
-        if state is None:
+    for filename, (size, mtime_ns) in files.items():
+        scan.mtimes[filename] = mtime_ns
+        previous = known.get(filename)
+        if previous is None:
             scan.new.append(filename)
-        elif state.size != obj.size or state.mtime_ns != obj.mtime_ns:
+        elif previous.size != size or previous.mtime_ns != mtime_ns:
             scan.maybe_changed.append(filename)
-    scan.removed = sorted(set(known) - set(on_disk))
+    scan.removed = sorted(set(known) - set(files))
     scan.new.sort()
     scan.maybe_changed.sort()
     return scan
@@ -182,11 +196,11 @@ def _index_locked(
         subdirs = [d for d in subdirs if d in options.subdirs]
     if not options.subdirs or "noarch" in options.subdirs:
         subdirs = sorted(set(subdirs) | {"noarch"})  # CEP 26: noarch/repodata.json must exist
-    scans = [_scan(catalog, store, channel, s) for s in subdirs]
+    clock = time.perf_counter()
+    states = catalog.subdir_states(channel.id)
+    scans = [_scan(catalog, store, channel, s, states.get(s)) for s in subdirs]
     # A subdir left dirty by an interrupted run must be republished whole.
-    interrupted = {
-        s for s in subdirs if (st := catalog.subdir_state(channel.id, s)) is not None and st.dirty
-    }
+    interrupted = {s for s in subdirs if (st := states.get(s)) is not None and st.dirty}
     if progress:
         progress("scan", len(scans), len(scans))
 
@@ -202,6 +216,8 @@ def _index_locked(
         if progress:
             progress("read", done, total)
 
+    result.timings["scan"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     if progress:
         progress("read", 0, total)
     changes: dict[str, SubdirChange] = {}
@@ -211,13 +227,17 @@ def _index_locked(
     ):
         if isinstance(outcome, ReadFailure):
             result.skipped.append(Skipped(outcome.path, outcome.reason))
+            scan.skipped = True
             continue
         problem = subdir_mismatch(outcome, scan.subdir)
         if problem:
             result.skipped.append(Skipped(str(root / scan.subdir / outcome.filename), problem))
+            scan.skipped = True
             continue
         per_subdir.setdefault(scan.subdir, []).append(outcome)
 
+    result.timings["read"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     for scan in scans:
         known = catalog.file_states(channel.id, scan.subdir) if scan.maybe_changed else {}
         maybe = set(scan.maybe_changed)
@@ -255,16 +275,17 @@ def _index_locked(
             catalog.mark_dirty(channel.id, scan.subdir)
             changes[scan.subdir] = change
         _write_icons(store, per_subdir.get(scan.subdir, []))
-    result.unchanged += sum(
-        len(scan.mtimes) - len(scan.new) - len(scan.maybe_changed) for scan in scans
-    )
+    result.unchanged += sum(scan.files - len(scan.new) - len(scan.maybe_changed) for scan in scans)
 
+    result.timings["ingest"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     # Patch instructions for every subdir, validated before anything is published.
     instructions = {s: _instructions(patch_source, catalog, channel, s) for s in subdirs}
     options_fp = options.publish.fingerprint()
     to_publish: list[tuple[str, SubdirChange | None]] = []
+    states = catalog.subdir_states(channel.id)
     for subdir in subdirs:
-        state = catalog.subdir_state(channel.id, subdir)
+        state = states.get(subdir)
         change = None if subdir in interrupted else changes.get(subdir)
         needs = (
             state is None
@@ -276,7 +297,10 @@ def _index_locked(
         if needs:
             to_publish.append((subdir, change))
 
+    result.timings["patch"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     if not to_publish and store.stat("channeldata.json") is not None:
+        _remember_scans(catalog, channel, scans, states)
         return
     publisher = Publisher(catalog, store, channel.id)
     scratch = state_dir / "tmp"
@@ -318,13 +342,29 @@ def _index_locked(
         progress("publish", len(to_publish), len(to_publish))
     result.files_written = len(publisher.written)
     shutil.rmtree(scratch, ignore_errors=True)
+    _remember_scans(catalog, channel, scans, catalog.subdir_states(channel.id))
+    result.timings["publish"] = time.perf_counter() - clock
+
+
+def _remember_scans(
+    catalog: Catalog, channel: Channel, scans: list[_SubdirScan], states: dict[str, SubdirState]
+) -> None:
+    """Store each fully handled subdir's scan signature, so an unchanged one is skipped next time.
+
+    A subdir with unreadable artifacts keeps no signature: they are read, and reported, again.
+    """
+    for scan in scans:
+        signature = None if scan.skipped else scan.signature
+        state = states.get(scan.subdir)
+        if state is not None and not state.dirty and state.scan_signature != signature:
+            catalog.set_scan_signature(channel.id, scan.subdir, signature)
 
 
 def _instructions(patch_source: Any, catalog: Catalog, channel: Channel, subdir: str) -> dict:
-    from stockyard.patches.sources import GeneratorPatchSource
-
     if patch_source is None:
         return {}
+    from stockyard.patches.sources import GeneratorPatchSource
+
     # Only Python generators look at the repodata; building it is O(records).
     if isinstance(patch_source, GeneratorPatchSource):
         repodata = unpatched_repodata(catalog, channel, subdir)

@@ -33,15 +33,18 @@ def _human_size(size: int) -> str:
 def render_subdir_index(
     channel: str, subdir: str, artifacts: Iterable[tuple[str, int, int, str]]
 ) -> bytes:
-    """A table of (filename, size, indexed_timestamp ms, sha256) rows."""
-    rows = []
-    for filename, size, stamp, sha256 in artifacts:
-        name = html.escape(filename)
-        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(stamp / 1000)) if stamp else ""
-        rows.append(
-            f'<tr><td><a href="{name}">{name}</a></td><td>{_human_size(size)}</td>'
-            f"<td>{when}</td><td><code>{sha256}</code></td></tr>"
-        )
+    """A table of (filename, size, indexed_timestamp ms, sha256) rows.
+
+    Filenames are CEP 26 artifact names (letters, digits, `._+!-`), so they need no escaping.
+    """
+    strftime, gmtime = time.strftime, time.gmtime
+    rows = [
+        f'<tr><td><a href="{filename}">{filename}</a></td>'
+        f"<td>{_human_size(size)}</td>"
+        f"<td>{strftime('%Y-%m-%d %H:%M', gmtime(stamp / 1000)) if stamp else ''}</td>"
+        f"<td><code>{sha256}</code></td></tr>"
+        for filename, size, stamp, sha256 in artifacts
+    ]
     files = (
         '<p><a href="repodata.json">repodata.json</a> · '
         '<a href="repodata.json.zst">repodata.json.zst</a> · '

@@ -19,28 +19,9 @@ from stockyard.types.encoding import encode_json, encode_json_key
 
 SECTIONS = (("packages", ".tar.bz2"), ("packages.conda", ".conda"))
 _EMPTY_RUN_EXPORTS = b'{"run_exports":{}}'
-_FLUSH_AT = 1 << 20
 
 
-class _Out:
-    """Buffered writes of many small pieces (faster than many small file writes)."""
-
-    def __init__(self, handle: BinaryIO) -> None:
-        self.handle = handle
-        self.parts: list[bytes] = []
-        self.size = 0
-
-    def write(self, data: bytes) -> None:
-        self.parts.append(data)
-        self.size += len(data)
-        if self.size >= _FLUSH_AT:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.parts:
-            self.handle.write(b"".join(self.parts))
-            self.parts.clear()
-            self.size = 0
+_FLUSH_EVERY = 4096  # records between writes: bounded memory, few system calls
 
 
 def write_monolithic(
@@ -59,38 +40,61 @@ def write_monolithic(
     each sorted by filename. The patched file's `removed` lists catalog removals plus patch
     removals; it is written last, so the patch-removed names are known by then.
     """
-    raw, pat, rex = _Out(from_packages), _Out(patched), _Out(run_exports)
-    info_bytes = encode_json(info)
-    raw.write(b'{"info":' + info_bytes)
-    pat.write(b'{"info":' + info_bytes)
-    rex.write(b'{"info":' + encode_json({"subdir": info.get("subdir")}))
+    raw: list[bytes] = []
+    pat: list[bytes] = []
+    rex: list[bytes] = []
+
+    def flush() -> None:
+        from_packages.write(b"".join(raw))
+        patched.write(b"".join(pat))
+        run_exports.write(b"".join(rex))
+        raw.clear()
+        pat.clear()
+        rex.clear()
+
+    info_bytes = b'{"info":' + encode_json(info)
+    raw.append(info_bytes)
+    pat.append(info_bytes)
+    rex.append(b'{"info":' + encode_json({"subdir": info.get("subdir")}))
     patch_removed: list[str] = []
+    key_of = encode_json_key
     for key, rows in sections:
-        head = b"," + encode_json_key(key) + b":{"
-        raw.write(head)
-        pat.write(head)
-        rex.write(head)
-        raw_sep = pat_sep = b""
-        for row in rows:
-            name = encode_json_key(row.filename) + b":"
-            raw.write(raw_sep + name + row.record)
-            rex.write(raw_sep + name + (row.run_exports_entry or _EMPTY_RUN_EXPORTS))
-            raw_sep = b","
+        head = b"," + key_of(key) + b":{"
+        raw.append(head)
+        pat.append(head)
+        rex.append(head)
+        first_raw = first_pat = True
+        for count, row in enumerate(rows, 1):
+            name = key_of(row.filename) + b":"
+            if first_raw:
+                first_raw = False
+            else:
+                raw.append(b",")
+                rex.append(b",")
+            raw.append(name)
+            raw.append(row.record)
+            rex.append(name)
+            rex.append(row.run_exports_entry or _EMPTY_RUN_EXPORTS)
             if row.patch_removed:
                 patch_removed.append(row.filename)
-                continue
-            pat.write(pat_sep + name + row.published)
-            pat_sep = b","
-        raw.write(b"}")
-        pat.write(b"}")
-        rex.write(b"}")
+            else:
+                if first_pat:
+                    first_pat = False
+                else:
+                    pat.append(b",")
+                pat.append(name)
+                pat.append(row.patched if row.patched is not None else row.record)
+            if count % _FLUSH_EVERY == 0:
+                flush()
+        raw.append(b"}")
+        pat.append(b"}")
+        rex.append(b"}")
     tail_version = b',"repodata_version":' + str(repodata_version).encode() + b"}"
-    raw.write(b',"removed":' + encode_json(removed_from_packages) + tail_version)
+    raw.append(b',"removed":' + encode_json(removed_from_packages) + tail_version)
     all_removed = sorted(set(removed_from_packages).union(patch_removed))
-    pat.write(b',"removed":' + encode_json(all_removed) + tail_version)
-    rex.write(b"}")
-    for out in (raw, pat, rex):
-        out.flush()
+    pat.append(b',"removed":' + encode_json(all_removed) + tail_version)
+    rex.append(b"}")
+    flush()
     return patch_removed
 
 

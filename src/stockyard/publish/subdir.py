@@ -8,13 +8,14 @@ atomically by the `Publisher`, which skips files whose bytes did not change.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from stockyard.catalog import Catalog, Channel
+from stockyard.catalog import Catalog, Channel, PublishRow
 from stockyard.publish import html
 from stockyard.publish.monolithic import SECTIONS, compress_bz2, compress_zstd, write_monolithic
 from stockyard.publish.shards import (
@@ -186,8 +187,17 @@ def publish_subdir(
         publisher.scratch_file(scratch) as patched,
         publisher.scratch_file(scratch) as rex,
     ):
+        listing: list[tuple[str, int, int, str]] = []
+
+        def collect(rows: Iterable[PublishRow]) -> Iterator[PublishRow]:
+            # The HTML listing comes from the same pass over the catalog.
+            for row in rows:
+                listing.append((row.filename, row.size, row.indexed_timestamp, row.sha256))
+                yield row
+
         sections = (
-            (key, catalog.iter_publish_rows(channel.id, subdir, suffix)) for key, suffix in SECTIONS
+            (key, collect(catalog.iter_publish_rows(channel.id, subdir, suffix)))
+            for key, suffix in SECTIONS
         )
         write_monolithic(
             sections,
@@ -219,7 +229,7 @@ def publish_subdir(
     if options.html:
         publisher.write(
             f"{subdir}/index.html",
-            html.render_subdir_index(channel.name, subdir, catalog.listing(channel.id, subdir)),
+            html.render_subdir_index(channel.name, subdir, sorted(listing)),
         )
     publisher.commit()
     catalog.mark_published(channel.id, subdir, patch_fp, options_fp)

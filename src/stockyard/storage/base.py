@@ -65,6 +65,9 @@ class Store(Protocol):
     def list_dirs(self, prefix: str = "") -> list[str]:
         """Names of the sub-directories directly under `prefix`."""
 
+    def file_sizes(self, prefix: str) -> dict[str, tuple[int, int]]:
+        """name -> (size, mtime_ns) of the objects directly under `prefix` (change detection)."""
+
     def delete(self, key: str) -> None: ...
 
     def local_path(self, key: str) -> Path | None:

@@ -87,6 +87,22 @@ class LocalStore:
                 key = f"{prefix}/{entry.name}" if prefix else entry.name
                 yield ObjectInfo(key, st.st_size, st.st_mtime_ns)
 
+    def file_sizes(self, prefix: str) -> dict[str, tuple[int, int]]:
+        # The indexer's hot path on every run: no per-entry objects, one stat per file.
+        out: dict[str, tuple[int, int]] = {}
+        try:
+            entries = os.scandir(self._path(prefix))
+        except (FileNotFoundError, NotADirectoryError):
+            return out
+        with entries:
+            for entry in entries:
+                name = entry.name
+                if name[0] == "." or not entry.is_file(follow_symlinks=False):
+                    continue
+                st = entry.stat(follow_symlinks=False)
+                out[name] = (st.st_size, st.st_mtime_ns)
+        return out
+
     def list_dirs(self, prefix: str = "") -> list[str]:
         directory = self._path(prefix) if prefix else self.root
         try:

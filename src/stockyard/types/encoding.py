@@ -21,7 +21,7 @@ import zstandard
 _json_encoder = msgspec.json.Encoder(order="sorted")
 _msgpack_encoder = msgspec.msgpack.Encoder(order="sorted")
 
-DEFAULT_ZSTD_LEVEL = 9
+DEFAULT_ZSTD_LEVEL = 3
 #: Compressed bytes fed to the decompressor per step (a zstd block expands at most ~32,000x, so
 #: one step overshoots the limit by at most ~32 MiB), and its output buffer size.
 _ZSTD_INPUT_SLICE = 1 << 10

@@ -1,0 +1,214 @@
+"""Benchmark: read metadata and hashes of a synthesized channel, Stockyard vs peers.
+
+Every tool reads the same artifacts on the same number of processes (a `multiprocessing.Pool`,
+same chunk size) and sends its result for each artifact back to the parent, as an indexer would:
+
+- stockyard: `stockyard.package.read_artifact` (index.json, about, run_exports, link, path
+  flags from paths.json, icon, recipe; sha256, md5 and size in the same pass);
+- conda-package-streaming: `stream_conda_info` for info/index.json, about.json,
+  run_exports.json and paths.json (decoded with msgspec), plus one read of the file for hashlib
+  sha256 + md5;
+- py-rattler (typed): `IndexJson`, `PathsJson` and `RunExportsJson.from_package_archive` (it has
+  no archive reader for about.json), plus hashlib as above; results turned into dicts;
+- py-rattler (archive): `PackageArchive.from_path(...).read_files([...])` for the same four
+  files (one pass per section), decoded with msgspec, plus hashlib;
+- naive: read each file and compute sha256 + md5, nothing else (the floor for any reader).
+
+Each tool runs in a fresh interpreter, so peak RSS is per tool (the largest of its processes).
+Prints one JSON object on stdout.
+
+    .venv/bin/python benchmarks/read_metadata.py                 # 13,000 artifacts, 2 processes
+    .venv/bin/python benchmarks/read_metadata.py --corpus DIR    # reuse a synthesized channel
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+TOOLS = ("stockyard", "conda-package-streaming", "rattler-typed", "rattler-archive", "naive")
+INFO_FILES = ("info/index.json", "info/about.json", "info/run_exports.json", "info/paths.json")
+
+
+def _hashes(path: str) -> tuple[int, str, str]:
+    with open(path, "rb") as f:
+        data = f.read()
+    return len(data), hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest()
+
+
+# --- one function per tool: path -> picklable result --------------------------------------------
+
+
+def read_stockyard(path: str) -> Any:
+    from stockyard.package.read import read_artifact
+
+    return read_artifact(path)
+
+
+def read_naive(path: str) -> Any:
+    sha256 = hashlib.sha256()
+    md5 = hashlib.md5()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            sha256.update(chunk)
+            md5.update(chunk)
+            size += len(chunk)
+    return size, sha256.hexdigest(), md5.hexdigest()
+
+
+def read_cps(path: str) -> Any:
+    import msgspec
+    from conda_package_streaming.package_streaming import stream_conda_info
+
+    docs: dict[str, Any] = {}
+    for tar, member in stream_conda_info(path):
+        if member.name in INFO_FILES:
+            docs[member.name] = msgspec.json.decode(tar.extractfile(member).read())  # type: ignore[union-attr]
+    return _hashes(path), docs
+
+
+def read_rattler_typed(path: str) -> Any:
+    from rattler.package import IndexJson, PathsJson, RunExportsJson
+
+    index = IndexJson.from_package_archive(path)
+    paths = PathsJson.from_package_archive(path)
+    try:
+        run_exports = RunExportsJson.from_package_archive(path)
+        exports = {
+            "weak": list(map(str, run_exports.weak)),
+            "strong": list(map(str, run_exports.strong)),
+        }
+    except Exception:  # raised when the archive has no run_exports.json
+        exports = None
+    record = {
+        "name": index.name.normalized,
+        "version": str(index.version),
+        "build": str(index.build),
+        "build_number": index.build_number,
+        "depends": list(index.depends),
+        "constrains": list(index.constrains),
+        "license": str(index.license) if index.license else None,
+        "subdir": str(index.subdir) if index.subdir else None,
+        "timestamp": index.timestamp,
+    }
+    flags = [(str(p.relative_path), p.prefix_placeholder is not None) for p in paths.paths]
+    return _hashes(path), record, exports, flags
+
+
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def read_rattler_archive(path: str) -> Any:
+    global _loop
+    import msgspec
+    from rattler.package_streaming import PackageArchive
+
+    async def read() -> dict[str, bytes | None]:
+        archive = await PackageArchive.from_path(path)
+        return await archive.read_files(INFO_FILES)
+
+    if _loop is None:
+        _loop = asyncio.new_event_loop()
+    files = _loop.run_until_complete(read())
+    docs = {k: msgspec.json.decode(v) for k, v in files.items() if v is not None}
+    return _hashes(path), docs
+
+
+FUNCTIONS = {
+    "stockyard": read_stockyard,
+    "conda-package-streaming": read_cps,
+    "rattler-typed": read_rattler_typed,
+    "rattler-archive": read_rattler_archive,
+    "naive": read_naive,
+}
+
+
+# --- one tool in its own interpreter ----------------------------------------------------------
+
+
+def run_tool(tool: str, paths: list[str], processes: int, chunksize: int) -> dict[str, Any]:
+    fn = FUNCTIONS[tool]
+    fn(paths[0])  # import the tool's modules before forking, as a long-lived indexer would
+    with get_context("fork").Pool(processes) as pool:
+        pool.map(fn, paths[: processes * 4], chunksize=1)  # workers up and warm
+        start = time.perf_counter()
+        results = list(pool.imap_unordered(fn, paths, chunksize=chunksize))
+        seconds = time.perf_counter() - start
+    assert len(results) == len(paths)
+    peak_kib = max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    )
+    return {
+        "seconds": round(seconds, 3),
+        "artifacts_per_second": round(len(paths) / seconds),
+        "peak_rss_mib": round(peak_kib / 1024, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=13_000, help="artifacts to synthesize")
+    parser.add_argument("--corpus", type=Path, help="reuse this synthesized channel directory")
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--chunksize", type=int, default=64)
+    parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--paths-file", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.worker:
+        paths = args.paths_file.read_text().splitlines()
+        print(json.dumps(run_tool(args.worker, paths, args.processes, args.chunksize)))
+        return
+
+    with tempfile.TemporaryDirectory(prefix="stockyard-bench-") as tmp:
+        corpus = args.corpus
+        synth_seconds = None
+        if corpus is None or not any(corpus.glob("*/*.conda")):
+            from stockyard.testing.corpus import synthesize_channel
+
+            corpus = corpus or Path(tmp) / "channel"
+            start = time.perf_counter()
+            synthesize_channel(corpus, args.count, processes=args.processes)
+            synth_seconds = round(time.perf_counter() - start, 2)
+        paths = sorted(
+            str(p) for p in corpus.glob("*/*") if p.name.endswith((".conda", ".tar.bz2"))
+        )
+        paths_file = Path(tmp) / "paths.txt"
+        paths_file.write_text("\n".join(paths))
+        report: dict[str, Any] = {
+            "benchmark": "read_metadata",
+            "artifacts": len(paths),
+            "tar_bz2": sum(p.endswith(".tar.bz2") for p in paths),
+            "processes": args.processes,
+            "chunksize": args.chunksize,
+            "cpu_count": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "synthesize_seconds": synth_seconds,
+            "tools": {},
+        }
+        for tool in args.tools.split(","):
+            out = subprocess.run(
+                [sys.executable, __file__, "--worker", tool, "--paths-file", str(paths_file),
+                 "--processes", str(args.processes), "--chunksize", str(args.chunksize)],
+                check=True, capture_output=True, text=True,
+            )  # fmt: skip
+            report["tools"][tool] = json.loads(out.stdout)
+        print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
