@@ -29,6 +29,11 @@ def channeldata() -> dict[str, Any]:
                 "timestamp": 1700000000,
                 "run_exports": {"2.0.0": {"weak": ["numpy >=2"]}},
                 "activate.d": False,
+                "deactivate.d": False,
+                "post_link": False,
+                "pre_link": False,
+                "pre_unlink": False,
+                "text_prefix": False,
                 "binary_prefix": True,
                 "source_url": ["https://a", "https://b"],
             }
@@ -52,7 +57,8 @@ def test_channeldata_valid() -> None:
             {"2.0.0": {"weak": "numpy"}},
             ["/packages/numpy/run_exports/2.0.0/weak"],
         ),
-        (["packages", "NumPy"], {}, ["/packages/NumPy"]),
+        # two problems: an invalid package name, and the CEP 38 keys the entry lacks
+        (["packages", "NumPy"], {}, ["/packages/NumPy", "/packages/NumPy"]),
         (["subdirs"], ["linux-64", "noarch", "Bad"], ["/subdirs/2"]),
         (["channeldata_version"], 0, ["/channeldata_version"]),
     ],

@@ -13,11 +13,14 @@ from stockyard.types.records import RunExports, Subdir
 class ChanneldataPackage(
     msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=False
 ):
-    """What a channel knows about one package name, taken from its newest artifact."""
+    """What a channel knows about one package name, taken from its newest artifact.
 
-    version: str | None = None
-    subdirs: list[Subdir] = []
-    timestamp: int | None = None
+    CEP 38 requires `version`, `subdirs`, `timestamp` (seconds), `run_exports` and the flags.
+    """
+
+    version: str
+    subdirs: list[Subdir]
+    timestamp: Annotated[int, Meta(ge=0, description="Seconds since the epoch (CEP 38).")]
     summary: str | None = None
     description: str | None = None
     license: str | None = None
@@ -36,19 +39,19 @@ class ChanneldataPackage(
     tags: list[str] | str | None = None
     identifiers: list[str] | str | None = None
     #: version -> run_exports of that version's newest artifact.
-    run_exports: dict[str, RunExports] = {}
+    run_exports: dict[str, RunExports]
     #: Flags from paths.json: whether any artifact ships these scripts or prefixes.
-    activate_d: bool | None = msgspec.field(default=None, name="activate.d")
-    deactivate_d: bool | None = msgspec.field(default=None, name="deactivate.d")
-    post_link: bool | None = None
-    pre_link: bool | None = None
-    pre_unlink: bool | None = None
-    binary_prefix: bool | None = None
-    text_prefix: bool | None = None
+    activate_d: bool = msgspec.field(name="activate.d")
+    deactivate_d: bool = msgspec.field(name="deactivate.d")
+    post_link: bool
+    pre_link: bool
+    pre_unlink: bool
+    binary_prefix: bool
+    text_prefix: bool
 
 
 class Channeldata(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=False):
-    channeldata_version: Annotated[int, Meta(ge=1)] = 1
-    packages: dict[str, ChanneldataPackage] = {}
-    subdirs: list[Subdir] = []
+    channeldata_version: Annotated[int, Meta(ge=1)]
+    packages: dict[str, ChanneldataPackage]
+    subdirs: list[Subdir]
     extra: dict[str, Any] | None = None

@@ -64,6 +64,8 @@ class RunExports(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknow
     weak_constrains: list[MatchSpecString] = []
     strong_constrains: list[MatchSpecString] = []
     noarch: list[MatchSpecString] = []
+    #: CEP 34: present (>= 2) only in newer files; absent means 1.
+    schema_version: Annotated[int, Meta(ge=1)] | None = None
 
 
 class IndexJson(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=False):
@@ -115,6 +117,8 @@ class ShardRecord(PackageRecord, kw_only=True, omit_defaults=True, forbid_unknow
 
     md5: Annotated[bytes, Meta(min_length=16, max_length=16)]
     sha256: Annotated[bytes, Meta(min_length=32, max_length=32)] | None = None
+    #: Bytes like the other hashes (CEP 16, rattler). conda-index keeps it as a hex string; msgspec
+    #: cannot type a bytes-or-str union, so the validator reports that form (docs/specs/shards.md).
     legacy_bz2_md5: Annotated[bytes, Meta(min_length=16, max_length=16)] | None = None
 
 

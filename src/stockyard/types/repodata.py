@@ -34,6 +34,9 @@ class RevisionInfo(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unkn
 
 class RepodataInfo(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=False):
     subdir: Subdir | None = None
+    #: CEP 48 names `info.repodata_version`; conda-index and rattler write it at the top level
+    #: (as we do). Both places are accepted.
+    repodata_version: Annotated[int, Meta(ge=1, le=2)] | None = None
     #: CEP 15: where artifacts live, absolute or relative to the repodata URL (with
     #: `repodata_version: 2`).
     base_url: str | None = None
@@ -62,12 +65,23 @@ class RunExportsEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=False)
     run_exports: RunExports
 
 
+class RunExportsInfo(
+    msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=False
+):
+    """CEP 12: the `info` object of run_exports.json."""
+
+    subdir: Subdir | None = None
+    platform: str | None = None
+    arch: str | None = None
+    version: int | None = None
+
+
 class RunExportsDocument(
     msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=False
 ):
     """`<subdir>/run_exports.json` (CEP 12): run_exports of every artifact, keyed by filename."""
 
-    info: RepodataInfo | None = None
+    info: RunExportsInfo | None = None
     packages: dict[str, RunExportsEntry] = {}
     packages_conda: dict[str, RunExportsEntry] = msgspec.field(default={}, name="packages.conda")
 

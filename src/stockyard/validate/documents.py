@@ -169,9 +169,7 @@ def _repodata_version(data: dict[str, Any], info: dict[str, Any], out: list[Prob
     Both are accepted; they must agree, and version 2 needs `info.base_url`.
     """
     top = data.get("repodata_version")
-    inner = info.get("repodata_version")
-    if "repodata_version" in info:
-        out.extend(check(inner, _REPODATA_VERSION, "/info/repodata_version"))
+    inner = info.get("repodata_version")  # its type is checked with the rest of RepodataInfo
     if isinstance(top, int) and isinstance(inner, int) and top != inner:
         out.append(
             Problem(
@@ -339,17 +337,11 @@ def _run_exports_json(data: Any, found: Findings) -> None:
     found.problems += check(data, RunExports)
     if not isinstance(data, dict):
         return
-    known = set(struct_field_types(RunExports)) | {"schema_version"}
+    known = set(struct_field_types(RunExports))
     for key in data:
         if key not in known:
             found.notes.append(
                 Problem(join("", key), f"unknown key; CEP 34 knows {', '.join(sorted(known))}")
-            )
-    if "schema_version" in data:
-        version = data["schema_version"]
-        if type(version) is not int or version < 1:
-            found.problems.append(
-                Problem("/schema_version", f"expected a positive integer (CEP 34), got {version!r}")
             )
 
 
