@@ -42,7 +42,6 @@ _MAX_SECONDS: Final = 253402300799
 
 _RECORD_FIELDS: Final = struct_field_types(PackageRecord)
 _PACKAGES_MAP: Final = struct_field_types(Repodata)["packages"]
-_REPODATA_VERSION: Final = struct_field_types(Repodata)["repodata_version"]
 _SPEC_LIST: Final = struct_field_types(RunExports)["weak"]
 
 
