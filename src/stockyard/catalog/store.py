@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, and_, bindparam, delete, func, select, update
 
@@ -73,8 +74,10 @@ class ArtifactRow:
     origin: str = "local"
 
 
-@dataclass(frozen=True, slots=True)
-class PublishRow:
+class PublishRow(NamedTuple):
+    """One artifact as publishing needs it. A tuple, because publishing builds one per artifact
+    of a subdir on every change, straight from the database row."""
+
     filename: str
     name: str
     record: bytes
@@ -391,22 +394,39 @@ class Catalog:
         query = self._publish_query(channel_id, subdir)
         if suffix is not None:
             query = query.where(artifacts.c.filename.endswith(suffix, autoescape=True))
+        make = PublishRow._make
+        for batch in self._raw_batches(query):
+            for row in batch:
+                yield make(row)
+
+    def _raw_batches(self, query: Any, size: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
+        """Plain DBAPI tuples in batches, for the one query that reads a whole subdir.
+
+        Publishing reads every row of a subdir on every change; SQLAlchemy row objects would cost
+        more than the rest of the render. SQLAlchemy still builds and compiles the SQL; a fresh
+        DBAPI cursor runs it (server-side on PostgreSQL, so memory stays flat). The selected
+        columns need no result processing: sqlite3 and psycopg 3 return str, int and bytes
+        (booleans may come back as 0/1 from SQLite, used only for their truth value).
+        """
         with self.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True).execute(query)
-            # Batches keep memory flat for huge subdirs and avoid per-row fetch overhead.
-            for batch in result.partitions(5000):
-                for f, n, rec, pat, rem, rex, size, sha, stamp in batch:
-                    yield PublishRow(
-                        f,
-                        n,
-                        rec if type(rec) is bytes else bytes(rec),
-                        pat if pat is None or type(pat) is bytes else bytes(pat),
-                        bool(rem),
-                        rex if rex is None or type(rex) is bytes else bytes(rex),
-                        size,
-                        sha,
-                        stamp,
-                    )
+            compiled = query.compile(dialect=conn.dialect)
+            params = compiled.construct_params()
+            if compiled.positiontup is not None:
+                args: Any = tuple(params[key] for key in compiled.positiontup)
+            else:
+                args = params
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            if conn.dialect.name == "postgresql":
+                cursor = raw.cursor(name=f"publish_{id(query):x}")
+            else:
+                cursor = raw.cursor()
+            try:
+                cursor.execute(str(compiled), args)
+                while batch := cursor.fetchmany(size):
+                    yield batch
+            finally:
+                cursor.close()
 
     def rows_for_names(
         self, channel_id: int, subdir: str, names: Iterable[str]
@@ -498,6 +518,20 @@ class Catalog:
                 )
                 .values(patched=None, patch_removed=False)
             )
+
+    def has_patch_results(self, channel_id: int, subdir: str) -> bool:
+        """Whether any record of the subdir is patched or removed by patches."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(artifacts.c.id)
+                .where(
+                    artifacts.c.channel_id == channel_id,
+                    artifacts.c.subdir == subdir,
+                    (artifacts.c.patched.is_not(None)) | (artifacts.c.patch_removed.is_(True)),
+                )
+                .limit(1)
+            ).first()
+        return row is not None
 
     def records_for_filenames(
         self, channel_id: int, subdir: str, filenames: Iterable[str]

@@ -37,12 +37,17 @@ def render_subdir_index(
 
     Filenames are CEP 26 artifact names (letters, digits, `._+!-`), so they need no escaping.
     """
-    strftime, gmtime = time.strftime, time.gmtime
+    days: dict[int, str] = {}  # one date string per day, not per artifact
+
+    def day(stamp: int) -> str:
+        key = stamp // 86_400_000
+        if key not in days:
+            days[key] = time.strftime("%Y-%m-%d", time.gmtime(key * 86_400))
+        return days[key]
+
     rows = [
-        f'<tr><td><a href="{filename}">{filename}</a></td>'
-        f"<td>{_human_size(size)}</td>"
-        f"<td>{strftime('%Y-%m-%d %H:%M', gmtime(stamp / 1000)) if stamp else ''}</td>"
-        f"<td><code>{sha256}</code></td></tr>"
+        f'<tr><td><a href="{filename}">{filename}</a></td><td>{size:,}</td>'
+        f"<td>{day(stamp) if stamp else ''}</td><td><code>{sha256}</code></td></tr>"
         for filename, size, stamp, sha256 in artifacts
     ]
     files = (
@@ -51,7 +56,7 @@ def render_subdir_index(
         '<a href="repodata_shards.msgpack.zst">repodata_shards.msgpack.zst</a></p>'
     )
     table = (
-        "<table><tr><th>File</th><th>Size</th><th>Indexed (UTC)</th><th>SHA-256</th></tr>"
+        "<table><tr><th>File</th><th>Bytes</th><th>Indexed (UTC)</th><th>SHA-256</th></tr>"
         + "".join(rows)
         + "</table>"
     )

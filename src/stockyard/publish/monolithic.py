@@ -31,22 +31,28 @@ def write_monolithic(
     repodata_version: int,
     removed_from_packages: list[str],
     from_packages: BinaryIO,
-    patched: BinaryIO,
+    patched: BinaryIO | None,
     run_exports: BinaryIO,
+    listing: list[tuple[str, int, int, str]] | None = None,
 ) -> list[str]:
-    """Write the three files; returns the filenames that patches removed (for `removed`).
+    """Write the files; returns the filenames that patches removed (for `removed`).
 
     `sections` yields ("packages", rows of .tar.bz2) then ("packages.conda", rows of .conda),
     each sorted by filename. The patched file's `removed` lists catalog removals plus patch
     removals; it is written last, so the patch-removed names are known by then.
+    `patched=None` means no record is patched or removed by patches: repodata.json is then
+    byte-identical to repodata_from_packages.json and the caller copies it. `listing`, when
+    given, receives (filename, size, indexed_timestamp, sha256) of every row (for index.html).
     """
     raw: list[bytes] = []
     pat: list[bytes] = []
     rex: list[bytes] = []
+    with_patches = patched is not None
 
     def flush() -> None:
         from_packages.write(b"".join(raw))
-        patched.write(b"".join(pat))
+        if patched is not None:
+            patched.write(b"".join(pat))
         run_exports.write(b"".join(rex))
         raw.clear()
         pat.clear()
@@ -66,6 +72,8 @@ def write_monolithic(
         first_raw = first_pat = True
         for count, row in enumerate(rows, 1):
             name = key_of(row.filename) + b":"
+            if listing is not None:
+                listing.append((row.filename, row.size, row.indexed_timestamp, row.sha256))
             if first_raw:
                 first_raw = False
             else:
@@ -75,7 +83,9 @@ def write_monolithic(
             raw.append(row.record)
             rex.append(name)
             rex.append(row.run_exports_entry or _EMPTY_RUN_EXPORTS)
-            if row.patch_removed:
+            if not with_patches:
+                pass
+            elif row.patch_removed:
                 patch_removed.append(row.filename)
             else:
                 if first_pat:

@@ -8,14 +8,13 @@ atomically by the `Publisher`, which skips files whose bytes did not change.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from stockyard.catalog import Catalog, Channel, PublishRow
+from stockyard.catalog import Catalog, Channel
 from stockyard.publish import html
 from stockyard.publish.monolithic import SECTIONS, compress_bz2, compress_zstd, write_monolithic
 from stockyard.publish.shards import (
@@ -182,22 +181,17 @@ def publish_subdir(
     if base_url:
         info["base_url"] = base_url
     version = 2 if base_url else 1
+    # Without patch results, repodata.json is byte-identical to repodata_from_packages.json:
+    # render one stream and publish it under both names.
+    unpatched = not catalog.has_patch_results(channel.id, subdir)
+    listing: list[tuple[str, int, int, str]] = []
     with (
         publisher.scratch_file(scratch) as raw,
         publisher.scratch_file(scratch) as patched,
         publisher.scratch_file(scratch) as rex,
     ):
-        listing: list[tuple[str, int, int, str]] = []
-
-        def collect(rows: Iterable[PublishRow]) -> Iterator[PublishRow]:
-            # The HTML listing comes from the same pass over the catalog.
-            for row in rows:
-                listing.append((row.filename, row.size, row.indexed_timestamp, row.sha256))
-                yield row
-
         sections = (
-            (key, collect(catalog.iter_publish_rows(channel.id, subdir, suffix)))
-            for key, suffix in SECTIONS
+            (key, catalog.iter_publish_rows(channel.id, subdir, suffix)) for key, suffix in SECTIONS
         )
         write_monolithic(
             sections,
@@ -205,20 +199,25 @@ def publish_subdir(
             repodata_version=version,
             removed_from_packages=removed,
             from_packages=raw,  # type: ignore[arg-type]
-            patched=patched,  # type: ignore[arg-type]
+            patched=None if unpatched else patched,  # type: ignore[arg-type]
             run_exports=rex,  # type: ignore[arg-type]
+            listing=listing,
         )
-        patched.close()
+        published = raw if unpatched else patched
+        published.close()
         with publisher.scratch_file(scratch) as zst:
-            compress_zstd(patched.path, zst, options.zst_level)  # type: ignore[arg-type]
+            compress_zstd(published.path, zst, options.zst_level)  # type: ignore[arg-type]
             publisher.publish_file(f"{subdir}/{REPODATA_JSON}.zst", zst)
         if options.bz2:
             with publisher.scratch_file(scratch) as bz:
-                compress_bz2(patched.path, bz)  # type: ignore[arg-type]
+                compress_bz2(published.path, bz)  # type: ignore[arg-type]
                 publisher.publish_file(f"{subdir}/{REPODATA_JSON}.bz2", bz)
         if options.current_repodata:
-            publisher.write(f"{subdir}/{CURRENT_REPODATA}", _current_repodata(patched.path))
-        publisher.publish_file(f"{subdir}/{REPODATA_JSON}", patched)
+            publisher.write(f"{subdir}/{CURRENT_REPODATA}", _current_repodata(published.path))
+        if unpatched:
+            publisher.copy_file(f"{subdir}/{REPODATA_JSON}", raw)
+        else:
+            publisher.publish_file(f"{subdir}/{REPODATA_JSON}", patched)
         publisher.publish_file(f"{subdir}/{REPODATA_FROM_PACKAGES}", raw)
         publisher.publish_file(f"{subdir}/{RUN_EXPORTS_JSON}", rex)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -84,6 +85,19 @@ class Publisher:
             self.unchanged += 1
             return False
         self.store.put_file(key, writer.path)
+        self._remember(key, digest, writer.size)
+        return True
+
+    def copy_file(self, key: str, writer: HashingWriter) -> bool:
+        """Publish a copy of a finished scratch file (which stays for `publish_file`)."""
+        writer.close()
+        digest = writer.hexdigest()
+        if self._is_current(key, digest):
+            self.unchanged += 1
+            return False
+        scratch = writer.path.with_name(writer.path.name + ".copy")
+        shutil.copyfile(writer.path, scratch)
+        self.store.put_file(key, scratch)
         self._remember(key, digest, writer.size)
         return True
 
