@@ -33,6 +33,8 @@ DISPLAY_PREFIX_LENGTH: Final = len(TOKEN_PREFIX) + 8
 #: Anything a client may send as a token: conda's `/t/<token>/` character set.
 TOKEN_PATTERN: Final = r"^[A-Za-z0-9-]{8,256}$"
 _token_re = re.compile(TOKEN_PATTERN)
+#: The longest lifetime a token may be given (seconds): 100 years.
+MAX_LIFETIME: Final = 100 * 366 * 86400
 #: last_used_at is refreshed at most this often (ms), so reads do not write on every request.
 _LAST_USED_RESOLUTION_MS: Final = 60_000
 
@@ -132,6 +134,11 @@ def create_token(
     scope = check_scope(scope)
     if description is not None and len(description) > 256:
         raise InvalidIdentifier("token description is longer than 256 characters")
+    if expires_in is not None and not 0 < expires_in <= MAX_LIFETIME:
+        raise InvalidIdentifier(
+            f"token lifetime {expires_in!r} s is out of range",
+            hint="Give a lifetime between 1 second and 100 years, e.g. 30d.",
+        )
     token = generate_token()
     created = now_ms()
     expires = created + int(expires_in * 1000) if expires_in is not None else None
@@ -197,7 +204,7 @@ def resolve_token(catalog: Catalog, ref: str) -> TokenInfo:
     ref = ref.strip()
     query = _select()
     with catalog.engine.connect() as conn:
-        if ref.isdigit():
+        if ref.isdigit() and len(ref) < 18:
             rows = conn.execute(query.where(tokens.c.id == int(ref))).all()
         else:
             rows = conn.execute(query.where(tokens.c.token_hash == hash_token(ref))).all()

@@ -30,6 +30,7 @@ def _register_optional_commands() -> None:
         "stockyard.cli.validate_cmd",
         "stockyard.cli.index_cmd",
         "stockyard.cli.serve_cmd",
+        "stockyard.cli.deploy_cmd",
     ):
         try:
             module = importlib.import_module(module_name)

@@ -65,9 +65,7 @@ class RunExportsEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=False)
     run_exports: RunExports
 
 
-class RunExportsInfo(
-    msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=False
-):
+class RunExportsInfo(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=False):
     """CEP 12: the `info` object of run_exports.json."""
 
     subdir: Subdir | None = None

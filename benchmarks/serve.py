@@ -1,0 +1,480 @@
+"""Serving benchmark: `stockyard serve` against nginx on the same published channel, with wrk.
+
+One run synthesizes a channel (real metadata, `--count` artifacts), indexes it into a
+`stockyard serve` data directory, then measures against that one directory:
+
+- requests per second (wrk, `--threads` threads, `--connections` connections, `--duration` s
+  each) for a 304 revalidation of repodata.json (If-None-Match with the target's own ETag, set
+  by a wrk Lua script), a full repodata.json without and with gzip, and a package download;
+  for `stockyard serve --workers 1`, `--workers 2`, plain nginx serving the published directory
+  (static only) and the documented nginx front (`stockyard deploy nginx`) before the app;
+- upload-to-installable latency with `--uploaders` concurrent uploaders: from starting the
+  upload POST until a client GET of repodata.json and of the package name's shard both list the
+  new file (end to end, polling), directly against the app and through the nginx front.
+
+Every scenario is checked once before wrk runs (status, content-coding), and wrk's socket and
+status errors are reported. Prints one JSON document. Usage (as root, with Debian's wrk and
+nginx installed):
+
+    .venv/bin/python benchmarks/serve.py [--count 3000] [--duration 10] [--uploads 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import zstandard
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the test helpers start servers exactly as the tests do
+
+from tests.deploy.nginx_live import NGINX, running_nginx, worker_user  # noqa: E402
+from tests.server.artifacts import make_artifact, sha256_of  # noqa: E402
+from tests.server.live import free_port, live_server  # noqa: E402
+
+from stockyard.config import Settings, load_settings  # noqa: E402
+from stockyard.deploy.nginx import (  # noqa: E402
+    IMMUTABLE_URI_PATTERNS,
+    nginx_front_for,
+    render_nginx_main,
+)
+from stockyard.server.channels import bootstrap  # noqa: E402
+from stockyard.testing.corpus import synthesize_channel  # noqa: E402
+
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+
+#: wrk prints this line from the Lua `done` callback: the numbers as JSON.
+_WRK_LUA = """
+{headers}
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {{"requests":%d,"duration_us":%d,"bytes":%d,'
+    .. '"errors":{{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}},'
+    .. '"latency_us":{{"p50":%d,"p90":%d,"p99":%d,"max":%d}}}}\\n',
+    summary.requests, summary.duration, summary.bytes,
+    e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+end
+"""
+
+SCENARIOS = ("revalidate_304", "repodata_json", "repodata_json_gzip", "package")
+
+
+def _lua_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def run_wrk(
+    url: str, headers: dict[str, str], args: argparse.Namespace, workdir: Path
+) -> dict[str, Any]:
+    lines = [f"wrk.headers[{_lua_string(k)}] = {_lua_string(v)}" for k, v in headers.items()]
+    script = workdir / "bench.lua"
+    script.write_text(_WRK_LUA.format(headers="\n".join(lines)))
+    result = subprocess.run(
+        [
+            *(WRK, f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s"),
+            *("--timeout", "10s", "-s", str(script), url),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=args.duration + 120,
+        check=False,
+    )
+    found = [line for line in result.stdout.splitlines() if line.startswith("WRKJSON ")]
+    if result.returncode != 0 or not found:
+        raise RuntimeError(f"wrk failed: {result.stdout}\n{result.stderr}")
+    raw = json.loads(found[-1][len("WRKJSON ") :])
+    seconds = raw["duration_us"] / 1e6
+    return {
+        "rps": round(raw["requests"] / seconds, 1),
+        "requests": raw["requests"],
+        "mb_per_s": round(raw["bytes"] / seconds / 1e6, 1),
+        "latency_ms": {k: round(v / 1000, 2) for k, v in raw["latency_us"].items()},
+        "errors": raw["errors"],
+    }
+
+
+def _scenario_requests(
+    base: str, subdir: str, package: str, client: httpx.Client
+) -> dict[str, tuple[str, dict[str, str], int]]:
+    """(url, headers, expected status) per scenario; the ETag is the target's own."""
+    repodata = f"{base}/main/{subdir}/repodata.json"
+    identity = client.get(repodata, headers={"accept-encoding": "identity"})
+    identity.raise_for_status()
+    return {
+        "revalidate_304": (repodata, {"If-None-Match": identity.headers["etag"]}, 304),
+        "repodata_json": (repodata, {}, 200),
+        "repodata_json_gzip": (repodata, {"Accept-Encoding": "gzip"}, 200),
+        "package": (f"{base}/main/{subdir}/{package}", {}, 200),
+    }
+
+
+def _preflight(client: httpx.Client, name: str, url: str, headers: dict[str, str], status: int):  # type: ignore[no-untyped-def]
+    # httpx adds its own Accept-Encoding; say exactly what wrk will send.
+    sent = {"accept-encoding": headers.get("Accept-Encoding", "identity"), **headers}
+    response = client.get(url, headers=sent)
+    if response.status_code != status:
+        raise RuntimeError(f"{name}: {url} answered {response.status_code}, expected {status}")
+    gzipped = response.headers.get("content-encoding") == "gzip"
+    if gzipped != (name == "repodata_json_gzip"):
+        raise RuntimeError(f"{name}: content-encoding {response.headers.get('content-encoding')}")
+    return len(response.content)
+
+
+def measure_target(
+    base: str, subdir: str, package: str, args: argparse.Namespace, workdir: Path
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with httpx.Client(timeout=60) as client:
+        requests = _scenario_requests(base, subdir, package, client)
+        for name in SCENARIOS:
+            url, headers, status = requests[name]
+            body = _preflight(client, name, url, headers, status)
+            result = run_wrk(url, headers, args, workdir)
+            result["body_bytes"] = body
+            out[name] = result
+    return out
+
+
+# --- nginx ----------------------------------------------------------------------------------
+
+
+def static_nginx_conf(settings: Settings, prefix: Path, port: int) -> str:
+    """Plain nginx serving the published directory (no app), with the same static settings as
+    the front (sendfile, gzip for JSON, types, Cache-Control), so the two differ only by what
+    the front adds (the app's routes, the method check, the fall-through to the app)."""
+    front = nginx_front_for(settings, listen=f"127.0.0.1:{port}", app="http://127.0.0.1:9")
+    user = worker_user()
+    patterns = "\n".join(
+        f'        "~{pattern}" "{front.immutable_cache_control}";'
+        for pattern in IMMUTABLE_URI_PATTERNS
+    )
+    prefix = prefix.resolve()
+    return f"""{f"user {user};" if user else ""}
+worker_processes auto;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{
+    worker_connections 1024;
+}}
+http {{
+    access_log {prefix}/access.log;
+    client_body_temp_path {prefix}/client_body_temp;
+    proxy_temp_path {prefix}/proxy_temp;
+    fastcgi_temp_path {prefix}/fastcgi_temp;
+    uwsgi_temp_path {prefix}/uwsgi_temp;
+    scgi_temp_path {prefix}/scgi_temp;
+    keepalive_requests 100000;
+    map $uri $stockyard_cache_control {{
+        default "{front.short_cache_control}";
+{patterns}
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        sendfile on;
+        tcp_nopush on;
+        gzip on;
+        gzip_types application/json;
+        gzip_vary on;
+        gzip_min_length 1024;
+        types {{
+            application/json json;
+            text/html html;
+        }}
+        default_type application/octet-stream;
+        root {front.channels_dir};
+        location / {{
+            add_header Cache-Control $stockyard_cache_control;
+        }}
+    }}
+}}
+"""
+
+
+@contextmanager
+def nginx(conf_text: str, workdir: Path, name: str, port: int) -> Iterator[str]:
+    prefix = workdir / name
+    prefix.mkdir(parents=True, exist_ok=True)
+    conf = prefix / "nginx.conf"
+    conf.write_text(conf_text)
+    with running_nginx(conf, prefix, port):
+        yield f"http://127.0.0.1:{port}"
+
+
+# --- upload-to-installable ------------------------------------------------------------------
+
+
+def _listed(client: httpx.Client, base: str, subdir: str, name: str, filename: str) -> bool:
+    repodata = client.get(f"{base}/main/{subdir}/repodata.json").json()
+    if filename not in repodata.get("packages.conda", {}) and filename not in repodata.get(
+        "packages", {}
+    ):
+        return False
+    index_bytes = client.get(f"{base}/main/{subdir}/repodata_shards.msgpack.zst").content
+    index = msgspec.msgpack.decode(zstandard.decompress(index_bytes))
+    digest = index["shards"].get(name)
+    if digest is None:
+        return False
+    shard_bytes = client.get(f"{base}/main/{subdir}/shards/{digest.hex()}.msgpack.zst").content
+    shard = msgspec.msgpack.decode(zstandard.decompress(shard_bytes))
+    return filename in shard.get("packages.conda", {}) or filename in shard.get("packages", {})
+
+
+def upload_latency(
+    upload_base: str,
+    read_base: str,
+    token: str,
+    subdir: str,
+    artifacts: list[list[Path]],
+) -> dict[str, Any]:
+    """Each uploader thread uploads its artifacts one after another, timing each until a
+    reader sees it in repodata.json and in its shard."""
+    totals: list[float] = []
+    posts: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def uploader(batch: list[Path]) -> None:
+        with httpx.Client(timeout=120) as client:
+            for path in batch:
+                name = path.name.rsplit("-", 2)[0]
+                started = time.perf_counter()
+                response = client.post(
+                    f"{upload_base}/api/channels/main/upload/{path.name}",
+                    params={"sha256": sha256_of(path)},
+                    content=path.read_bytes(),
+                    headers={"X-API-Key": token},
+                )
+                posted = time.perf_counter()
+                if response.status_code != 201:
+                    with lock:
+                        failures.append(f"{path.name}: {response.status_code} {response.text}")
+                    continue
+                deadline = started + 60
+                while not _listed(client, read_base, subdir, name, path.name):
+                    if time.perf_counter() > deadline:
+                        with lock:
+                            failures.append(f"{path.name}: not visible after 60 s")
+                        break
+                    time.sleep(0.01)
+                else:
+                    with lock:
+                        totals.append(time.perf_counter() - started)
+                        posts.append(posted - started)
+
+    threads = [threading.Thread(target=uploader, args=(batch,)) for batch in artifacts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    def summary(values: list[float]) -> dict[str, float]:
+        if not values:
+            return {}
+        ordered = sorted(values)
+        return {
+            "p50_ms": round(statistics.median(ordered) * 1000, 1),
+            "p95_ms": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000, 1),
+            "max_ms": round(ordered[-1] * 1000, 1),
+        }
+
+    return {
+        "uploads": len(totals),
+        "uploaders": len(artifacts),
+        "failures": failures[:10],
+        "upload_to_installable": summary(totals),
+        "upload_post_only": summary(posts),
+    }
+
+
+def _build_uploads(
+    root: Path, subdir: str, uploaders: int, total: int, tag: str
+) -> list[list[Path]]:
+    per = max(1, total // uploaders)
+    batches = []
+    for u in range(uploaders):
+        batch = []
+        for i in range(per):
+            fmt = "tar.bz2" if i % 4 == 0 else "conda"
+            build = "h0_0" if subdir != "noarch" else "0"
+            batch.append(
+                make_artifact(
+                    root / tag / str(u),
+                    f"bench-{tag}-{u}-{i}",
+                    "1.0",
+                    build,
+                    subdir=subdir,
+                    fmt=fmt,
+                )
+            )
+        batches.append(batch)
+    return batches
+
+
+# --- orchestration --------------------------------------------------------------------------
+
+
+def _admin_token(banner: str) -> str:
+    import re
+
+    match = re.search(r"\b(sy-[A-Za-z0-9]{40})\b", banner)
+    if not match:
+        raise RuntimeError("no admin token in the server banner")
+    return match.group(1)
+
+
+def prepare(args: argparse.Namespace, workdir: Path) -> tuple[Settings, dict[str, Any], str]:
+    corpus = workdir / "corpus"
+    started = time.perf_counter()
+    paths = synthesize_channel(corpus, args.count, seed=0)
+    synth_seconds = time.perf_counter() - started
+    data = workdir / "data"
+    channel = data / "channels" / "main"
+    for path in paths:
+        target = channel / path.parent.name / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(path, target)
+    settings = load_settings(env={}, overrides={"data_dir": str(data)})
+    started = time.perf_counter()
+    boot = bootstrap(settings)
+    index_seconds = time.perf_counter() - started
+    counts: dict[str, int] = {}
+    for path in paths:
+        counts[path.parent.name] = counts.get(path.parent.name, 0) + 1
+    subdir = max(counts, key=lambda s: counts[s])
+    artifacts = sorted(
+        (p for p in (channel / subdir).iterdir() if p.name.endswith((".conda", ".tar.bz2"))),
+        key=lambda p: p.stat().st_size,
+    )
+    package = artifacts[len(artifacts) // 2]
+    repodata = channel / subdir / "repodata.json"
+    info = {
+        "artifacts": len(paths),
+        "per_subdir": counts,
+        "subdir": subdir,
+        "repodata_json_bytes": repodata.stat().st_size,
+        "package": package.name,
+        "package_bytes": package.stat().st_size,
+        "synthesize_seconds": round(synth_seconds, 2),
+        "index_seconds": round(index_seconds, 2),
+    }
+    if boot.admin_token is None:
+        raise RuntimeError("bootstrap created no admin token")
+    return settings, info, boot.admin_token
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--count", type=int, default=3000, help="artifacts in the channel")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    parser.add_argument("--uploads", type=int, default=100, help="uploads per latency run")
+    parser.add_argument("--uploaders", type=int, default=10, help="concurrent uploaders")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep files here")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated targets to skip (stockyard_w2,...)"
+    )
+    args = parser.parse_args()
+    if NGINX is None or not Path(WRK).exists():
+        raise SystemExit("needs nginx and wrk (apt-get install nginx-light wrk)")
+    skip = set(filter(None, args.skip.split(",")))
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="stockyard-bench-serve-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    settings, corpus, token = prepare(args, workdir)
+    subdir, package = corpus["subdir"], corpus["package"]
+    data = settings.data_path
+    results: dict[str, Any] = {}
+    load_before = os.getloadavg()
+
+    for workers in (1, 2):
+        name = f"stockyard_w{workers}"
+        if name in skip:
+            continue
+        with live_server(data, "--no-reindex", workers=workers) as server:
+            results[name] = measure_target(server.url, subdir, package, args, workdir)
+
+    if "nginx_static" not in skip:
+        port = free_port()
+        with nginx(static_nginx_conf(settings, workdir / "nginx-static", port), workdir,
+                   "nginx-static", port) as url:  # fmt: skip
+            results["nginx_static"] = measure_target(url, subdir, package, args, workdir)
+
+    latency: dict[str, Any] = {}
+    with live_server(data, "--no-reindex", workers=1) as server:
+        port = free_port()
+        front = nginx_front_for(settings, listen=f"127.0.0.1:{port}", app=server.url)
+        prefix = workdir / "nginx-front"
+        prefix.mkdir(parents=True, exist_ok=True)
+        conf = render_nginx_main(front, prefix=prefix, user=worker_user())
+        with nginx(conf, workdir, "nginx-front", port) as url:
+            if "nginx_front" not in skip:
+                results["nginx_front"] = measure_target(url, subdir, package, args, workdir)
+            uploads = _build_uploads(
+                workdir / "uploads", subdir, args.uploaders, args.uploads, "front"
+            )
+            latency["nginx_front"] = upload_latency(url, url, token, subdir, uploads)
+        uploads = _build_uploads(
+            workdir / "uploads", subdir, args.uploaders, args.uploads, "direct"
+        )
+        latency["stockyard_w1"] = upload_latency(server.url, server.url, token, subdir, uploads)
+
+    ratios: dict[str, dict[str, float]] = {}
+    nginx_rps = results.get("nginx_static", {})
+    for name, scenarios in results.items():
+        if name == "nginx_static" or not nginx_rps:
+            continue
+        ratios[name] = {
+            scenario: round(scenarios[scenario]["rps"] / nginx_rps[scenario]["rps"], 3)
+            for scenario in SCENARIOS
+        }
+    python_best = {
+        scenario: max(
+            ratios.get(n, {}).get(scenario, 0.0) for n in ("stockyard_w1", "stockyard_w2")
+        )
+        for scenario in SCENARIOS
+    }
+    p95s = [v["upload_to_installable"].get("p95_ms", 1e9) for v in latency.values()]
+    targets = {
+        "upload_p95_under_1s": all(p < 1000 for p in p95s),
+        "python_at_least_30pct_of_nginx": {s: r >= 0.30 for s, r in python_best.items()},
+        "front_at_least_90pct_of_nginx": {
+            s: r >= 0.90 for s, r in ratios.get("nginx_front", {}).items()
+        },
+    }
+    document = {
+        "benchmark": "serve",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": {"cpus": os.cpu_count(), "load_avg_before": [round(x, 2) for x in load_before]},
+        "wrk": {"threads": args.threads, "connections": args.connections, "seconds": args.duration},
+        "corpus": corpus,
+        "requests_per_second": results,
+        "ratio_to_nginx_static": ratios,
+        "python_best_ratio": python_best,
+        "upload_latency": latency,
+        "targets_met": targets,
+        "workdir": str(workdir) if args.workdir else None,
+    }
+    if args.workdir is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""`Settings`: every knob of a Stockyard deployment, in one typed, immutable object.
+
+Sources, lowest precedence first: the defaults below, a TOML file (`--config FILE` or
+`STOCKYARD_CONFIG`), `STOCKYARD_<FIELD>` environment variables, then command-line flags. The
+result is passed explicitly to whatever needs it; nothing reads the environment later.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+
+import msgspec
+from msgspec import Meta
+
+from stockyard.types.errors import ConfigError
+
+ENV_PREFIX: Final = "STOCKYARD_"
+#: Names the settings file when `--config` is not given.
+CONFIG_ENV: Final = "STOCKYARD_CONFIG"
+
+GIB: Final = 1024**3
+
+
+class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Server and catalog settings. Field names are also the TOML keys and, upper-cased after
+    `STOCKYARD_`, the environment variable names (`STOCKYARD_PORT=9000`)."""
+
+    #: Holds `catalog.db` and `channels/<name>/` (each channel's published tree).
+    data_dir: str = "stockyard-data"
+    host: str = "127.0.0.1"
+    port: Annotated[int, Meta(ge=0, le=65535)] = 8000
+    #: uvicorn worker processes.
+    workers: Annotated[int, Meta(ge=1, le=256)] = 1
+    #: Catalog database; None: SQLite in `<data_dir>/catalog.db`.
+    db_url: str | None = None
+    #: Cache-Control max-age (seconds) of repodata, the shard index and channeldata.
+    repodata_max_age: Annotated[int, Meta(ge=0)] = 60
+    #: Largest accepted upload body; bigger ones get 413 and are not stored.
+    max_upload_bytes: Annotated[int, Meta(ge=1)] = 2 * GIB
+    #: The URL clients reach this server at (behind a proxy); used in printed commands and
+    #: download links. None: http://<host>:<port>.
+    public_url: str | None = None
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: Seconds an upload waits for the channel's publish lock before giving up with 503.
+    lock_timeout: Annotated[float, Meta(gt=0)] = 60.0
+    #: Behind nginx: an `internal` location aliasing `<data_dir>/channels/` (e.g.
+    #: "/_stockyard_files/"). Files the app has authorized are then sent by nginx through
+    #: `X-Accel-Redirect` instead of by Python. None: the app sends files itself.
+    accel_redirect: str | None = None
+    #: Seconds a channel row (name, visibility) is reused by the file routes, so anonymous reads
+    #: of public channels need no catalog query. Tokens are never cached. 0: no cache.
+    channel_cache_seconds: Annotated[float, Meta(ge=0, le=60)] = 1.0
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def catalog_url(self) -> str:
+        if self.db_url:
+            return self.db_url
+        from stockyard.catalog import sqlite_url
+
+        return sqlite_url(self.data_path / "catalog.db")
+
+    @property
+    def base_url(self) -> str:
+        """Where clients reach the server, without a trailing slash."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.host
+        if host in {"0.0.0.0", "::", ""}:
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def to_json(self) -> bytes:
+        return msgspec.json.encode(self)
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Settings:
+        return msgspec.json.decode(data, type=cls)
+
+
+_FIELDS: Final = frozenset(Settings.__struct_fields__)
+
+_size_re = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_SIZE_UNITS: Final = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "tib": 1024**4,
+}
+_duration_re = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
+_DURATION_UNITS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_size(value: str | int) -> int:
+    """`2GiB`, `500MB`, `1048576` -> bytes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _size_re.match(str(value))
+    unit = (match.group(2) or "").lower() if match else ""
+    if not match or unit not in _SIZE_UNITS:
+        raise ConfigError(
+            f"invalid size {value!r}", hint="Use a number of bytes or e.g. 500MB, 2GiB."
+        )
+    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+
+
+def parse_duration(value: str | float) -> float:
+    """`30d`, `12h`, `90m`, `45s`, `3600` -> seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    match = _duration_re.match(str(value))
+    if not match:
+        raise ConfigError(
+            f"invalid duration {value!r}", hint="Use a number with a unit: 45s, 90m, 12h, 30d, 2w."
+        )
+    seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2).lower()]
+    if seconds <= 0:
+        raise ConfigError(f"duration {value!r} must be positive")
+    return seconds
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"settings file {str(path)!r} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read settings file {str(path)!r}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"settings file {str(path)!r} is not valid TOML: {exc}") from None
+    # A `[server]` table is accepted as well as top-level keys, so one file can grow sections.
+    server = raw.pop("server", None)
+    if isinstance(server, dict):
+        raw.update(server)
+    for key in raw:
+        if key not in _FIELDS:
+            raise ConfigError(
+                f"unknown setting {key!r} in {path}",
+                hint=f"Known settings: {', '.join(sorted(_FIELDS))}.",
+            )
+    data_dir = raw.get("data_dir")
+    if isinstance(data_dir, str) and not Path(data_dir).is_absolute():
+        raw["data_dir"] = str(path.parent / data_dir)  # relative to the file, not the cwd
+    return raw
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge defaults, the TOML file, `STOCKYARD_*` variables and `overrides` (flags; None values
+    are ignored) into a validated `Settings`. Any invalid value raises ConfigError naming it."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    file_name = config_file if config_file is not None else env.get(CONFIG_ENV)
+    if file_name:
+        path = Path(file_name)
+        for key, value in _read_file(path).items():
+            values[key] = value
+            origin[key] = f"{key} in {path}"
+    for key in _FIELDS:
+        name = ENV_PREFIX + key.upper()
+        if name in env:
+            values[key] = env[name]
+            origin[key] = f"${name}"
+    for key, value in (overrides or {}).items():
+        if key not in _FIELDS:
+            raise ConfigError(f"unknown setting {key!r}")
+        if value is not None:
+            values[key] = value
+            origin[key] = f"--{key.replace('_', '-')}"
+    for key in ("db_url", "public_url", "accel_redirect"):
+        if values.get(key) == "":
+            values[key] = None  # an empty variable means "unset"
+    if "max_upload_bytes" in values:
+        try:
+            values["max_upload_bytes"] = parse_size(values["max_upload_bytes"])
+        except ConfigError as exc:
+            raise ConfigError(f"{origin['max_upload_bytes']}: {exc.message}", exc.hint) from None
+    try:
+        settings = msgspec.convert(values, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        match = re.search(r"at `\$\.(\w+)`", text)
+        key = match.group(1) if match else None
+        where = origin.get(key, key) if key else "settings"
+        raise ConfigError(f"invalid value for {where}: {text.split(' - at ')[0]}") from None
+    if settings.public_url and not settings.public_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"invalid value for {origin.get('public_url', 'public_url')}: "
+            f"{settings.public_url!r} is not an http(s) URL",
+            hint="Use e.g. https://conda.example.com",
+        )
+    accel = settings.accel_redirect
+    if accel is not None and not (accel.startswith("/") and accel.endswith("/")):
+        raise ConfigError(
+            f"invalid value for {origin.get('accel_redirect', 'accel_redirect')}: {accel!r} must "
+            "start and end with '/'",
+            hint="Use the nginx internal location, e.g. /_stockyard_files/",
+        )
+    return settings

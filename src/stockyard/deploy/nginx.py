@@ -1,0 +1,323 @@
+"""The documented nginx front of `stockyard serve`, rendered from the settings and the catalog.
+
+nginx serves the published files of every *public* channel straight from
+`DATA/channels/<channel>/` (repodata variants, shard index and shards, channeldata, packages):
+sendfile, ranges, 304s and gzip for JSON, with the same Cache-Control and Content-Type as the
+app. Everything that needs a decision goes to the app: private channels (which must stay
+invisible without a token), `/t/<token>/...`, `/api`, `/ui`, uploads (streamed, unbuffered),
+`/health`, `/metrics`, any method but GET/HEAD, and a missing file (so the client gets the app's
+JSON 404 and falls back from `.zst` or shards to `repodata.json`).
+
+The rendered text is an http-context snippet for `/etc/nginx/conf.d/`: a `map` choosing
+Cache-Control, the app's `upstream`, one `server`. `render_nginx_main` wraps it into a complete
+nginx.conf for a dedicated nginx (tests and benchmarks run nginx this way).
+
+Which channels are public is read from the catalog when the file is rendered: regenerate it
+after creating a channel or changing its privacy (docs/deploy-nginx.md).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+from urllib.parse import urlsplit
+
+from stockyard.config import Settings
+from stockyard.types.errors import ConfigError
+
+#: The upstream and map names the snippet defines (unique within nginx's http block).
+UPSTREAM: Final = "stockyard_app"
+CACHE_CONTROL_VAR: Final = "$stockyard_cache_control"
+MIB: Final = 1024 * 1024
+
+#: URL paths (after the channel's prefix) that the app serves as immutable; the same rules as
+#: `stockyard.server.http_files.is_immutable`, as PCRE patterns over nginx's `$uri`
+#: (`/<channel>/<key>`). Tested against the app's function in tests/deploy.
+IMMUTABLE_URI_PATTERNS: Final = (
+    r"/shards/[0-9a-f]{64}\.msgpack\.zst$",
+    r"\.(?:conda|tar\.bz2)$",
+    r"^/[^/]+/icons/.*\.png$",
+)
+
+#: nginx `types` for the channel locations: what the app's `media_type` answers. Everything else
+#: (.zst, .msgpack.zst, .conda, .tar.bz2) is `default_type application/octet-stream`.
+MEDIA_TYPES: Final = (
+    ("application/json", "json"),
+    ("text/html", "html"),
+    ("text/plain", "txt"),
+    ("image/png", "png"),
+)
+
+_listen_re = re.compile(r"^(?:(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):)?\d{1,5}$")
+_server_name_re = re.compile(r"^[A-Za-z0-9.*_~^-]+(?: [A-Za-z0-9.*_~^-]+)*$")
+#: Characters that would change the meaning of a path inside nginx's configuration language.
+_unsafe_path_re = re.compile(r"[\"'$;{}\\\s#]")
+
+
+@dataclass(frozen=True, slots=True)
+class NginxFront:
+    """Everything the nginx front is rendered from."""
+
+    #: Absolute `DATA/channels`; each public channel is served from `<channels_dir>/<name>/`.
+    channels_dir: Path
+    public_channels: tuple[str, ...]
+    #: `host:port` of `stockyard serve`.
+    app: str
+    #: nginx `listen` value: `8080`, `127.0.0.1:8080`, `[::]:8080`.
+    listen: str = "8080"
+    server_name: str = "_"
+    #: Cache-Control values, as the app sends them for public channels.
+    short_cache_control: str = "public, max-age=60"
+    immutable_cache_control: str = "public, max-age=31536000, immutable"
+    #: nginx `client_max_body_size`, in MiB (the upload limit plus multipart overhead).
+    client_max_body_mib: int = 2048 + 8
+    #: Seconds nginx waits on the app (an upload may wait for the channel lock, then publish).
+    proxy_timeout: int = 300
+
+
+def app_address(url: str) -> str:
+    """`http://127.0.0.1:8000` -> `127.0.0.1:8000` (the upstream's `server`)."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.scheme != "http" or not parts.hostname or parts.path not in {"", "/"}:
+        raise ConfigError(
+            f"invalid app URL {url!r}",
+            hint="Give where stockyard serve listens, e.g. http://127.0.0.1:8000.",
+        )
+    try:
+        port = parts.port or 80
+    except ValueError:
+        raise ConfigError(f"invalid port in app URL {url!r}") from None
+    host = parts.hostname
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def default_app_url(settings: Settings) -> str:
+    """Where `stockyard serve` listens with these settings, as seen from the same machine."""
+    host = settings.host
+    if host in {"0.0.0.0", ""}:
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+def _check_listen(listen: str) -> str:
+    if not _listen_re.match(listen):
+        raise ConfigError(
+            f"invalid listen address {listen!r}",
+            hint="Use a port (8080) or address:port (127.0.0.1:8080, [::]:8080).",
+        )
+    return listen
+
+
+def _check_path(path: Path) -> Path:
+    if _unsafe_path_re.search(str(path)):
+        raise ConfigError(
+            f"the data directory {str(path)!r} has characters nginx would misread "
+            "(quotes, $, ;, braces, #, backslash or whitespace)",
+            hint="Move the data directory to a plain path such as /srv/stockyard.",
+        )
+    return path
+
+
+def nginx_front_for(
+    settings: Settings,
+    *,
+    listen: str = "8080",
+    app: str | None = None,
+    server_name: str = "_",
+) -> NginxFront:
+    """Read the catalog named by `settings` and describe the front for its public channels.
+
+    ConfigError when the data directory has no catalog yet (nothing to serve), or an argument
+    is invalid.
+    """
+    from stockyard.catalog import Catalog
+    from stockyard.server.channels import layout_for
+    from stockyard.server.http_files import cache_control
+    from stockyard.server.uploads import MAX_FIELD_BYTES
+
+    if settings.db_url is None and not (settings.data_path / "catalog.db").exists():
+        raise ConfigError(
+            f"no Stockyard catalog in {str(settings.data_path)!r}",
+            hint="Start `stockyard serve --data DIR` once, or pass the server's --data/--config.",
+        )
+    if not _server_name_re.match(server_name):
+        raise ConfigError(f"invalid server name {server_name!r}")
+    catalog = Catalog.open(settings.catalog_url)
+    try:
+        public = tuple(sorted(c.name for c in catalog.list_channels() if not c.private))
+    finally:
+        catalog.close()
+    # The multipart form of an upload carries the artifact plus small fields (attestation).
+    body_limit = settings.max_upload_bytes + MAX_FIELD_BYTES + MIB
+    return NginxFront(
+        channels_dir=_check_path(layout_for(settings).channels_dir),
+        public_channels=public,
+        app=app_address(app or default_app_url(settings)),
+        listen=_check_listen(listen),
+        server_name=server_name,
+        short_cache_control=cache_control(
+            "repodata.json", max_age=settings.repodata_max_age, private=False
+        ),
+        immutable_cache_control=cache_control(
+            "x-1-0.conda", max_age=settings.repodata_max_age, private=False
+        ),
+        client_max_body_mib=math.ceil(body_limit / MIB),
+        proxy_timeout=max(300, math.ceil(settings.lock_timeout) + 120),
+    )
+
+
+def _quoted(value: str) -> str:
+    """`value` as one double-quoted nginx token. nginx unescapes only backslash before a quote,
+    a backslash, t, r or n inside quotes, so PCRE escapes such as `\\.` are written as they are."""
+    if '"' in value or re.search(r"\\[\"'\\trn]", value) or value.endswith("\\"):
+        raise ConfigError(f"cannot quote {value!r} for nginx")
+    return f'"{value}"'
+
+
+def render_nginx(front: NginxFront) -> str:
+    """The http-context snippet: Cache-Control map, upstream, server block."""
+    out: list[str] = []
+    add = out.append
+    channels = ", ".join(front.public_channels) or "(none)"
+    add("# Stockyard nginx front, generated by `stockyard deploy nginx`.")
+    add(f"# Public channels served as static files: {channels}")
+    add("# Regenerate it (and reload nginx) after creating a channel or changing its privacy:")
+    add("# a channel missing here is proxied to the app (correct, only slower), but a channel made")
+    add("# private after this file was generated stays readable by everyone until then.")
+    add("")
+    add("# Cache-Control as the app sends it: long-lived for content-addressed shards, artifacts")
+    add("# and icons; short for repodata, the shard index, channeldata and the rest.")
+    add(f"map $uri {CACHE_CONTROL_VAR} {{")
+    add(f"    default {_quoted(front.short_cache_control)};")
+    for pattern in IMMUTABLE_URI_PATTERNS:
+        add(f"    {_quoted('~' + pattern)} {_quoted(front.immutable_cache_control)};")
+    add("}")
+    add("")
+    add(f"upstream {UPSTREAM} {{")
+    add(f"    server {front.app};")
+    add("    keepalive 32;")
+    add("}")
+    add("")
+    add("server {")
+    add(f"    listen {front.listen};")
+    add(f"    server_name {front.server_name};")
+    add("")
+    add("    # Uploads stream through to the app, which enforces its own limit (413) as well.")
+    add(f"    client_max_body_size {front.client_max_body_mib}m;")
+    add("    proxy_request_buffering off;")
+    add("    proxy_http_version 1.1;")
+    add('    proxy_set_header Connection "";')
+    add("    proxy_set_header Host $host;")
+    add("    proxy_set_header X-Real-IP $remote_addr;")
+    add("    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;")
+    add("    proxy_set_header X-Forwarded-Proto $scheme;")
+    add(f"    proxy_read_timeout {front.proxy_timeout}s;")
+    add(f"    proxy_send_timeout {front.proxy_timeout}s;")
+    add("")
+    add("    sendfile on;")
+    add("    tcp_nopush on;")
+    add("    gzip on;")
+    add("    gzip_types application/json;")
+    add("    gzip_vary on;")
+    add("    gzip_min_length 1024;")
+    add("    charset utf-8;")
+    add("    charset_types text/plain;  # text/html is always included")
+    add("    types {")
+    for kind, suffix in MEDIA_TYPES:
+        add(f"        {kind} {suffix};")
+    add("    }")
+    add("    # .zst, .msgpack.zst, .conda, .tar.bz2: bytes, never a content-coding.")
+    add("    default_type application/octet-stream;")
+    add("")
+    add("    # Dotfiles and dot-directories (.stockyard/: the publish lock, the upload spool) are")
+    add("    # never served, in any channel.")
+    add(r"    location ~ /\. {")
+    add("        default_type application/json;")
+    add(
+        '        return 404 \'{"error":"NotFound","message":"no such file",'
+        '"hint":"Clients fall back to repodata.json when a variant is missing."}\';'
+    )
+    add("    }")
+    add("")
+    add("    # The app: private channels, /t/<token>/, /api, /ui, uploads, /health, /metrics.")
+    add("    location / {")
+    add(f"        proxy_pass http://{UPSTREAM};")
+    add("    }")
+    add("    location @app {")
+    add(f"        proxy_pass http://{UPSTREAM};")
+    add("    }")
+    for name in front.public_channels:
+        add("")
+        add(f"    # Public channel {name}: published files straight from disk.")
+        add(f"    location /{name}/ {{")
+        # `root` rather than `alias`: the URL path under the channel is the file's path under
+        # channels/, and `root` avoids the known pitfalls of `alias` with `try_files`.
+        add(f"        root {_quoted(str(front.channels_dir))};")
+        add("        # Uploads (PUT) and anything but GET/HEAD go to the app.")
+        add("        error_page 418 = @app;")
+        add("        if ($request_method !~ ^(?:GET|HEAD)$) {")
+        add("            return 418;")
+        add("        }")
+        add("        # A missing variant (or a directory) is answered by the app: JSON 404s.")
+        add("        try_files $uri @app;")
+        add(f"        add_header Cache-Control {CACHE_CONTROL_VAR};")
+        add("    }")
+    add("}")
+    return "\n".join(out) + "\n"
+
+
+def render_nginx_main(
+    front: NginxFront,
+    *,
+    prefix: Path,
+    user: str | None = None,
+    worker_processes: str = "auto",
+    worker_connections: int = 1024,
+) -> str:
+    """A complete nginx.conf running only the front, keeping its pid, logs and temp files under
+    `prefix` (run it with `nginx -p PREFIX -c PREFIX/nginx.conf`)."""
+    prefix = _check_path(prefix.resolve())
+    lines = [
+        "# A dedicated nginx for the Stockyard front (generated by `stockyard deploy nginx`).",
+    ]
+    if user:
+        lines.append(f"user {user};")
+    lines += [
+        f"worker_processes {worker_processes};",
+        f"pid {prefix}/nginx.pid;",
+        f"error_log {prefix}/error.log warn;",
+        "",
+        f"events {{\n    worker_connections {worker_connections};\n}}",
+        "",
+        "http {",
+        f"    access_log {prefix}/access.log;",
+        f"    client_body_temp_path {prefix}/client_body_temp;",
+        f"    proxy_temp_path {prefix}/proxy_temp;",
+        f"    fastcgi_temp_path {prefix}/fastcgi_temp;",
+        f"    uwsgi_temp_path {prefix}/uwsgi_temp;",
+        f"    scgi_temp_path {prefix}/scgi_temp;",
+        "    keepalive_requests 100000;",
+        "",
+    ]
+    lines += [f"    {line}" if line else "" for line in render_nginx(front).splitlines()]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = [
+    "IMMUTABLE_URI_PATTERNS",
+    "MEDIA_TYPES",
+    "NginxFront",
+    "app_address",
+    "default_app_url",
+    "nginx_front_for",
+    "render_nginx",
+    "render_nginx_main",
+]

@@ -1,0 +1,33 @@
+"""Bounds on what reading or extracting an untrusted artifact may cost (zip/zstd/bz2 bombs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MiB = 1 << 20
+GiB = 1 << 30
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How much an artifact may expand to before we refuse it.
+
+    The defaults hold every package published on conda-forge and defaults; raise them only for
+    artifacts from a trusted source.
+    """
+
+    #: Decompressed size of the metadata (the `info-*.tar.zst` tarball of a `.conda`, or the
+    #: `info/` members kept from a `.tar.bz2`).
+    max_info_bytes: int = 64 * MiB
+    #: Decompressed size of the whole artifact (extract, verify, transmute, and the payload a
+    #: `.tar.bz2` reader must skip when `info/` is stored last).
+    max_total_bytes: int = 16 * GiB
+    #: Number of tar members in the whole artifact.
+    max_members: int = 1_000_000
+    #: `info/icon.png` larger than this is left out of the metadata (not an error).
+    max_icon_bytes: int = 1 * MiB
+    #: `info/recipe/meta.yaml` / `recipe.yaml` larger than this are left out (not an error).
+    max_recipe_bytes: int = 1 * MiB
+
+
+DEFAULT_LIMITS = Limits()

@@ -1,0 +1,196 @@
+"""`create_app(settings)`: the Stockyard channel server (FastAPI on uvicorn).
+
+URL layout:
+
+```
+/                                   -> /ui/
+/ui/...                             web UI (stockyard.server.ui, when installed)
+/api/...                            JSON API (OpenAPI at /api/openapi.json, docs at /api/docs)
+/api/channels/{c}/upload/{file}     quetz upload           POST
+/api/v1/upload/{c}                  prefix.dev upload      POST
+/health, /health/ready, /metrics    operations
+/{c}/{path}                         the conda channel      GET, HEAD
+/t/{token}/{c}/{path}               the same, with a token GET, HEAD
+/{c}/{subdir}/{file}                artifactory upload     PUT   (also under /t/{token}/)
+```
+
+Everything a request needs hangs off `app.state.stockyard` (a `ServerState`); there are no
+module globals, so several apps (tests) can live in one process.
+
+The web UI plugs in through `stockyard.server.ui.register(app)`: it adds its routes under
+`/ui` and reads the state with `stockyard.server.state.get_state(request)`. Without that module
+a minimal channel list is served at `/ui/`.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Final
+
+import anyio
+from fastapi import FastAPI
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Match, Route
+from starlette.types import Scope
+
+from stockyard import __version__
+from stockyard.config import Settings, load_settings
+from stockyard.server import api, channel_files, uploads
+from stockyard.server.auth import authenticate, presented_token
+from stockyard.server.channels import layout_for, open_catalog, publish_options
+from stockyard.server.errors import install_error_handlers
+from stockyard.server.observability import AccessLogMiddleware, Metrics, health
+from stockyard.server.state import ChannelCache, ServerState, get_state
+
+#: With several workers, `stockyard serve` passes its settings to each worker in this variable.
+SETTINGS_ENV: Final = "STOCKYARD_SETTINGS_JSON"
+
+log = logging.getLogger("stockyard.server")
+
+
+class LabeledRoute(Route):
+    """A plain Starlette route that records itself in the scope (as FastAPI's routes do), so
+    metrics and logs can name the route template instead of the raw path."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE:
+            child_scope["route"] = self
+        return match, child_scope
+
+
+def _add(app: FastAPI, path: str, endpoint, methods: list[str]) -> None:  # type: ignore[no-untyped-def]
+    app.router.routes.append(LabeledRoute(path, endpoint, methods=methods, include_in_schema=False))
+
+
+def create_app(settings: Settings) -> FastAPI:
+    catalog = open_catalog(settings)
+    state = ServerState(
+        settings=settings,
+        catalog=catalog,
+        layout=layout_for(settings),
+        publish_options=publish_options(settings),
+        metrics=Metrics(),
+        channels=ChannelCache(settings.channel_cache_seconds),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            state.catalog.close()
+
+    app = FastAPI(
+        title="Stockyard",
+        version=__version__,
+        summary="A conda channel server: channels, packages, uploads and tokens.",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.stockyard = state
+    install_error_handlers(app)
+    app.add_middleware(AccessLogMiddleware, metrics=state.metrics)
+
+    _add(app, "/health", health, ["GET", "HEAD"])
+    _add(app, "/health/ready", _ready, ["GET", "HEAD"])
+    _add(app, "/metrics", _metrics, ["GET"])
+
+    app.include_router(api.router)
+    _add(app, "/api/channels/{channel}/upload/{filename}", uploads.quetz_upload, ["POST"])
+    _add(app, "/api/v1/upload/{channel}", uploads.prefix_upload, ["POST"])
+
+    _install_ui(app)
+    _add(app, "/", _root, ["GET", "HEAD"])
+
+    file_routes = (
+        ("/t/{token}/{channel}/{subdir}/{filename}", uploads.put_upload, ["PUT"]),
+        ("/t/{token}/{channel}/{path:path}", channel_files.token_channel_file, ["GET", "HEAD"]),
+        ("/t/{token}/{channel}", channel_files.channel_root, ["GET", "HEAD"]),
+        ("/{channel}/{subdir}/{filename}", uploads.put_upload, ["PUT"]),
+        ("/{channel}/{path:path}", channel_files.channel_file, ["GET", "HEAD"]),
+        ("/{channel}", channel_files.channel_root, ["GET", "HEAD"]),
+    )
+    for path, endpoint, methods in file_routes:
+        _add(app, path, endpoint, methods)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The uvicorn factory for `stockyard serve --workers N` (each worker builds its app)."""
+    from stockyard.server.observability import logging_config
+
+    raw = os.environ.get(SETTINGS_ENV)
+    settings = Settings.from_json(raw) if raw else load_settings()
+    import logging.config
+
+    logging.config.dictConfig(logging_config(settings.log_format, settings.log_level))
+    return create_app(settings)
+
+
+async def _root(_request: Request) -> Response:
+    return RedirectResponse("/ui/", status_code=307)
+
+
+def _catalog_ping(state: ServerState) -> None:
+    with state.catalog.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+async def _ready(request: Request) -> Response:
+    """Readiness: the catalog answers a query."""
+    try:
+        await anyio.to_thread.run_sync(_catalog_ping, get_state(request))
+    except Exception as exc:  # any driver error means "not ready"
+        log.warning("readiness check failed: %s", exc)
+        return JSONResponse({"status": "unavailable", "catalog": "unreachable"}, status_code=503)
+    return JSONResponse({"status": "ok", "catalog": "ok"})
+
+
+async def _metrics(request: Request) -> Response:
+    return get_state(request).metrics.render()
+
+
+def _install_ui(app: FastAPI) -> None:
+    import importlib
+
+    try:
+        ui = importlib.import_module("stockyard.server.ui")
+    except ModuleNotFoundError as exc:
+        if exc.name != "stockyard.server.ui":
+            raise
+        ui = None
+    if ui is not None and hasattr(ui, "register"):
+        ui.register(app)
+        return
+    _add(app, "/ui/", _fallback_ui, ["GET", "HEAD"])
+    _add(app, "/ui", _to_ui, ["GET", "HEAD"])
+
+
+async def _to_ui(_request: Request) -> Response:
+    return RedirectResponse("/ui/", status_code=307)
+
+
+async def _fallback_ui(request: Request) -> Response:
+    """A plain list of the channels the caller can read (until the web UI is installed)."""
+    state = get_state(request)
+
+    def visible() -> list[str]:
+        principal = authenticate(state.catalog, presented_token(request.headers))
+        return [c.name for c in state.catalog.list_channels() if principal.can_read(c)]
+
+    names = await anyio.to_thread.run_sync(visible)
+    items = "".join(f'<li><a href="/{html.escape(n)}/">{html.escape(n)}</a></li>' for n in names)
+    return HTMLResponse(
+        "<!doctype html><html><head><meta charset=utf-8><title>Stockyard</title></head>"
+        f"<body><h1>Stockyard channels</h1><ul>{items}</ul>"
+        '<p><a href="/api/docs">API</a></p></body></html>'
+    )

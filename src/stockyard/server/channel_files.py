@@ -1,0 +1,209 @@
+"""The conda channel protocol: `GET|HEAD /{channel}/{path}` and `/t/{token}/{channel}/{path}`.
+
+Every published file (repodata variants, shard index and shards, channeldata, run_exports,
+index.html) and every artifact is served straight from the channel directory. A missing file,
+an invalid path and a channel the caller may not see all answer 404, so clients fall back from
+`.zst` or shards to `repodata.json` and private channels stay invisible.
+"""
+
+from __future__ import annotations
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from stockyard.server.auth import authenticate, presented_token, readable_channel
+from stockyard.server.channels import RESERVED_CHANNEL_NAMES
+from stockyard.server.errors import error_response, stockyard_error_response
+from stockyard.server.http_files import (
+    FileBody,
+    OpenFile,
+    cache_control,
+    etag_for,
+    gzip_cache_path,
+    gzip_etag,
+    gzip_variant,
+    http_date,
+    if_none_match_hits,
+    if_range_matches,
+    media_type,
+    not_modified_since,
+    open_regular_file,
+    parse_range,
+    wants_gzip,
+)
+from stockyard.server.state import ServerState, get_state
+from stockyard.storage import check_key
+from stockyard.types.errors import NotFound, StockyardError
+
+INDEX_HTML = "index.html"
+
+
+def file_key(path: str) -> str:
+    """The storage key for a URL path inside a channel; NotFound for anything odd.
+
+    `check_key` refuses traversal, absolute paths and odd characters; names starting with '.'
+    (the channel's `.stockyard/` state, temporary files of a publish) are never served.
+    """
+    if path == "" or path.endswith("/"):
+        path += INDEX_HTML
+    try:
+        check_key(path)
+    except StockyardError:
+        raise NotFound(f"no file {path[:200]!r} in this channel") from None
+    if any(segment.startswith(".") for segment in path.split("/")):
+        raise NotFound(f"no file {path[:200]!r} in this channel")
+    return path
+
+
+def _open(state: ServerState, channel_name: str, key: str) -> tuple[OpenFile | None, bool]:
+    """(the open file or None, is it a directory?)"""
+    path = state.layout.channel_dir(channel_name) / key
+    opened = open_regular_file(path)
+    return opened, opened is None and path.is_dir()
+
+
+def _lookup(
+    state: ServerState, channel_name: str, key: str, token: str | None
+) -> tuple[bool, OpenFile | None, bool]:
+    """(private?, the open file or None, is it a directory?) -- blocking, runs in a thread."""
+    channel = state.catalog.get_channel(channel_name)
+    if channel is not None:
+        state.channels.put(channel)
+    if channel is None or channel.private:
+        # Only a private channel needs the caller's token (reads of public ones ignore it).
+        principal = authenticate(state.catalog, token)
+        channel = readable_channel(state.catalog, channel_name, principal)
+    return (channel.private, *_open(state, channel.name, key))
+
+
+async def serve_channel_file(
+    request: Request, channel_name: str, path: str, url_token: str | None
+) -> Response:
+    state = get_state(request)
+    try:
+        if channel_name in RESERVED_CHANNEL_NAMES:
+            raise NotFound(f"no route /{channel_name}/{path[:200]}", hint="See /api/docs.")
+        key = file_key(path)
+        cached = state.channels.get(channel_name)
+        if cached is not None and not cached.private:
+            # The hot path: a public channel known to exist. No catalog query, no thread hop
+            # (opening a local file is a few microseconds).
+            private = False
+            opened, is_dir = _open(state, channel_name, key)
+        else:
+            token = presented_token(request.headers, url_token)
+            private, opened, is_dir = await anyio.to_thread.run_sync(
+                _lookup, state, channel_name, key, token
+            )
+    except StockyardError as exc:
+        return stockyard_error_response(exc)
+    if opened is None:
+        if is_dir and not path.endswith("/"):
+            return RedirectResponse(request.url.path + "/", status_code=301)
+        return error_response(
+            404,
+            "NotFound",
+            f"no file {key!r} in channel {channel_name!r}",
+            "Clients fall back to repodata.json when a variant is missing.",
+        )
+    return await _respond(request, state, channel_name, key, opened, private)
+
+
+async def _respond(
+    request: Request,
+    state: ServerState,
+    channel_name: str,
+    key: str,
+    opened: OpenFile,
+    private: bool,
+) -> Response:
+    etag = etag_for(key, opened.size, opened.mtime_ns)
+    last_modified = http_date(opened.mtime_ns)
+    headers = {
+        "cache-control": cache_control(
+            key, max_age=state.settings.repodata_max_age, private=private
+        ),
+        "last-modified": last_modified,
+        "accept-ranges": "bytes",
+    }
+    compressible = wants_gzip(key, opened.size, request.headers)
+    if key.endswith((".json", ".html")):
+        headers["vary"] = "Accept-Encoding"
+    if compressible:
+        etag = gzip_etag(etag)
+    headers["etag"] = etag
+
+    if_none_match = request.headers.get("if-none-match")
+    if_modified_since = request.headers.get("if-modified-since")
+    if (if_none_match is not None and if_none_match_hits(if_none_match, etag)) or (
+        if_none_match is None
+        and if_modified_since is not None
+        and not_modified_since(if_modified_since, opened.mtime_ns)
+    ):
+        opened.close()
+        return Response(status_code=304, headers=headers)
+
+    headers["content-type"] = media_type(key)
+    accel = state.settings.accel_redirect
+    if accel is not None:
+        # nginx sends the file (validators, ranges, gzip); the app only said yes.
+        opened.close()
+        return Response(
+            status_code=200,
+            headers={
+                "x-accel-redirect": f"{accel}{channel_name}/{key}",
+                "cache-control": headers["cache-control"],
+                "content-type": headers["content-type"],
+            },
+        )
+    if compressible:
+        cache = gzip_cache_path(
+            state.layout.state_dir(channel_name) / "gzip", key, opened.size, opened.mtime_ns
+        )
+        try:
+            compressed = await anyio.to_thread.run_sync(gzip_variant, opened, cache)
+        finally:
+            opened.close()
+        headers["content-encoding"] = "gzip"
+        return FileBody(compressed, status=200, headers=headers.items())  # type: ignore[return-value]
+
+    range_header = request.headers.get("range")
+    if range_header is not None:
+        if_range = request.headers.get("if-range")
+        if if_range is None or if_range_matches(if_range, etag, last_modified):
+            wanted = parse_range(range_header, opened.size)
+            if wanted is False:
+                opened.close()
+                return error_response(
+                    416,
+                    "RangeNotSatisfiable",
+                    f"range {range_header!r} is outside the file ({opened.size} bytes)",
+                    "Request a range that starts before the end of the file.",
+                    headers={"content-range": f"bytes */{opened.size}", **headers},
+                )
+            if isinstance(wanted, tuple):
+                start, end = wanted
+                headers["content-range"] = f"bytes {start}-{end - 1}/{opened.size}"
+                return FileBody(  # type: ignore[return-value]
+                    opened, status=206, headers=headers.items(), start=start, length=end - start
+                )
+    return FileBody(opened, status=200, headers=headers.items())  # type: ignore[return-value]
+
+
+async def channel_file(request: Request) -> Response:
+    params = request.path_params
+    return await serve_channel_file(request, params["channel"], params["path"], None)
+
+
+async def token_channel_file(request: Request) -> Response:
+    params = request.path_params
+    return await serve_channel_file(request, params["channel"], params["path"], params["token"])
+
+
+async def channel_root(request: Request) -> Response:
+    """`/main` -> `/main/` (the channel's index.html), for people typing URLs."""
+    return RedirectResponse(request.url.path + "/", status_code=301)
+
+
+__all__ = ["channel_file", "channel_root", "file_key", "token_channel_file"]

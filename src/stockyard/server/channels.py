@@ -1,0 +1,236 @@
+"""The server's data directory and its channels: layout, creation, first-start bootstrap.
+
+```
+DATA/catalog.db                      the catalog (unless settings.db_url points elsewhere)
+DATA/channels/<name>/                a channel's store root: <subdir>/ artifacts + published files
+DATA/channels/<name>/.stockyard/     its publish lock, upload spool and scratch (never served)
+```
+
+Used by the CLI (`stockyard serve`, `stockyard channel ...`) and by the app; no HTTP here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from stockyard.catalog import Catalog, Channel
+from stockyard.config import Settings
+from stockyard.index.run import STATE_DIR
+from stockyard.publish.subdir import PublishOptions
+from stockyard.storage import LocalStore
+from stockyard.types.errors import Conflict, InvalidIdentifier
+from stockyard.types.identifiers import check_channel_name
+
+#: Top-level URL segments the server uses itself; a channel of that name could not be reached.
+RESERVED_CHANNEL_NAMES: Final = frozenset(
+    {
+        "api",
+        "ui",
+        "t",
+        "health",
+        "metrics",
+        "static",
+        "docs",
+        "redoc",
+        "openapi.json",
+        "favicon.ico",
+        "robots.txt",
+    }
+)
+DEFAULT_CHANNEL: Final = "main"
+#: Inside a channel directory: the indexer's lock and scratch; the server adds its upload spool
+#: and gzip cache. Never served.
+STATE_DIR_NAME: Final = STATE_DIR
+#: Spooled uploads older than this (seconds) were left by a crash; removed at start.
+STALE_UPLOAD_SECONDS: Final = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class DataLayout:
+    root: Path
+
+    @property
+    def channels_dir(self) -> Path:
+        return self.root / "channels"
+
+    def channel_dir(self, name: str) -> Path:
+        return self.channels_dir / name
+
+    def state_dir(self, name: str) -> Path:
+        return self.channel_dir(name) / STATE_DIR_NAME
+
+    def store(self, name: str) -> LocalStore:
+        return LocalStore(self.channel_dir(name))
+
+    @property
+    def public_dir(self) -> Path:
+        """`public/<name>` -> `../channels/<name>` for each public channel: a web server in
+        front (docs/deploy-nginx.md) serves this tree directly, so private channels and token
+        URLs are the only file requests that reach the app."""
+        return self.root / "public"
+
+
+def layout_for(settings: Settings) -> DataLayout:
+    return DataLayout(settings.data_path.resolve())
+
+
+def publish_options(settings: Settings) -> PublishOptions:
+    """What the server publishes for every channel. The same options must be used by uploads and
+    reindexing, or each would re-render the other's output in full."""
+    return PublishOptions(shards=True, html=True)
+
+
+def open_catalog(settings: Settings) -> Catalog:
+    """The deployment's catalog, created (with its data directory) when missing."""
+    if settings.db_url is None:
+        settings.data_path.mkdir(parents=True, exist_ok=True)
+    return Catalog.open(settings.catalog_url)
+
+
+def check_servable_channel_name(name: str) -> str:
+    """A CEP 26 channel name that the server can route: one path segment, not reserved."""
+    check_channel_name(name)
+    if "/" in name:
+        raise InvalidIdentifier(
+            f"channel name {name!r} has several path segments; the server hosts one-segment "
+            "names only",
+            hint="Use a name such as 'team-label' instead of 'team/label'.",
+        )
+    if name in RESERVED_CHANNEL_NAMES:
+        raise Conflict(
+            f"channel name {name!r} is reserved: it would collide with the server's /{name} path",
+            hint=f"Choose another name; reserved: {', '.join(sorted(RESERVED_CHANNEL_NAMES))}.",
+        )
+    return name
+
+
+def publish_channel(settings: Settings, name: str) -> None:
+    """Index the channel directory of `name` (picks up artifacts copied in by hand, repairs an
+    interrupted publish, publishes noarch/repodata.json of an empty channel)."""
+    from stockyard.index.run import IndexOptions, index_channel
+
+    layout = layout_for(settings)
+    directory = layout.channel_dir(name)
+    directory.mkdir(parents=True, exist_ok=True)
+    index_channel(
+        directory,
+        IndexOptions(
+            db_url=settings.catalog_url,
+            channel_name=name,
+            publish=publish_options(settings),
+            workers=1,
+            lock_timeout=settings.lock_timeout,
+        ),
+    )
+
+
+def sync_public_links(layout: DataLayout, channels: list[Channel]) -> None:
+    """Make `public/` hold a link for exactly the public channels."""
+    public = layout.public_dir
+    public.mkdir(parents=True, exist_ok=True)
+    wanted = {c.name for c in channels if not c.private}
+    for entry in public.iterdir():
+        if entry.name not in wanted and entry.is_symlink():
+            entry.unlink()
+    for name in sorted(wanted):
+        link = public / name
+        if not link.is_symlink():
+            tmp = public / f".{name}.link"
+            if tmp.is_symlink():
+                tmp.unlink()
+            tmp.symlink_to(Path("..") / "channels" / name, target_is_directory=True)
+            os.replace(tmp, link)
+
+
+def create_channel(
+    settings: Settings,
+    catalog: Catalog,
+    name: str,
+    *,
+    private: bool = False,
+    description: str | None = None,
+) -> Channel:
+    """Create and publish an empty channel. Conflict if it exists or its name is reserved."""
+    check_servable_channel_name(name)
+    channel = catalog.create_channel(name, private=private, description=description)
+    publish_channel(settings, name)
+    sync_public_links(layout_for(settings), catalog.list_channels())
+    return channel
+
+
+def remove_stale_uploads(layout: DataLayout, name: str) -> int:
+    """Delete spooled uploads a crash left behind (old enough that no upload still writes)."""
+    spool = layout.state_dir(name) / "uploads"
+    removed = 0
+    cutoff = time.time() - STALE_UPLOAD_SECONDS
+    try:
+        entries = list(spool.iterdir())
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            if entry.is_file() and entry.stat().st_mtime < cutoff:
+                entry.unlink()
+                removed += 1
+    return removed
+
+
+def set_channel_visibility(
+    settings: Settings, catalog: Catalog, name: str, *, private: bool
+) -> Channel:
+    """Make a channel private or public. A running server follows within its channel cache time
+    (`channel_cache_seconds`); the `public/` links change at once."""
+    channel = catalog.require_channel(name)
+    catalog.set_channel_private(channel.id, private)
+    sync_public_links(layout_for(settings), catalog.list_channels())
+    return catalog.require_channel(name)
+
+
+@dataclass(slots=True)
+class BootstrapResult:
+    """What `bootstrap` did; the CLI prints it."""
+
+    data_dir: Path
+    catalog_url: str
+    created_channels: list[str] = field(default_factory=list)
+    #: The admin token, only on the first start (it is stored hashed; this is the only copy).
+    admin_token: str | None = None
+    channels: list[Channel] = field(default_factory=list)
+
+
+def bootstrap(settings: Settings, *, reindex: bool = True) -> BootstrapResult:
+    """Prepare the data directory: the catalog; the public channel `main` when there is no
+    channel; an admin token when no active server-wide admin token exists (first start, or all
+    revoked); on every start, reindex each channel (cheap when nothing changed)."""
+    from stockyard.catalog.tokens import create_token, list_tokens
+
+    catalog = open_catalog(settings)
+    result = BootstrapResult(settings.data_path.resolve(), settings.catalog_url)
+    try:
+        if not catalog.list_channels():
+            create_channel(settings, catalog, DEFAULT_CHANNEL)
+            result.created_channels.append(DEFAULT_CHANNEL)
+        has_admin = any(
+            t.scope == "admin" and t.channel_id is None and t.status() == "active"
+            for t in list_tokens(catalog)
+        )
+        if not has_admin:
+            result.admin_token = create_token(
+                catalog, scope="admin", description="created by stockyard serve"
+            ).token
+        result.channels = catalog.list_channels()
+        sync_public_links(layout_for(settings), result.channels)
+        for channel in result.channels:
+            remove_stale_uploads(layout_for(settings), channel.name)
+        if reindex:
+            for channel in result.channels:
+                if channel.name not in result.created_channels:
+                    publish_channel(settings, channel.name)
+    finally:
+        catalog.close()
+    return result

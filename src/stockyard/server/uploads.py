@@ -1,0 +1,390 @@
+"""Uploads in the protocols clients already speak (rattler-build `upload quetz|prefix|artifactory`).
+
+- quetz:       `POST /api/channels/{channel}/upload/{filename}?sha256=...&force=false`,
+               `X-API-Key`, the artifact as the raw body.
+- prefix.dev:  `POST /api/v1/upload/{channel}[?force=true]`, `Authorization: Bearer`, multipart
+               with a `file` part (headers `X-File-Name`, `X-File-SHA256`) and an optional
+               `attestation` part; older clients send the raw body with those request headers.
+- artifactory: `PUT /{channel}/{subdir}/{filename}`, Bearer or Basic (password = token).
+
+The caller's write scope is checked before the body is read. The body is spooled to the
+channel's state directory with a hard size cap (413 as soon as it is exceeded), then handed to
+`ingest_upload`, which validates everything and republishes the subdir under the channel lock.
+Any failure deletes the spooled file; nothing is stored. Success is 201 with a JSON summary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Final
+
+import anyio
+import msgspec
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+
+from stockyard.catalog import Channel
+from stockyard.server.auth import authenticate, channel_for, presented_token
+from stockyard.server.errors import stockyard_error_response
+from stockyard.server.state import ServerState, get_state
+from stockyard.types.errors import InvalidMetadata, SizeLimitExceeded, StockyardError
+from stockyard.types.identifiers import check_sha256, check_subdir, parse_artifact_filename
+
+#: Buffered bytes are written to disk (in a worker thread) once this much has arrived.
+_FLUSH_AT: Final = 1 << 20
+#: Non-file multipart fields (attestation, small form values) are held in memory up to this.
+MAX_FIELD_BYTES: Final = 4 << 20
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+
+
+class InvalidUpload(StockyardError):
+    """The request does not carry an upload in a form the server understands."""
+
+    default_hint = "Upload with rattler-build (quetz, prefix or artifactory) or see docs/serve.md."
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in _TRUE
+
+
+class _Spool:
+    """A temp file in `directory` that refuses to grow past `limit` bytes."""
+
+    def __init__(self, directory: Path, limit: int, label: str) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".upload.", suffix=".part", dir=directory)
+        self.handle = os.fdopen(fd, "wb")
+        self.path = Path(name)
+        self.limit = limit
+        self.label = label
+        self.size = 0
+        self._buffer: list[bytes] = []
+        self._buffered = 0
+
+    def add(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.limit:
+            raise SizeLimitExceeded(
+                self.label,
+                f"the upload is larger than the server's limit of {self.limit} bytes",
+                hint="Raise max_upload_bytes (STOCKYARD_MAX_UPLOAD_BYTES) if this is expected.",
+            )
+        self._buffer.append(data)
+        self._buffered += len(data)
+
+    @property
+    def should_flush(self) -> bool:
+        return self._buffered >= _FLUSH_AT
+
+    async def flush(self) -> None:
+        if not self._buffer:
+            return
+        data = b"".join(self._buffer)
+        self._buffer.clear()
+        self._buffered = 0
+        await anyio.to_thread.run_sync(self.handle.write, data)
+
+    async def finish(self) -> Path:
+        await self.flush()
+        self.handle.close()
+        return self.path
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self.handle.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+@dataclass(slots=True)
+class Spooled:
+    path: Path
+    filename: str | None = None
+    sha256: str | None = None
+    attestation: bytes | None = None
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def _check_declared_length(request: Request, limit: int, label: str) -> None:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise SizeLimitExceeded(
+            label,
+            f"the upload ({declared} bytes) is larger than the server's limit of {limit} bytes",
+            hint="Raise max_upload_bytes (STOCKYARD_MAX_UPLOAD_BYTES) if this is expected.",
+        )
+
+
+async def spool_raw(request: Request, directory: Path, limit: int, label: str) -> Spooled:
+    spool = _Spool(directory, limit, label)
+    try:
+        async for chunk in request.stream():
+            spool.add(chunk)
+            if spool.should_flush:
+                await spool.flush()
+        if spool.size == 0:
+            raise InvalidUpload(f"{label}: the request body is empty")
+        return Spooled(await spool.finish())
+    except BaseException:
+        spool.discard()
+        raise
+
+
+class _MultipartUpload:
+    """Collects a multipart body: the `file` part to a spool, the rest in (capped) memory."""
+
+    def __init__(self, directory: Path, limit: int) -> None:
+        self.directory = directory
+        self.limit = limit
+        self.spool: _Spool | None = None
+        self.file_headers: dict[str, str] = {}
+        self.fields: dict[str, bytearray] = {}
+        self._header_name = b""
+        self._header_value = b""
+        self._headers: dict[str, str] = {}
+        self._target: str | None = None
+        self._field_bytes = 0
+
+    # python-multipart callbacks (synchronous; disk writes are deferred to `flush`).
+    def on_part_begin(self) -> None:
+        self._headers = {}
+        self._target = None
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self._headers[self._header_name.decode("latin-1").strip().lower()] = (
+            self._header_value.decode("latin-1").strip()
+        )
+        self._header_name = b""
+        self._header_value = b""
+
+    def on_headers_finished(self) -> None:
+        _, options = parse_options_header(self._headers.get("content-disposition", ""))
+        name = options.get(b"name", b"").decode("latin-1")
+        if name == "file":
+            if self.spool is not None:
+                raise InvalidUpload("send one `file` part per request")
+            self.file_headers = dict(self._headers)
+            filename = options.get(b"filename")
+            if filename and "x-file-name" not in self.file_headers:
+                self.file_headers["x-file-name"] = filename.decode("utf-8", "replace")
+            label = self.file_headers.get("x-file-name", "upload")
+            if "x-file-name" in self.file_headers:
+                parse_artifact_filename(label)  # a bad name stops the upload before its bytes
+            self.spool = _Spool(self.directory, self.limit, label)
+            self._target = "file"
+        else:
+            self._target = name or "unnamed"
+            self.fields.setdefault(self._target, bytearray())
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._target == "file":
+            assert self.spool is not None
+            self.spool.add(data[start:end])
+        elif self._target is not None:
+            self._field_bytes += end - start
+            if self._field_bytes > MAX_FIELD_BYTES:
+                raise SizeLimitExceeded(
+                    self._target, f"form fields are larger than {MAX_FIELD_BYTES} bytes"
+                )
+            self.fields[self._target] += data[start:end]
+
+    def on_part_end(self) -> None:
+        self._target = None
+
+    def discard(self) -> None:
+        if self.spool is not None:
+            self.spool.discard()
+
+
+async def spool_multipart(request: Request, directory: Path, limit: int) -> Spooled:
+    _, options = parse_options_header(request.headers.get("content-type", ""))
+    boundary = options.get(b"boundary")
+    if not boundary:
+        raise InvalidUpload("multipart body without a boundary")
+    upload = _MultipartUpload(directory, limit)
+    callbacks = {
+        name: getattr(upload, name)
+        for name in (
+            "on_part_begin",
+            "on_header_field",
+            "on_header_value",
+            "on_header_end",
+            "on_headers_finished",
+            "on_part_data",
+            "on_part_end",
+        )
+    }
+    parser = MultipartParser(boundary, callbacks, max_header_count=32)  # type: ignore[arg-type]
+    try:
+        async for chunk in request.stream():
+            try:
+                parser.write(chunk)
+            except StockyardError:
+                raise
+            except Exception as exc:  # python-multipart's parse errors
+                raise InvalidUpload(f"malformed multipart body: {exc}") from None
+            if upload.spool is not None and upload.spool.should_flush:
+                await upload.spool.flush()
+        parser.finalize()
+        if upload.spool is None:
+            raise InvalidUpload(
+                "the multipart body has no `file` part",
+                hint="Send the artifact in a part named `file` (rattler-build upload prefix).",
+            )
+        path = await upload.spool.finish()
+    except BaseException:
+        upload.discard()
+        raise
+    fields = {name: bytes(value) for name, value in upload.fields.items()}
+    return Spooled(
+        path,
+        filename=upload.file_headers.get("x-file-name"),
+        sha256=upload.file_headers.get("x-file-sha256"),
+        attestation=fields.pop("attestation", None),
+        fields={k: v.decode("utf-8", "replace") for k, v in fields.items()},
+    )
+
+
+def _authorize(state: ServerState, channel_name: str, token: str | None) -> Channel:
+    principal = authenticate(state.catalog, token)
+    return channel_for(state.catalog, channel_name, principal, "write")
+
+
+async def _upload(
+    request: Request,
+    *,
+    protocol: str,
+    channel_name: str,
+    filename: str | None,
+    url_token: str | None = None,
+    subdir: str | None = None,
+) -> Response:
+    state = get_state(request)
+    limit = state.settings.max_upload_bytes
+    spooled: Spooled | None = None
+    try:
+        token = presented_token(request.headers, url_token)
+        channel = await anyio.to_thread.run_sync(_authorize, state, channel_name, token)
+        label = filename or request.headers.get("x-file-name") or "upload"
+        _check_declared_length(request, limit, label)
+        multipart = request.headers.get("content-type", "").lower().startswith("multipart/")
+        if protocol == "prefix" and not multipart:
+            filename = request.headers.get("x-file-name")  # older clients: raw body + headers
+        if filename is not None:
+            parse_artifact_filename(filename)  # refuse ../ and odd names before reading a byte
+        if subdir is not None:
+            check_subdir(subdir)
+        spool_dir = state.layout.state_dir(channel.name) / "uploads"
+        if protocol == "prefix" and multipart:
+            spooled = await spool_multipart(request, spool_dir, limit)
+        else:
+            spooled = await spool_raw(request, spool_dir, limit, label)
+        name = filename or spooled.filename
+        if not name:
+            raise InvalidUpload(
+                "the upload does not say its filename",
+                hint="Send X-File-Name (prefix protocol) or put the filename in the URL.",
+            )
+        sha256 = (
+            spooled.sha256
+            or request.headers.get("x-file-sha256")
+            or request.query_params.get("sha256")
+            or None
+        )
+        if sha256 is not None:
+            sha256 = check_sha256(sha256.strip())
+        if spooled.attestation is not None:
+            try:
+                msgspec.json.decode(spooled.attestation)
+            except msgspec.DecodeError:
+                raise InvalidMetadata(
+                    "the attestation part is not JSON",
+                    hint="Send the attestation bundle (a JSON document) as the `attestation` part.",
+                ) from None
+        force = _flag(request.query_params.get("force")) or _flag(spooled.fields.get("force"))
+        from stockyard.index.upload import ingest_upload
+
+        attestation = spooled.attestation
+        path, spooled = spooled.path, None  # ingest_upload owns (and deletes) the file now
+        result = await anyio.to_thread.run_sync(
+            partial(
+                ingest_upload,
+                state.catalog,
+                state.store(channel),
+                channel,
+                name,
+                path,
+                subdir=subdir,
+                sha256=sha256,
+                force=force,
+                options=state.publish_options,
+                state_dir=state.layout.state_dir(channel.name),
+                lock_timeout=state.settings.lock_timeout,
+                attestation=attestation,
+            )
+        )
+    except StockyardError as exc:
+        state.metrics.upload(protocol, ok=False)
+        return stockyard_error_response(exc)
+    except ClientDisconnect:
+        state.metrics.upload(protocol, ok=False)
+        return Response(status_code=400)
+    finally:
+        if spooled is not None:
+            with contextlib.suppress(FileNotFoundError):
+                spooled.path.unlink()
+    state.metrics.upload(protocol, ok=True, seconds=result.seconds)
+    key = f"{result.subdir}/{result.filename}"
+    return JSONResponse(
+        {
+            "channel": result.channel,
+            "subdir": result.subdir,
+            "filename": result.filename,
+            "sha256": result.sha256,
+            "size": result.size,
+            "replaced": result.replaced,
+            "seconds": round(result.seconds, 4),
+            "url": f"{state.channel_url(channel.name)}/{key}",
+        },
+        status_code=201,
+    )
+
+
+async def quetz_upload(request: Request) -> Response:
+    """`POST /api/channels/{channel}/upload/{filename}` (quetz; rattler-build upload quetz)."""
+    params = request.path_params
+    return await _upload(
+        request, protocol="quetz", channel_name=params["channel"], filename=params["filename"]
+    )
+
+
+async def prefix_upload(request: Request) -> Response:
+    """`POST /api/v1/upload/{channel}` (prefix.dev; rattler-build upload prefix)."""
+    return await _upload(
+        request, protocol="prefix", channel_name=request.path_params["channel"], filename=None
+    )
+
+
+async def put_upload(request: Request) -> Response:
+    """`PUT [/t/{token}]/{channel}/{subdir}/{filename}` (rattler-build upload artifactory)."""
+    params = request.path_params
+    return await _upload(
+        request,
+        protocol="put",
+        channel_name=params["channel"],
+        filename=params["filename"],
+        subdir=params["subdir"],
+        url_token=params.get("token"),
+    )

@@ -1,0 +1,222 @@
+"""Synthesize realistic channels for tests and benchmarks.
+
+Artifacts get real metadata (name, version, build, depends, license, timestamp... from the shared
+repodata in `../shared/data`) and tiny payloads: a file or two, a matching `info/paths.json`, an
+`about.json`, sometimes `run_exports.json`, activation scripts, link scripts or prefix
+placeholders, so every field `read_artifact` derives is exercised. Output is deterministic for a
+seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from collections.abc import Iterable, Iterator
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from stockyard.package.create import write_artifact
+from stockyard.types.errors import StockyardError
+from stockyard.types.identifiers import MAX_BUILD, is_artifact_filename, parse_artifact_filename
+from stockyard.types.records import validate_index_json
+
+#: Repodata fields describing the artifact file, not its contents: never in index.json.
+_FILE_FIELDS: Final = frozenset(
+    {"md5", "sha256", "size", "fn", "url", "legacy_bz2_md5", "legacy_bz2_size", "channel"}
+)
+PREFIX_PLACEHOLDER: Final = "/opt/anaconda1anaconda2anaconda3"
+_encode = msgspec.json.Encoder(order="sorted").encode
+
+
+def default_data_dir() -> Path:
+    """$STOCKYARD_SHARED_DATA, else `<repository>/../shared/data`."""
+    env = os.environ.get("STOCKYARD_SHARED_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3].parent / "shared" / "data"
+
+
+def load_shared_records(data_dir: Path | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """(filename, record) for every record of `<data_dir>/repodata/*.json`, in file order.
+
+    Accepts both repodata documents (`packages`, `packages.conda`, `info.subdir`) and bare
+    `{filename: record}` maps. Every record gets a `subdir`: its own, else the document's, else
+    `noarch` when the record is noarch, else `linux-64`.
+    """
+    directory = (data_dir or default_data_dir()) / "repodata"
+    files = sorted(directory.glob("*.json"))
+    if not files:
+        raise StockyardError(
+            f"no repodata JSON files in {directory}",
+            hint="Set STOCKYARD_SHARED_DATA to the shared data directory.",
+        )
+    out: list[tuple[str, dict[str, Any]]] = []
+    for path in files:
+        document = json.loads(path.read_bytes())
+        if "packages" in document or "packages.conda" in document:
+            default_subdir = (document.get("info") or {}).get("subdir")
+            groups = [document.get("packages") or {}, document.get("packages.conda") or {}]
+        else:
+            default_subdir = None
+            groups = [document]
+        for group in groups:
+            for filename, record in group.items():
+                if not isinstance(record, dict) or not is_artifact_filename(filename):
+                    continue  # e.g. the `_url`, `_etag` cache keys of a saved repodata
+                record = dict(record)
+                if not record.get("subdir"):
+                    record["subdir"] = default_subdir or (
+                        "noarch" if record.get("noarch") else "linux-64"
+                    )
+                out.append((filename, record))
+    return out
+
+
+def _valid_index(record: dict[str, Any]) -> dict[str, Any] | None:
+    index = {k: v for k, v in record.items() if k not in _FILE_FIELDS}
+    try:
+        validate_index_json(index)
+        parse_artifact_filename(f"{index['name']}-{index['version']}-{index['build']}.conda")
+    except (msgspec.ValidationError, StockyardError, KeyError):
+        return None
+    return index
+
+
+def _variants(records: list[dict[str, Any]], count: int) -> Iterator[dict[str, Any]]:
+    """`count` index.json dicts with unique (subdir, name-version-build): the records round-robin,
+    later rounds bumping build_number and suffixing the build string."""
+    seen: set[tuple[str, str]] = set()
+    produced = 0
+    round_no = 0
+    while produced < count:
+        for base in records:
+            if produced >= count:
+                return
+            index = dict(base)
+            if round_no:
+                suffix = f"_{round_no}"
+                index["build"] = base["build"][: MAX_BUILD - len(suffix)] + suffix
+                index["build_number"] = base.get("build_number", 0) + round_no
+            key = (index["subdir"], f"{index['name']}-{index['version']}-{index['build']}")
+            if key in seen:
+                continue
+            seen.add(key)
+            produced += 1
+            yield index
+        round_no += 1
+
+
+def _members(index: dict[str, Any], rng: random.Random) -> dict[str, bytes]:
+    """A tiny payload and its info/ files."""
+    name, version = index["name"], index["version"]
+    files: dict[str, tuple[bytes, str | None, str | None]] = {}  # path -> (data, placeholder, mode)
+    body = f"{name} {version} {index['build']}\n".encode() + rng.randbytes(rng.randint(16, 400))
+    if index.get("noarch") == "python":
+        files[f"site-packages/{name.replace('-', '_')}/__init__.py"] = (
+            body.hex().encode(),
+            None,
+            None,
+        )
+    else:
+        files[f"share/{name}/data.bin"] = (body, None, None)
+    if rng.random() < 0.25:
+        script = f"#!{PREFIX_PLACEHOLDER}/bin/sh\necho {name}\n".encode()
+        files[f"bin/{name}"] = (script, PREFIX_PLACEHOLDER, "text")
+    if rng.random() < 0.07:
+        lib = b"\x7fELF" + PREFIX_PLACEHOLDER.encode() + b"\0" + rng.randbytes(64)
+        files[f"lib/lib{name}.so"] = (lib, PREFIX_PLACEHOLDER, "binary")
+    if rng.random() < 0.1:
+        files[f"etc/conda/activate.d/{name}.sh"] = (b"export X=1\n", None, None)
+        files[f"etc/conda/deactivate.d/{name}.sh"] = (b"unset X\n", None, None)
+    if rng.random() < 0.05:
+        files[f"bin/.{name}-post-link.sh"] = (b"echo linked\n", None, None)
+    paths = []
+    for path, (data, placeholder, mode) in sorted(files.items()):
+        entry: dict[str, Any] = {
+            "_path": path,
+            "path_type": "hardlink",
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "size_in_bytes": len(data),
+        }
+        if placeholder:
+            entry["prefix_placeholder"] = placeholder
+            entry["file_mode"] = mode
+        paths.append(entry)
+    about = {
+        "summary": f"{name}, synthesized for Stockyard tests",
+        "license": index.get("license") or "BSD-3-Clause",
+        "home": f"https://example.org/{name}",
+    }
+    members = {path: data for path, (data, _, _) in files.items()}
+    members["info/index.json"] = json.dumps(index, indent=2, sort_keys=True).encode()
+    members["info/about.json"] = json.dumps(about, indent=2, sort_keys=True).encode()
+    members["info/paths.json"] = _encode({"paths": paths, "paths_version": 1})
+    members["info/files"] = "".join(p + "\n" for p in sorted(files)).encode()
+    if rng.random() < 0.3:
+        members["info/run_exports.json"] = _encode({"weak": [f"{name} >={version}"]})
+    if index.get("noarch") == "python":
+        members["info/link.json"] = _encode(
+            {"noarch": {"type": "python"}, "package_metadata_version": 1}
+        )
+    if rng.random() < 0.2:
+        members["info/recipe/meta.yaml"] = (
+            f"package:\n  name: {name}\n  version: {version}\n".encode()
+        )
+    return members
+
+
+def _write_batch(batch: list[tuple[str, dict[str, Any], int]]) -> None:
+    for dest, index, seed in batch:
+        rng = random.Random(seed)
+        write_artifact(dest, _members(index, rng), zstd_level=3, bz2_level=9, fsync=False)
+
+
+def _batches(jobs: list[tuple[str, dict[str, Any], int]], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(jobs), size):
+        yield jobs[start : start + size]
+
+
+def synthesize_channel(
+    dest: Path,
+    count: int,
+    *,
+    bz2_fraction: float = 0.2,
+    seed: int = 0,
+    processes: int = 2,
+    data_dir: Path | None = None,
+) -> list[Path]:
+    """Write `count` artifacts into `<dest>/<subdir>/` and return their paths.
+
+    Index.json comes from the shared records (file fields dropped; records that do not validate
+    are skipped), reused round-robin with bumped builds when `count` exceeds them. Every
+    `1/bz2_fraction`-th artifact, evenly spread, is a `.tar.bz2`; the rest are `.conda`.
+    `noarch/` always exists. The same arguments give the same files.
+    """
+    rng = random.Random(seed)
+    records = [index for _, rec in load_shared_records(data_dir) if (index := _valid_index(rec))]
+    rng.shuffle(records)
+    dest = Path(dest)
+    (dest / "noarch").mkdir(parents=True, exist_ok=True)
+    jobs: list[tuple[str, dict[str, Any], int]] = []
+    paths: list[Path] = []
+    for i, index in enumerate(_variants(records, count)):
+        is_bz2 = int((i + 1) * bz2_fraction) > int(i * bz2_fraction)
+        ext = "tar.bz2" if is_bz2 else "conda"
+        subdir_dir = dest / index["subdir"]
+        path = subdir_dir / f"{index['name']}-{index['version']}-{index['build']}.{ext}"
+        paths.append(path)
+        jobs.append((str(path), index, rng.getrandbits(64)))
+    for subdir in {Path(job[0]).parent for job in jobs}:
+        subdir.mkdir(parents=True, exist_ok=True)
+    if processes > 1 and len(jobs) > 200:
+        with get_context("spawn" if os.name == "nt" else "fork").Pool(processes) as pool:
+            for _ in pool.imap_unordered(_write_batch, _batches(jobs, 200)):
+                pass
+    else:
+        _write_batch(jobs)
+    return paths

@@ -1,0 +1,230 @@
+"""The nginx front renderer: what it serves statically, with which headers, and `nginx -t`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from stockyard.catalog import Catalog
+from stockyard.config import load_settings
+from stockyard.deploy.nginx import (
+    IMMUTABLE_URI_PATTERNS,
+    MEDIA_TYPES,
+    NginxFront,
+    app_address,
+    nginx_front_for,
+    render_nginx,
+    render_nginx_main,
+)
+from stockyard.server.http_files import cache_control, media_type
+from stockyard.types.errors import ConfigError
+from tests.deploy.nginx_live import NGINX, nginx_check, worker_user
+from tests.server.live import stockyard
+
+KEYS = [
+    "noarch/repodata.json",
+    "noarch/repodata.json.zst",
+    "noarch/repodata.json.gz",
+    "noarch/current_repodata.json",
+    "noarch/repodata_shards.msgpack.zst",
+    "noarch/shards/" + "ab" * 32 + ".msgpack.zst",
+    "linux-64/shards/" + "0f" * 32 + ".msgpack.zst",
+    "noarch/shards/notahash.msgpack.zst",
+    "channeldata.json",
+    "index.html",
+    "noarch/index.html",
+    "noarch/run_exports.json",
+    "noarch/alpha-1.0-0.conda",
+    "linux-64/beta-2.0-h1_0.tar.bz2",
+    "noarch/alpha-1.0-0.conda.attestation.json",
+    "icons/" + "cd" * 32 + ".png",
+    "noarch/icons/x.png",
+    "notes.txt",
+]
+
+
+def _settings(tmp_path: Path, **overrides):  # type: ignore[no-untyped-def]
+    return load_settings(env={}, overrides={"data_dir": str(tmp_path / "data"), **overrides})
+
+
+def _catalog_with(settings, public=("main", "team"), private=("secret",)) -> None:  # type: ignore[no-untyped-def]
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    catalog = Catalog.open(settings.catalog_url)
+    try:
+        for name in public:
+            catalog.create_channel(name)
+        for name in private:
+            catalog.create_channel(name, private=True)
+    finally:
+        catalog.close()
+
+
+def _front(tmp_path: Path, **kw) -> NginxFront:  # type: ignore[no-untyped-def]
+    defaults = {
+        "channels_dir": tmp_path / "data" / "channels",
+        "public_channels": ("main",),
+        "app": "127.0.0.1:8000",
+    }
+    return NginxFront(**{**defaults, **kw})
+
+
+def test_only_public_channels_are_served_statically(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, repodata_max_age=45, max_upload_bytes="100MiB")
+    _catalog_with(settings)
+    front = nginx_front_for(settings, listen="127.0.0.1:9000")
+    assert front.public_channels == ("main", "team")
+    text = render_nginx(front)
+    locations = re.findall(r"location (/[^ ]*/) \{", text)
+    assert locations == ["/main/", "/team/"]
+    assert "secret" not in text.split("# Cache-Control")[1]
+    channels = settings.data_path.resolve() / "channels"
+    assert f'root "{channels}";' in text
+    assert "listen 127.0.0.1:9000;" in text
+    assert "server 127.0.0.1:8000;" in text
+    # The app's Cache-Control values, including the configured max-age.
+    assert 'default "public, max-age=45";' in text
+    assert '"public, max-age=31536000, immutable"' in text
+    # Upload limit (plus multipart fields) and unbuffered uploads.
+    assert "client_max_body_size 105m;" in text
+    assert "proxy_request_buffering off;" in text
+    for directive in ("sendfile on;", "gzip on;", "gzip_types application/json;", "gzip_vary on;"):
+        assert directive in text
+
+
+def test_app_defaults_to_the_servers_own_address(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, host="0.0.0.0", port=8123)
+    _catalog_with(settings)
+    assert nginx_front_for(settings).app == "127.0.0.1:8123"
+    assert nginx_front_for(settings, app="http://[::1]:9001").app == "[::1]:9001"
+
+
+@pytest.mark.parametrize(
+    "url", ["https://127.0.0.1:8000", "http://127.0.0.1:8000/prefix", "ftp://x", "http://:80"]
+)
+def test_bad_app_urls(url: str) -> None:
+    with pytest.raises(ConfigError):
+        app_address(url)
+
+
+@pytest.mark.parametrize("listen", ["eighty", "127.0.0.1:80; evil", "1:2:3"])
+def test_bad_listen(tmp_path: Path, listen: str) -> None:
+    settings = _settings(tmp_path)
+    _catalog_with(settings)
+    with pytest.raises(ConfigError):
+        nginx_front_for(settings, listen=listen)
+
+
+def test_no_catalog_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no Stockyard catalog"):
+        nginx_front_for(_settings(tmp_path))
+
+
+def test_unsafe_data_dir_is_refused(tmp_path: Path) -> None:
+    settings = _settings(tmp_path / "a b")
+    _catalog_with(settings)
+    with pytest.raises(ConfigError, match="nginx would misread"):
+        nginx_front_for(settings)
+
+
+def _map_entries(text: str) -> tuple[str, list[tuple[str, str]]]:
+    block = re.search(r"map \$uri \$stockyard_cache_control \{\n(.*?)\n\}", text, re.S)
+    assert block
+    default = ""
+    entries = []
+    for line in block.group(1).splitlines():
+        line = line.strip().rstrip(";")
+        if line.startswith("default "):
+            default = line[len("default ") :].strip('"')
+            continue
+        pattern, value = re.match(r'"~(.*)" "(.*)"', line).groups()  # type: ignore[union-attr]
+        entries.append((pattern, value))
+    return default, entries
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_cache_control_map_agrees_with_the_app(tmp_path: Path, key: str) -> None:
+    """nginx tests map regexes in order; PCRE and Python agree on these simple patterns."""
+    default, entries = _map_entries(render_nginx(_front(tmp_path)))
+    uri = f"/main/{key}"
+    chosen = next((value for pattern, value in entries if re.search(pattern, uri)), default)
+    assert chosen == cache_control(key, max_age=60, private=False)
+
+
+def test_immutable_patterns_are_all_rendered(tmp_path: Path) -> None:
+    _, entries = _map_entries(render_nginx(_front(tmp_path)))
+    assert [pattern for pattern, _ in entries] == list(IMMUTABLE_URI_PATTERNS)
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_content_types_agree_with_the_app(key: str) -> None:
+    suffix = key.rsplit(".", 1)[-1]
+    nginx_type = dict((s, kind) for kind, s in MEDIA_TYPES).get(suffix, "application/octet-stream")
+    if nginx_type in {"text/html", "text/plain"}:
+        nginx_type += "; charset=utf-8"  # `charset utf-8` applies to these two
+    assert nginx_type == media_type(key)
+
+
+def test_methods_other_than_get_head_go_to_the_app(tmp_path: Path) -> None:
+    text = render_nginx(_front(tmp_path))
+    channel_block = text.split("location /main/ {", 1)[1].split("\n    }", 1)[0]
+    assert "error_page 418 = @app;" in channel_block
+    assert "if ($request_method !~ ^(?:GET|HEAD)$)" in channel_block
+    assert "try_files $uri @app;" in channel_block
+    assert "add_header Cache-Control $stockyard_cache_control;" in channel_block
+    assert r"location ~ /\. {" in text
+
+
+needs_nginx = pytest.mark.skipif(NGINX is None, reason="nginx is not installed")
+
+
+@needs_nginx
+def test_nginx_accepts_the_generated_config(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    _catalog_with(settings, public=("main", "team.label", "c-2"), private=("secret",))
+    prefix = tmp_path / "nginx"
+    prefix.mkdir()
+    front = nginx_front_for(settings, listen="127.0.0.1:18080")
+    conf = prefix / "nginx.conf"
+    conf.write_text(render_nginx_main(front, prefix=prefix, user=worker_user()))
+    result = nginx_check(conf, prefix)
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
+    assert "[warn]" not in result.stderr, result.stderr
+
+
+@needs_nginx
+def test_nginx_rejects_a_broken_config(tmp_path: Path) -> None:
+    """The check above could fail: a config nginx refuses is reported as such."""
+    prefix = tmp_path / "nginx"
+    prefix.mkdir()
+    conf = prefix / "nginx.conf"
+    text = render_nginx_main(_front(tmp_path), prefix=prefix, user=worker_user())
+    conf.write_text(text.replace("try_files $uri @app;", "try_files;"))
+    assert nginx_check(conf, prefix).returncode != 0
+
+
+def test_cli_prints_and_writes_the_config(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    _catalog_with(settings)
+    data = str(settings.data_path)
+    printed = stockyard("deploy", "nginx", "--data", data, "--listen", "9090")
+    assert printed.returncode == 0, printed.stderr
+    assert "listen 9090;" in printed.stdout and "location /main/ {" in printed.stdout
+    target = tmp_path / "stockyard.conf"
+    written = stockyard(
+        "deploy", "nginx", "--data", data, "--app", "http://127.0.0.1:9999", "-o", str(target)
+    )
+    assert written.returncode == 0, written.stderr
+    assert "server 127.0.0.1:9999;" in target.read_text()
+    standalone = stockyard("deploy", "nginx", "--data", data, "--standalone", str(tmp_path))
+    assert standalone.returncode == 0
+    assert standalone.stdout.count("http {") == 1 and f"pid {tmp_path}" in standalone.stdout
+
+
+def test_cli_error_without_a_catalog(tmp_path: Path) -> None:
+    result = stockyard("deploy", "nginx", "--data", str(tmp_path / "nothing"))
+    assert result.returncode == 1
+    assert "no Stockyard catalog" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,149 @@
+"""The generated nginx front, for real: nginx in front of a running `stockyard serve`."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from stockyard.config import load_settings
+from stockyard.deploy.nginx import nginx_front_for, render_nginx_main
+from tests.deploy.nginx_live import NGINX, running_nginx, worker_user
+from tests.server.artifacts import make_artifact, sha256_of
+from tests.server.live import free_port, live_server, stockyard
+from tests.server.uploading import put_upload, quetz_upload
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(NGINX is None, reason="nginx is not installed"),
+]
+
+
+def _admin_token(banner: str) -> str:
+    match = re.search(r"\b(sy-[A-Za-z0-9]{40})\b", banner)
+    assert match, banner
+    return match.group(1)
+
+
+def _app_paths(server) -> list[str]:  # type: ignore[no-untyped-def]
+    return [line["path"] for line in server.access_log()]
+
+
+def test_nginx_front_in_front_of_stockyard_serve(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with live_server(data) as server:
+        token = _admin_token(server.banner)
+        created = stockyard("channel", "create", "secret", "--private", "--data", str(data))
+        assert created.returncode == 0, created.stderr
+        read = stockyard(
+            "token", "create", "--scope", "read", "--channel", "secret", "--data", str(data)
+        )
+        secret_token = read.stdout.strip()
+
+        app = httpx.Client(base_url=server.url, timeout=30)
+        # Enough packages that repodata.json is over gzip_min_length.
+        first = [make_artifact(tmp_path / "art", f"pkg{i}", depends=["python"]) for i in range(8)]
+        for artifact in first:
+            assert quetz_upload(app, "main", artifact, token).status_code == 201
+        hidden = make_artifact(tmp_path / "art", "hidden")
+        assert quetz_upload(app, "secret", hidden, token).status_code == 201
+
+        port = free_port()
+        prefix = tmp_path / "nginx"
+        prefix.mkdir()
+        settings = load_settings(env={}, overrides={"data_dir": str(data)})
+        front = nginx_front_for(settings, listen=f"127.0.0.1:{port}", app=server.url)
+        assert front.public_channels == ("main",)
+        conf = prefix / "nginx.conf"
+        conf.write_text(render_nginx_main(front, prefix=prefix, user=worker_user()))
+
+        with (
+            running_nginx(conf, prefix, port),
+            httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as web,
+        ):
+            before = len(_app_paths(server))
+            # Public published files: served by nginx (the app never sees the request).
+            plain = web.get("/main/noarch/repodata.json", headers={"accept-encoding": "identity"})
+            assert plain.status_code == 200
+            assert set(plain.json()["packages.conda"]) == {a.name for a in first}
+            assert plain.headers["content-type"] == "application/json"
+            assert plain.headers["cache-control"] == "public, max-age=60"
+            assert "content-encoding" not in plain.headers
+            etag = plain.headers["etag"]
+            gzipped = web.get("/main/noarch/repodata.json", headers={"accept-encoding": "gzip"})
+            assert gzipped.headers["content-encoding"] == "gzip"
+            assert "Accept-Encoding" in gzipped.headers["vary"]
+            assert gzipped.json() == plain.json()  # httpx decodes the gzip body
+            again = web.get("/main/noarch/repodata.json", headers={"if-none-match": etag})
+            assert again.status_code == 304
+            zst = web.get("/main/noarch/repodata.json.zst", headers={"accept-encoding": "gzip"})
+            assert zst.status_code == 200
+            assert zst.headers["content-type"] == "application/octet-stream"
+            assert "content-encoding" not in zst.headers
+            assert zst.headers["cache-control"] == "public, max-age=60"
+            index = web.get("/main/noarch/repodata_shards.msgpack.zst")
+            assert index.status_code == 200
+            assert index.headers["cache-control"] == "public, max-age=60"
+            shard = next((data / "channels/main/noarch/shards").iterdir()).name
+            served_shard = web.get(f"/main/noarch/shards/{shard}")
+            assert served_shard.headers["cache-control"] == "public, max-age=31536000, immutable"
+            package = web.get(f"/main/noarch/{first[0].name}")
+            assert package.status_code == 200
+            assert hashlib.sha256(package.content).hexdigest() == sha256_of(first[0])
+            assert package.headers["cache-control"] == "public, max-age=31536000, immutable"
+            assert package.headers["content-type"] == "application/octet-stream"
+            ranged = web.get(f"/main/noarch/{first[0].name}", headers={"range": "bytes=0-9"})
+            assert ranged.status_code == 206 and ranged.content == first[0].read_bytes()[:10]
+            html = web.get("/main/noarch/index.html")
+            assert html.headers["content-type"] == "text/html; charset=utf-8"
+            assert _app_paths(server)[before:] == []
+
+            # Hidden state is never served, by nginx or the app.
+            lock = web.get("/main/.stockyard/index.lock")
+            assert lock.status_code == 404 and lock.json()["error"] == "NotFound"
+            encoded = web.get("/main/%2Estockyard/index.lock")
+            assert encoded.status_code == 404
+            for path in ("/main/%2e%2e/catalog.db", "/main/..%2Fcatalog.db"):
+                escaped = web.get(path)
+                assert escaped.status_code in {400, 404}, path
+                assert not escaped.content.startswith(b"SQLite format")
+
+            # A missing variant falls through to the app: its JSON 404.
+            missing = web.get("/main/noarch/current_repodata.json.zst")
+            assert missing.status_code == 404 and missing.json()["error"] == "NotFound"
+            assert "/main/noarch/current_repodata.json.zst" in _app_paths(server)
+            # A directory: the app's index page.
+            assert web.get("/main/").status_code == 200
+
+            # The private channel does not exist without a token, and works with one.
+            nope = web.get("/secret/noarch/repodata.json")
+            assert nope.status_code == 404 and nope.json()["error"] == "NotFound"
+            assert web.get(f"/secret/noarch/{hidden.name}").status_code == 404
+            ok = web.get(f"/t/{secret_token}/secret/noarch/repodata.json")
+            assert ok.status_code == 200 and hidden.name in ok.json()["packages.conda"]
+
+            # Uploads through nginx: quetz (POST, proxied) and artifactory (PUT on a channel
+            # path, sent to the app by the method check), then visible through nginx at once.
+            late = make_artifact(tmp_path / "late", "late", subdir="linux-64", fmt="tar.bz2")
+            put = make_artifact(tmp_path / "late", "viaput")
+            assert quetz_upload(web, "main", late, token).status_code == 201
+            response = put_upload(web, "main", "noarch", put, {"Authorization": f"Bearer {token}"})
+            assert response.status_code == 201, response.text
+            linux = web.get("/main/linux-64/repodata.json").json()
+            assert linux["packages"][late.name]["sha256"] == sha256_of(late)
+            noarch = web.get("/main/noarch/repodata.json").json()
+            assert noarch["packages.conda"][put.name]["sha256"] == sha256_of(put)
+            downloaded = web.get(f"/main/linux-64/{late.name}").content
+            assert hashlib.sha256(downloaded).hexdigest() == sha256_of(late)
+            # Unauthenticated uploads are refused by the app, through nginx too.
+            refused = put_upload(web, "main", "noarch", put, {})
+            assert refused.status_code == 401 and refused.json()["error"] == "Unauthorized"
+
+            # Operations endpoints are the app's.
+            assert web.get("/health").status_code == 200
+            assert "stockyard_http_requests" in web.get("/metrics").text
+        error_log = (prefix / "error.log").read_text()
+        assert "[emerg]" not in error_log and "[crit]" not in error_log, error_log

@@ -1,0 +1,104 @@
+"""A real `stockyard serve` process on a free 127.0.0.1 port, for tests that need real clients."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stockyard(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the CLI in a subprocess (as a user would)."""
+    return subprocess.run(
+        [sys.executable, "-m", "stockyard.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+@dataclass
+class LiveServer:
+    url: str
+    data_dir: Path
+    process: subprocess.Popen
+    log_path: Path
+    banner: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def access_log(self) -> list[dict]:
+        """The JSON access-log lines written so far."""
+        lines = []
+        for line in self.log_path.read_text().splitlines():
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue
+            if item.get("logger") == "stockyard.access":
+                lines.append(item)
+        return lines
+
+
+@contextmanager
+def live_server(data_dir: Path, *extra_args: str, workers: int = 1) -> Iterator[LiveServer]:
+    port = free_port()
+    log_path = data_dir.parent / f"server-{port}.log"
+    stdout_path = data_dir.parent / f"server-{port}.out"
+    with open(log_path, "w") as log, open(stdout_path, "w") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "stockyard.cli.main",
+                "serve",
+                "--data",
+                str(data_dir),
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                *extra_args,
+            ],
+            stdout=out,
+            stderr=log,
+            env={**os.environ, "STOCKYARD_LOG_FORMAT": "json"},
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
+            try:
+                if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
+            time.sleep(0.1)
+        yield LiveServer(url, data_dir, process, log_path, stdout_path.read_text())
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

@@ -1,0 +1,128 @@
+"""`stockyard channel ...` and `stockyard token ...` against a data directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stockyard.cli.main import main
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> str:
+    return str(tmp_path / "data")
+
+
+def test_channel_create_and_list(capsys, data) -> None:
+    code, out, _ = run(capsys, "channel", "create", "team", "--data", data, "--json")
+    assert code == 0
+    assert json.loads(out) == {
+        "name": "team",
+        "private": False,
+        "url": "http://127.0.0.1:8000/team",
+    }
+    assert (Path(data) / "channels" / "team" / "noarch" / "repodata.json").exists()
+    code, _, _ = run(capsys, "channel", "create", "hidden", "--private", "--data", data)
+    assert code == 0
+    code, out, _ = run(capsys, "channel", "list", "--data", data, "--json")
+    listed = {c["name"]: c for c in json.loads(out)}
+    assert set(listed) == {"team", "hidden"}
+    assert listed["hidden"]["private"] is True and listed["team"]["subdirs"] == ["noarch"]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("api", "reserved"), ("team/label", "one-segment"), ("Bad Name", "invalid")],
+)
+def test_channel_create_refuses(capsys, data, name, message) -> None:
+    code, _, err = run(capsys, "channel", "create", name, "--data", data)
+    assert code == 1
+    assert message in err
+
+
+def test_channel_create_twice(capsys, data) -> None:
+    assert run(capsys, "channel", "create", "team", "--data", data)[0] == 0
+    code, _, err = run(capsys, "channel", "create", "team", "--data", data)
+    assert code == 1 and "already exists" in err
+
+
+def test_token_lifecycle(capsys, data) -> None:
+    run(capsys, "channel", "create", "team", "--data", data)
+    code, out, _ = run(
+        capsys,
+        "token", "create", "--channel", "team", "--scope", "write", "--expires", "30d",
+        "--description", "ci", "--data", data, "--json",
+    )  # fmt: skip
+    assert code == 0
+    made = json.loads(out)
+    assert made["token"].startswith("sy-") and made["channel"] == "team"
+    assert made["expires_at"] - made["created_at"] == 30 * 86400 * 1000
+    code, out, _ = run(capsys, "token", "list", "--data", data, "--json")
+    (listed,) = json.loads(out)
+    assert "token" not in listed and made["token"] not in out
+    assert listed["prefix"] == made["prefix"] and listed["status"] == "active"
+    code, out, _ = run(capsys, "token", "revoke", made["prefix"], "--data", data, "--json")
+    assert code == 0 and json.loads(out)["status"] == "revoked"
+    code, out, _ = run(capsys, "token", "list", "--data", data)
+    assert "revoked" in out
+
+
+def test_token_create_errors(capsys, data) -> None:
+    assert run(capsys, "token", "create", "--scope", "owner", "--data", data)[0] == 1
+    code, _, err = run(
+        capsys, "token", "create", "--scope", "read", "--channel", "x", "--data", data
+    )
+    assert code == 1 and "does not exist" in err
+    code, _, err = run(
+        capsys, "token", "create", "--scope", "read", "--expires", "soon", "--data", data
+    )
+    assert code == 1 and "duration" in err
+    code, _, err = run(capsys, "token", "revoke", "sy-nothing", "--data", data)
+    assert code == 1 and "no token" in err
+
+
+def test_plain_token_output_is_just_the_token(capsys, data) -> None:
+    code, out, err = run(capsys, "token", "create", "--scope", "read", "--data", data)
+    assert code == 0
+    assert out.strip().startswith("sy-") and len(out.strip()) == 43
+    assert "shown once" in err
+
+
+def test_channel_visibility(capsys, data) -> None:
+    run(capsys, "channel", "create", "team", "--data", data)
+    public = Path(data) / "public"
+    assert (public / "team").is_symlink()
+    code, out, _ = run(capsys, "channel", "visibility", "team", "--private", "--data", data)
+    assert code == 0 and "private" in out
+    assert not (public / "team").exists()
+    code, out, _ = run(capsys, "channel", "list", "--data", data, "--json")
+    assert json.loads(out)[0]["private"] is True
+    assert run(capsys, "channel", "visibility", "team", "--public", "--data", data)[0] == 0
+    assert (public / "team" / "noarch" / "repodata.json").is_file()
+
+
+def test_bootstrap_removes_stale_spooled_uploads(tmp_path: Path) -> None:
+    import os
+
+    from stockyard.config import load_settings
+    from stockyard.server.channels import bootstrap
+
+    settings = load_settings(env={}, overrides={"data_dir": str(tmp_path / "d")})
+    bootstrap(settings)
+    spool = tmp_path / "d" / "channels" / "main" / ".stockyard" / "uploads"
+    spool.mkdir(parents=True)
+    old, fresh = spool / ".upload.old.part", spool / ".upload.new.part"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    os.utime(old, (0, 0))
+    again = bootstrap(settings)
+    assert not old.exists() and fresh.exists()
+    assert again.admin_token is None and again.created_channels == []
