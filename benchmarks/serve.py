@@ -4,8 +4,10 @@ One run synthesizes a channel (real metadata, `--count` artifacts), indexes it i
 `stockyard serve` data directory, then measures against that one directory:
 
 - requests per second (wrk, `--threads` threads, `--connections` connections, `--duration` s
-  each) for a 304 revalidation of repodata.json (If-None-Match with the target's own ETag, set
-  by a wrk Lua script), a full repodata.json without and with gzip, and a package download;
+  per run, `--rounds` runs interleaved across targets, best round reported: other load on a
+  shared machine then hits every target alike) for a 304 revalidation of repodata.json
+  (If-None-Match with the target's own ETag, set by a wrk Lua script), a full repodata.json
+  without and with gzip, and a package download;
   for `stockyard serve --workers 1`, `--workers 2`, plain nginx serving the published directory
   (static only) and the documented nginx front (`stockyard deploy nginx`) before the app;
 - upload-to-installable latency with `--uploaders` concurrent uploaders: from starting the
@@ -16,12 +18,13 @@ Every scenario is checked once before wrk runs (status, content-coding), and wrk
 status errors are reported. Prints one JSON document. Usage (as root, with Debian's wrk and
 nginx installed):
 
-    .venv/bin/python benchmarks/serve.py [--count 3000] [--duration 10] [--uploads 100]
+    .venv/bin/python benchmarks/serve.py [--count 3000] [--duration 5] [--rounds 3] [--uploads 100]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -137,18 +140,46 @@ def _preflight(client: httpx.Client, name: str, url: str, headers: dict[str, str
     return len(response.content)
 
 
-def measure_target(
-    base: str, subdir: str, package: str, args: argparse.Namespace, workdir: Path
-) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def prepared_requests(
+    base: str, subdir: str, package: str
+) -> dict[str, tuple[str, dict[str, str], int, int]]:
+    """Each scenario's (url, headers, expected status, body bytes), checked once."""
+    out = {}
     with httpx.Client(timeout=60) as client:
-        requests = _scenario_requests(base, subdir, package, client)
-        for name in SCENARIOS:
-            url, headers, status = requests[name]
-            body = _preflight(client, name, url, headers, status)
-            result = run_wrk(url, headers, args, workdir)
-            result["body_bytes"] = body
-            out[name] = result
+        for name, (url, headers, status) in _scenario_requests(
+            base, subdir, package, client
+        ).items():
+            out[name] = (url, headers, status, _preflight(client, name, url, headers, status))
+    return out
+
+
+def measure_rounds(
+    targets: dict[str, str], subdir: str, package: str, args: argparse.Namespace, workdir: Path
+) -> dict[str, dict[str, Any]]:
+    """wrk for every scenario and target, interleaved (round, scenario, target) so that load
+    from elsewhere on the machine hits every target alike; each target's best round counts."""
+    prepared = {name: prepared_requests(url, subdir, package) for name, url in targets.items()}
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+        name: {scenario: [] for scenario in SCENARIOS} for name in targets
+    }
+    for _ in range(args.rounds):
+        for scenario in SCENARIOS:
+            for name in targets:
+                url, headers, _status, _size = prepared[name][scenario]
+                runs[name][scenario].append(run_wrk(url, headers, args, workdir))
+    out: dict[str, dict[str, Any]] = {}
+    for name in targets:
+        out[name] = {}
+        for scenario in SCENARIOS:
+            rounds = runs[name][scenario]
+            best = max(rounds, key=lambda r: r["rps"])
+            errors = {kind: sum(r["errors"][kind] for r in rounds) for kind in rounds[0]["errors"]}
+            out[name][scenario] = {
+                **best,
+                "errors": errors,
+                "rps_rounds": [r["rps"] for r in rounds],
+                "body_bytes": prepared[name][scenario][3],
+            }
     return out
 
 
@@ -382,7 +413,8 @@ def prepare(args: argparse.Namespace, workdir: Path) -> tuple[Settings, dict[str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=3000, help="artifacts in the channel")
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="wrk runs per scenario and target")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     parser.add_argument("--uploads", type=int, default=100, help="uploads per latency run")
@@ -400,40 +432,37 @@ def main() -> None:
     settings, corpus, token = prepare(args, workdir)
     subdir, package = corpus["subdir"], corpus["package"]
     data = settings.data_path
-    results: dict[str, Any] = {}
     load_before = os.getloadavg()
-
-    for workers in (1, 2):
-        name = f"stockyard_w{workers}"
-        if name in skip:
-            continue
-        with live_server(data, "--no-reindex", workers=workers) as server:
-            results[name] = measure_target(server.url, subdir, package, args, workdir)
-
-    if "nginx_static" not in skip:
+    with contextlib.ExitStack() as stack:
+        targets: dict[str, str] = {}
+        for workers in (1, 2):
+            name = f"stockyard_w{workers}"
+            if name not in skip:
+                server = stack.enter_context(live_server(data, "--no-reindex", workers=workers))
+                targets[name] = server.url
+        if "nginx_static" not in skip:
+            port = free_port()
+            conf = static_nginx_conf(settings, workdir / "nginx-static", port)
+            targets["nginx_static"] = stack.enter_context(
+                nginx(conf, workdir, "nginx-static", port)
+            )
+        app = stack.enter_context(live_server(data, "--no-reindex", workers=1))
         port = free_port()
-        with nginx(static_nginx_conf(settings, workdir / "nginx-static", port), workdir,
-                   "nginx-static", port) as url:  # fmt: skip
-            results["nginx_static"] = measure_target(url, subdir, package, args, workdir)
-
-    latency: dict[str, Any] = {}
-    with live_server(data, "--no-reindex", workers=1) as server:
-        port = free_port()
-        front = nginx_front_for(settings, listen=f"127.0.0.1:{port}", app=server.url)
+        front = nginx_front_for(settings, listen=f"127.0.0.1:{port}", app=app.url)
         prefix = workdir / "nginx-front"
         prefix.mkdir(parents=True, exist_ok=True)
         conf = render_nginx_main(front, prefix=prefix, user=worker_user())
-        with nginx(conf, workdir, "nginx-front", port) as url:
-            if "nginx_front" not in skip:
-                results["nginx_front"] = measure_target(url, subdir, package, args, workdir)
-            uploads = _build_uploads(
-                workdir / "uploads", subdir, args.uploaders, args.uploads, "front"
-            )
-            latency["nginx_front"] = upload_latency(url, url, token, subdir, uploads)
-        uploads = _build_uploads(
-            workdir / "uploads", subdir, args.uploaders, args.uploads, "direct"
-        )
-        latency["stockyard_w1"] = upload_latency(server.url, server.url, token, subdir, uploads)
+        front_url = stack.enter_context(nginx(conf, workdir, "nginx-front", port))
+        if "nginx_front" not in skip:
+            targets["nginx_front"] = front_url
+        results = measure_rounds(targets, subdir, package, args, workdir)
+        # Upload-to-installable, once through the front and once straight to the app.
+        # (the other servers stay up, idle, during the latency runs)
+        latency: dict[str, Any] = {}
+        uploads = _build_uploads(workdir / "uploads", subdir, args.uploaders, args.uploads, "front")
+        latency["nginx_front"] = upload_latency(front_url, front_url, token, subdir, uploads)
+        uploads = _build_uploads(workdir / "uploads", subdir, args.uploaders, args.uploads, "app")
+        latency["stockyard_w1"] = upload_latency(app.url, app.url, token, subdir, uploads)
 
     ratios: dict[str, dict[str, float]] = {}
     nginx_rps = results.get("nginx_static", {})
@@ -462,7 +491,13 @@ def main() -> None:
         "benchmark": "serve",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": {"cpus": os.cpu_count(), "load_avg_before": [round(x, 2) for x in load_before]},
-        "wrk": {"threads": args.threads, "connections": args.connections, "seconds": args.duration},
+        "wrk": {
+            "threads": args.threads,
+            "connections": args.connections,
+            "seconds": args.duration,
+            "rounds": args.rounds,
+            "reported": "best round per target and scenario (all rounds in rps_rounds)",
+        },
         "corpus": corpus,
         "requests_per_second": results,
         "ratio_to_nginx_static": ratios,

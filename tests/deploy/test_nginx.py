@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from stockyard.catalog import Catalog
 from stockyard.config import load_settings
 from stockyard.deploy.nginx import (
     IMMUTABLE_URI_PATTERNS,
@@ -17,6 +16,12 @@ from stockyard.deploy.nginx import (
     nginx_front_for,
     render_nginx,
     render_nginx_main,
+)
+from stockyard.server.channels import (
+    RESERVED_CHANNEL_NAMES,
+    bootstrap,
+    create_channel,
+    open_catalog,
 )
 from stockyard.server.http_files import cache_control, media_type
 from stockyard.types.errors import ConfigError
@@ -49,38 +54,37 @@ def _settings(tmp_path: Path, **overrides):  # type: ignore[no-untyped-def]
     return load_settings(env={}, overrides={"data_dir": str(tmp_path / "data"), **overrides})
 
 
-def _catalog_with(settings, public=("main", "team"), private=("secret",)) -> None:  # type: ignore[no-untyped-def]
-    settings.data_path.mkdir(parents=True, exist_ok=True)
-    catalog = Catalog.open(settings.catalog_url)
+def _data_dir(settings, private=("secret",)) -> None:  # type: ignore[no-untyped-def]
+    """A bootstrapped data directory: public `main`, the private channels, public/ links."""
+    bootstrap(settings, reindex=False)
+    catalog = open_catalog(settings)
     try:
-        for name in public:
-            catalog.create_channel(name)
         for name in private:
-            catalog.create_channel(name, private=True)
+            create_channel(settings, catalog, name, private=True)
     finally:
         catalog.close()
 
 
 def _front(tmp_path: Path, **kw) -> NginxFront:  # type: ignore[no-untyped-def]
     defaults = {
+        "public_dir": tmp_path / "data" / "public",
         "channels_dir": tmp_path / "data" / "channels",
-        "public_channels": ("main",),
         "app": "127.0.0.1:8000",
     }
     return NginxFront(**{**defaults, **kw})
 
 
-def test_only_public_channels_are_served_statically(tmp_path: Path) -> None:
+def test_front_serves_the_public_tree(tmp_path: Path) -> None:
     settings = _settings(tmp_path, repodata_max_age=45, max_upload_bytes="100MiB")
-    _catalog_with(settings)
+    _data_dir(settings)
     front = nginx_front_for(settings, listen="127.0.0.1:9000")
-    assert front.public_channels == ("main", "team")
     text = render_nginx(front)
-    locations = re.findall(r"location (/[^ ]*/) \{", text)
-    assert locations == ["/main/", "/team/"]
-    assert "secret" not in text.split("# Cache-Control")[1]
-    channels = settings.data_path.resolve() / "channels"
-    assert f'root "{channels}";' in text
+    data = settings.data_path.resolve()
+    # One root for every public channel: the links Stockyard keeps; no channel is named.
+    assert f'root "{data / "public"}";' in text
+    assert (data / "public" / "main").is_symlink()
+    assert not (data / "public" / "secret").exists()
+    assert "main" not in text and "secret" not in text
     assert "listen 127.0.0.1:9000;" in text
     assert "server 127.0.0.1:8000;" in text
     # The app's Cache-Control values, including the configured max-age.
@@ -91,11 +95,32 @@ def test_only_public_channels_are_served_statically(tmp_path: Path) -> None:
     assert "proxy_request_buffering off;" in text
     for directive in ("sendfile on;", "gzip on;", "gzip_types application/json;", "gzip_vary on;"):
         assert directive in text
+    assert "internal;" not in text  # no accel_redirect configured
+
+
+def test_accel_redirect_location(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, accel_redirect="/_files/")
+    _data_dir(settings)
+    text = render_nginx(nginx_front_for(settings))
+    block = text.split("location ^~ /_files/ {", 1)[1].split("}", 1)[0]
+    assert "internal;" in block
+    assert f'alias "{settings.data_path.resolve() / "channels"}/";' in block
+
+
+def test_app_paths_go_straight_to_the_app(tmp_path: Path) -> None:
+    text = render_nginx(_front(tmp_path))
+    pattern = re.search(r'location ~ "(\^/\(\?:[^"]*)" \{', text)
+    assert pattern
+    for name in RESERVED_CHANNEL_NAMES:
+        assert re.search(pattern.group(1), f"/{name}/x") or re.search(pattern.group(1), f"/{name}")
+    assert re.search(pattern.group(1), "/t/sy-abc/secret/noarch/repodata.json")
+    for path in ("/main/noarch/repodata.json", "/team/x", "/tea", "/apis/x", "/uix"):
+        assert not re.search(pattern.group(1), path), path
 
 
 def test_app_defaults_to_the_servers_own_address(tmp_path: Path) -> None:
     settings = _settings(tmp_path, host="0.0.0.0", port=8123)
-    _catalog_with(settings)
+    _data_dir(settings)
     assert nginx_front_for(settings).app == "127.0.0.1:8123"
     assert nginx_front_for(settings, app="http://[::1]:9001").app == "[::1]:9001"
 
@@ -111,19 +136,19 @@ def test_bad_app_urls(url: str) -> None:
 @pytest.mark.parametrize("listen", ["eighty", "127.0.0.1:80; evil", "1:2:3"])
 def test_bad_listen(tmp_path: Path, listen: str) -> None:
     settings = _settings(tmp_path)
-    _catalog_with(settings)
+    _data_dir(settings)
     with pytest.raises(ConfigError):
         nginx_front_for(settings, listen=listen)
 
 
-def test_no_catalog_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no Stockyard catalog"):
+def test_no_data_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no Stockyard data directory"):
         nginx_front_for(_settings(tmp_path))
 
 
 def test_unsafe_data_dir_is_refused(tmp_path: Path) -> None:
     settings = _settings(tmp_path / "a b")
-    _catalog_with(settings)
+    _data_dir(settings, private=())
     with pytest.raises(ConfigError, match="nginx would misread"):
         nginx_front_for(settings)
 
@@ -168,8 +193,8 @@ def test_content_types_agree_with_the_app(key: str) -> None:
 
 def test_methods_other_than_get_head_go_to_the_app(tmp_path: Path) -> None:
     text = render_nginx(_front(tmp_path))
-    channel_block = text.split("location /main/ {", 1)[1].split("\n    }", 1)[0]
-    assert "error_page 418 = @app;" in channel_block
+    assert "error_page 418 = @app;" in text
+    channel_block = text.split("    location / {", 1)[1].split("\n    }", 1)[0]
     assert "if ($request_method !~ ^(?:GET|HEAD)$)" in channel_block
     assert "try_files $uri @app;" in channel_block
     assert "add_header Cache-Control $stockyard_cache_control;" in channel_block
@@ -181,8 +206,8 @@ needs_nginx = pytest.mark.skipif(NGINX is None, reason="nginx is not installed")
 
 @needs_nginx
 def test_nginx_accepts_the_generated_config(tmp_path: Path) -> None:
-    settings = _settings(tmp_path)
-    _catalog_with(settings, public=("main", "team.label", "c-2"), private=("secret",))
+    settings = _settings(tmp_path, accel_redirect="/_stockyard_files/")
+    _data_dir(settings)
     prefix = tmp_path / "nginx"
     prefix.mkdir()
     front = nginx_front_for(settings, listen="127.0.0.1:18080")
@@ -207,11 +232,11 @@ def test_nginx_rejects_a_broken_config(tmp_path: Path) -> None:
 
 def test_cli_prints_and_writes_the_config(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
-    _catalog_with(settings)
+    _data_dir(settings)
     data = str(settings.data_path)
     printed = stockyard("deploy", "nginx", "--data", data, "--listen", "9090")
     assert printed.returncode == 0, printed.stderr
-    assert "listen 9090;" in printed.stdout and "location /main/ {" in printed.stdout
+    assert "listen 9090;" in printed.stdout and "public" in printed.stdout
     target = tmp_path / "stockyard.conf"
     written = stockyard(
         "deploy", "nginx", "--data", data, "--app", "http://127.0.0.1:9999", "-o", str(target)
@@ -226,5 +251,22 @@ def test_cli_prints_and_writes_the_config(tmp_path: Path) -> None:
 def test_cli_error_without_a_catalog(tmp_path: Path) -> None:
     result = stockyard("deploy", "nginx", "--data", str(tmp_path / "nothing"))
     assert result.returncode == 1
-    assert "no Stockyard catalog" in result.stderr
+    assert "no Stockyard data directory" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_tls_certificate_and_listen_flags(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    _data_dir(settings, private=())
+    front = nginx_front_for(
+        settings,
+        listen="443 http2",
+        ssl_certificate=Path("/etc/ssl/conda.pem"),
+        ssl_certificate_key=Path("/etc/ssl/conda.key"),
+    )
+    text = render_nginx(front)
+    assert "listen 443 http2 ssl;" in text
+    assert 'ssl_certificate "/etc/ssl/conda.pem";' in text
+    assert 'ssl_certificate_key "/etc/ssl/conda.key";' in text
+    with pytest.raises(ConfigError, match="both"):
+        nginx_front_for(settings, ssl_certificate=Path("/etc/ssl/conda.pem"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -34,7 +35,9 @@ def _app_paths(server) -> list[str]:  # type: ignore[no-untyped-def]
 
 def test_nginx_front_in_front_of_stockyard_serve(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    with live_server(data) as server:
+    config = tmp_path / "stockyard.toml"
+    config.write_text('accel_redirect = "/_stockyard_files/"\n')
+    with live_server(data, "--config", str(config)) as server:
         token = _admin_token(server.banner)
         created = stockyard("channel", "create", "secret", "--private", "--data", str(data))
         assert created.returncode == 0, created.stderr
@@ -54,9 +57,9 @@ def test_nginx_front_in_front_of_stockyard_serve(tmp_path: Path) -> None:
         port = free_port()
         prefix = tmp_path / "nginx"
         prefix.mkdir()
-        settings = load_settings(env={}, overrides={"data_dir": str(data)})
+        settings = load_settings(config, env={}, overrides={"data_dir": str(data)})
         front = nginx_front_for(settings, listen=f"127.0.0.1:{port}", app=server.url)
-        assert front.public_channels == ("main",)
+        assert front.accel_location == "/_stockyard_files/"
         conf = prefix / "nginx.conf"
         conf.write_text(render_nginx_main(front, prefix=prefix, user=worker_user()))
 
@@ -124,6 +127,33 @@ def test_nginx_front_in_front_of_stockyard_serve(tmp_path: Path) -> None:
             assert web.get(f"/secret/noarch/{hidden.name}").status_code == 404
             ok = web.get(f"/t/{secret_token}/secret/noarch/repodata.json")
             assert ok.status_code == 200 and hidden.name in ok.json()["packages.conda"]
+            # ... the app authorized it and nginx sent the bytes (X-Accel-Redirect): ranges,
+            # the app's private Cache-Control, and no internal path reachable from outside.
+            ranged_secret = web.get(
+                f"/t/{secret_token}/secret/noarch/{hidden.name}", headers={"range": "bytes=0-3"}
+            )
+            assert ranged_secret.status_code == 206
+            assert ranged_secret.content == hidden.read_bytes()[:4]
+            assert ranged_secret.headers["cache-control"].startswith("private")
+            assert "x-accel-redirect" not in ranged_secret.headers
+            internal = web.get(f"/_stockyard_files/secret/noarch/{hidden.name}")
+            assert internal.status_code == 404
+
+            # Visibility changes need no new nginx configuration: public/ follows at once.
+            made_private = stockyard(
+                "channel", "visibility", "main", "--private", "--data", str(data)
+            )
+            assert made_private.returncode == 0, made_private.stderr
+            assert not (data / "public" / "main").exists()
+            deadline = time.monotonic() + 10  # the app's channel cache lasts about a second
+            while web.get("/main/noarch/repodata.json").status_code != 404:
+                assert time.monotonic() < deadline, "main stayed readable after going private"
+                time.sleep(0.1)
+            made_public = stockyard(
+                "channel", "visibility", "main", "--public", "--data", str(data)
+            )
+            assert made_public.returncode == 0, made_public.stderr
+            assert web.get("/main/noarch/repodata.json").status_code == 200
 
             # Uploads through nginx: quetz (POST, proxied) and artifactory (PUT on a channel
             # path, sent to the app by the method check), then visible through nginx at once.

@@ -87,9 +87,15 @@ def test_concurrent_uploads_and_reads(tmp_path: Path) -> None:
                     with lock:
                         reads["packages"] += 1
 
+        def guarded(work, *args) -> None:  # type: ignore[no-untyped-def]
+            try:
+                work(*args)
+            except Exception as exc:  # report every failure, not only the first
+                problems.append(f"{work.__name__}: {exc!r}")
+
         with ThreadPoolExecutor(UPLOADERS + READERS) as pool:
-            readers = [pool.submit(read, seed) for seed in range(READERS)]
-            uploaders = [pool.submit(upload, paths) for paths in jobs]
+            readers = [pool.submit(guarded, read, seed) for seed in range(READERS)]
+            uploaders = [pool.submit(guarded, upload, paths) for paths in jobs]
             for future in uploaders:
                 future.result()
             done.set()

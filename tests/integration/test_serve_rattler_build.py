@@ -11,10 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 import rattler
+import rattler_build
 
 from tests.server.live import LiveServer, live_server, stockyard
-
-rattler_build = pytest.importorskip("rattler_build")
 
 pytestmark = pytest.mark.integration
 

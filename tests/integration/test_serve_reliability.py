@@ -6,7 +6,8 @@ artifacts (noarch and linux-64, .conda and .tar.bz2) through the quetz, prefix a
 protocols. Readers fetch repodata.json (plain and gzip), repodata.json.zst, the shard index and
 a shard; every body must parse and every package it lists that a reader samples must download
 with exactly the listed sha256. No response may be a 5xx. At the end every upload is in
-repodata.json with its sha256, and nothing else is.
+repodata.json with its sha256, and nothing else is. It runs against one worker process and
+against two (uploads then race across processes).
 
 The malformed-request battery covers, over the wire, what tests/server/test_uploads.py does not
 already cover with the in-process client: traversal hidden in PUT paths, broken multipart
@@ -59,12 +60,16 @@ class Server:
     token: str
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@pytest.fixture(scope="module", params=[1, 2], ids=["1-worker", "2-workers"])
+def server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Server]:
+    """One server per worker count: with 2 workers, uploads race across processes (the file
+    lock and the catalog are then the only coordination)."""
     root = tmp_path_factory.mktemp("reliability")
     config = root / "stockyard.toml"
     config.write_text(f"max_upload_bytes = {UPLOAD_LIMIT}\nlock_timeout = 120\n")
-    with live_server(root / "data", "--config", str(config)) as live:
+    with live_server(root / "data", "--config", str(config), workers=request.param) as live:
         yield Server(live, _admin_token(live.banner))
 
 

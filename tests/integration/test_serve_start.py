@@ -27,7 +27,7 @@ def test_zero_config_start(tmp_path: Path) -> None:
         token = _admin_token(banner)
         assert f"{server.url}/main" in banner
         assert f"conda install -c {server.url}/main" in banner
-        assert f"pixi add --channel {server.url}/main" in banner
+        assert f"pixi workspace channel add {server.url}/main" in banner
         assert (
             f"rattler-build upload prefix --url {server.url} --channel main --api-key {token}"
             in banner

@@ -18,6 +18,7 @@ from stockyard.package import (
     Limits,
     PathFlags,
     read_artifact,
+    verify_artifact,
     write_artifact,
 )
 from stockyard.package import read as read_module
@@ -207,3 +208,22 @@ def test_reads_ustar_gnu_and_pax_headers(tmp_path: Path, tar_format: int) -> Non
     bz = make_tar_bz2(tmp_path / f"{STEM}.tar.bz2", make_tar(info + pkg, tar_format))
     for path in (conda, bz):
         assert read_artifact(path).index_json == INDEX
+
+
+def test_reads_zip64_structures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Payloads over 4 GiB need zip64 records; make zipfile write them for a small file."""
+    import zipfile
+
+    monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 16)
+    monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 1)
+    members = all_members()
+    info = items_from({k: v for k, v in members.items() if k.startswith("info/")})
+    pkg = items_from({k: v for k, v in members.items() if not k.startswith("info/")})
+    path = make_conda(tmp_path / f"{STEM}.conda", make_tar(info), make_tar(pkg))
+    assert b"PK\x06\x06" in path.read_bytes()  # a zip64 end record was written
+    monkeypatch.undo()
+    meta = read_artifact(path)
+    assert meta.index_json == INDEX
+    assert verify_artifact(path).ok
+    monkeypatch.setattr(read_module, "IN_MEMORY_BYTES", 100)
+    assert read_artifact(path) == meta

@@ -66,7 +66,9 @@ def test_package_detail(client, packages) -> None:
     assert native["url"] == f"http://127.0.0.1:8000/main/linux-64/{packages['native'].name}"
     assert detail["versions"][1]["builds"][0]["depends"] == ["libfoo >=2"]
     assert detail["install"]["conda"] == "conda install -c http://127.0.0.1:8000/main numpyish"
-    assert "pixi add --channel http://127.0.0.1:8000/main numpyish" in detail["install"]["pixi"]
+    assert detail["install"]["pixi"] == (
+        "pixi workspace channel add http://127.0.0.1:8000/main\npixi add numpyish"
+    )
     # The download URL works.
     path = native["url"].removeprefix("http://127.0.0.1:8000")
     assert client.get(path).content == packages["native"].read_bytes()

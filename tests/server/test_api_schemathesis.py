@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
+import schemathesis
 from hypothesis import HealthCheck, given, settings
-
-schemathesis = pytest.importorskip("schemathesis")
 
 
 def _check_every_operation(app, headers: dict[str, str], examples: int) -> int:  # type: ignore[no-untyped-def]

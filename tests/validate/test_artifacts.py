@@ -9,12 +9,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import conda_package_handling.api as api
 import pytest
 
-pytest.importorskip("stockyard.package.read")
-api = pytest.importorskip("conda_package_handling.api")
-
-from stockyard.validate import validate_path  # noqa: E402
+from stockyard.validate import validate_path
 
 FORMATS = ["tar.bz2", "conda"]
 

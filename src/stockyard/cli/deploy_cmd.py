@@ -47,11 +47,17 @@ def _emit(text: str, output: Path | None) -> None:
 def nginx(
     data: Path = typer.Option(None, "--data", "-d", help=_DATA_HELP),
     config: Path = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
-    listen: str = typer.Option("8080", "--listen", help="nginx listen: port or address:port."),
+    listen: str = typer.Option(
+        "8080", "--listen", help="nginx listen: port or address:port, e.g. '443 ssl http2'."
+    ),
     app_url: str = typer.Option(
         None, "--app", help="Where stockyard serve listens. Default: its host and port settings."
     ),
     server_name: str = typer.Option("_", "--server-name", help="nginx server_name."),
+    ssl_certificate: Path = typer.Option(None, "--ssl-certificate", help="TLS certificate file."),
+    ssl_certificate_key: Path = typer.Option(
+        None, "--ssl-certificate-key", help="TLS private key file."
+    ),
     standalone: Path = typer.Option(
         None,
         "--standalone",
@@ -66,9 +72,21 @@ def nginx(
     """
     from stockyard.deploy.nginx import nginx_front_for, render_nginx, render_nginx_main
 
+    settings = _settings(config, data)
     front = nginx_front_for(
-        _settings(config, data), listen=listen, app=app_url, server_name=server_name
+        settings,
+        listen=listen,
+        app=app_url,
+        server_name=server_name,
+        ssl_certificate=ssl_certificate,
+        ssl_certificate_key=ssl_certificate_key,
     )
+    if settings.accel_redirect is None:
+        stderr.print(
+            "note: accel_redirect is not set, so the app sends private-channel files itself; "
+            'set accel_redirect = "/_stockyard_files/" to let nginx send them too.',
+            highlight=False,
+        )
     if standalone is not None:
         text = render_nginx_main(front, prefix=standalone)
     else:

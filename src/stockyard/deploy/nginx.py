@@ -1,19 +1,23 @@
-"""The documented nginx front of `stockyard serve`, rendered from the settings and the catalog.
+"""The documented nginx front of `stockyard serve`, rendered from the settings.
 
-nginx serves the published files of every *public* channel straight from
-`DATA/channels/<channel>/` (repodata variants, shard index and shards, channeldata, packages):
-sendfile, ranges, 304s and gzip for JSON, with the same Cache-Control and Content-Type as the
-app. Everything that needs a decision goes to the app: private channels (which must stay
-invisible without a token), `/t/<token>/...`, `/api`, `/ui`, uploads (streamed, unbuffered),
-`/health`, `/metrics`, any method but GET/HEAD, and a missing file (so the client gets the app's
-JSON 404 and falls back from `.zst` or shards to `repodata.json`).
+nginx serves the published files of every *public* channel straight from disk (repodata
+variants, shard index and shards, channeldata, packages): sendfile, ranges, 304s and gzip for
+JSON, with the same Cache-Control and Content-Type as the app. Its root is `DATA/public/`, where
+Stockyard keeps a link `<name> -> ../channels/<name>` for exactly the public channels, updated
+when a channel is created or its visibility changes: so the configuration never lists channels
+and never goes stale when one is made private.
+
+Everything that needs a decision goes to the app: private channels (404 without a token),
+`/t/<token>/...`, `/api`, `/ui`, uploads (streamed, unbuffered), `/health`, `/metrics`, any
+method but GET/HEAD, and a missing file (the client gets the app's JSON 404 and falls back from
+`.zst` or shards to `repodata.json`). With `accel_redirect` set, files the app has authorized
+come back through an `internal` location, so nginx sends those bytes too.
 
 The rendered text is an http-context snippet for `/etc/nginx/conf.d/`: a `map` choosing
 Cache-Control, the app's `upstream`, one `server`. `render_nginx_main` wraps it into a complete
-nginx.conf for a dedicated nginx (tests and benchmarks run nginx this way).
-
-Which channels are public is read from the catalog when the file is rendered: regenerate it
-after creating a channel or changing its privacy (docs/deploy-nginx.md).
+nginx.conf for a dedicated nginx (tests and benchmarks run nginx this way). Regenerate it after
+changing the settings it is made from (data directory, address, upload limit, max-age,
+accel_redirect); channel changes need nothing.
 """
 
 from __future__ import annotations
@@ -51,19 +55,24 @@ MEDIA_TYPES: Final = (
     ("image/png", "png"),
 )
 
-_listen_re = re.compile(r"^(?:(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):)?\d{1,5}$")
+_listen_re = re.compile(
+    r"^(?:(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):)?\d{1,5}"
+    r"(?: (?:ssl|http2|default_server|reuseport|proxy_protocol))*$"
+)
 _server_name_re = re.compile(r"^[A-Za-z0-9.*_~^-]+(?: [A-Za-z0-9.*_~^-]+)*$")
 #: Characters that would change the meaning of a path inside nginx's configuration language.
 _unsafe_path_re = re.compile(r"[\"'$;{}\\\s#]")
+_accel_re = re.compile(r"^/[A-Za-z0-9._~/-]*/$")
 
 
 @dataclass(frozen=True, slots=True)
 class NginxFront:
     """Everything the nginx front is rendered from."""
 
-    #: Absolute `DATA/channels`; each public channel is served from `<channels_dir>/<name>/`.
+    #: Absolute `DATA/public` (links to the public channels): nginx's root.
+    public_dir: Path
+    #: Absolute `DATA/channels`: where `accel_location` points.
     channels_dir: Path
-    public_channels: tuple[str, ...]
     #: `host:port` of `stockyard serve`.
     app: str
     #: nginx `listen` value: `8080`, `127.0.0.1:8080`, `[::]:8080`.
@@ -76,6 +85,12 @@ class NginxFront:
     client_max_body_mib: int = 2048 + 8
     #: Seconds nginx waits on the app (an upload may wait for the channel lock, then publish).
     proxy_timeout: int = 300
+    #: The settings' `accel_redirect` (e.g. `/_stockyard_files/`): an internal location for
+    #: files the app authorized. None: the app sends private files itself.
+    accel_location: str | None = None
+    #: TLS certificate and key files; with them, `listen` gets `ssl`.
+    ssl_certificate: Path | None = None
+    ssl_certificate_key: Path | None = None
 
 
 def app_address(url: str) -> str:
@@ -131,34 +146,38 @@ def nginx_front_for(
     listen: str = "8080",
     app: str | None = None,
     server_name: str = "_",
+    ssl_certificate: Path | None = None,
+    ssl_certificate_key: Path | None = None,
 ) -> NginxFront:
-    """Read the catalog named by `settings` and describe the front for its public channels.
+    """Describe the front for the data directory named by `settings`.
 
-    ConfigError when the data directory has no catalog yet (nothing to serve), or an argument
-    is invalid.
+    ConfigError when the data directory has no `public/` tree yet (start the server once, which
+    creates it), or an argument is invalid.
     """
-    from stockyard.catalog import Catalog
     from stockyard.server.channels import layout_for
     from stockyard.server.http_files import cache_control
     from stockyard.server.uploads import MAX_FIELD_BYTES
 
-    if settings.db_url is None and not (settings.data_path / "catalog.db").exists():
+    layout = layout_for(settings)
+    if not layout.public_dir.is_dir():
         raise ConfigError(
-            f"no Stockyard catalog in {str(settings.data_path)!r}",
+            f"no Stockyard data directory at {str(settings.data_path)!r} (no public/ links)",
             hint="Start `stockyard serve --data DIR` once, or pass the server's --data/--config.",
         )
     if not _server_name_re.match(server_name):
         raise ConfigError(f"invalid server name {server_name!r}")
-    catalog = Catalog.open(settings.catalog_url)
-    try:
-        public = tuple(sorted(c.name for c in catalog.list_channels() if not c.private))
-    finally:
-        catalog.close()
+    if (ssl_certificate is None) != (ssl_certificate_key is None):
+        raise ConfigError("give both the TLS certificate and its key, or neither")
+    if ssl_certificate is not None and " ssl" not in listen:
+        listen += " ssl"
+    accel = settings.accel_redirect
+    if accel is not None and not _accel_re.match(accel):
+        raise ConfigError(f"accel_redirect {accel!r} is not a plain /path/ nginx can use")
     # The multipart form of an upload carries the artifact plus small fields (attestation).
     body_limit = settings.max_upload_bytes + MAX_FIELD_BYTES + MIB
     return NginxFront(
-        channels_dir=_check_path(layout_for(settings).channels_dir),
-        public_channels=public,
+        public_dir=_check_path(layout.public_dir),
+        channels_dir=_check_path(layout.channels_dir),
         app=app_address(app or default_app_url(settings)),
         listen=_check_listen(listen),
         server_name=server_name,
@@ -170,6 +189,11 @@ def nginx_front_for(
         ),
         client_max_body_mib=math.ceil(body_limit / MIB),
         proxy_timeout=max(300, math.ceil(settings.lock_timeout) + 120),
+        accel_location=accel,
+        ssl_certificate=_check_path(ssl_certificate.absolute()) if ssl_certificate else None,
+        ssl_certificate_key=(
+            _check_path(ssl_certificate_key.absolute()) if ssl_certificate_key else None
+        ),
     )
 
 
@@ -181,16 +205,22 @@ def _quoted(value: str) -> str:
     return f'"{value}"'
 
 
+def _app_paths_pattern() -> str:
+    """The server's own top-level paths (`/api`, `/ui`, `/t`, `/health`, ...): straight to the
+    app, without looking for a file first."""
+    from stockyard.server.channels import RESERVED_CHANNEL_NAMES
+
+    names = "|".join(re.escape(name) for name in sorted(RESERVED_CHANNEL_NAMES))
+    return f"^/(?:{names})(?:/|$)"
+
+
 def render_nginx(front: NginxFront) -> str:
     """The http-context snippet: Cache-Control map, upstream, server block."""
     out: list[str] = []
     add = out.append
-    channels = ", ".join(front.public_channels) or "(none)"
-    add("# Stockyard nginx front, generated by `stockyard deploy nginx`.")
-    add(f"# Public channels served as static files: {channels}")
-    add("# Regenerate it (and reload nginx) after creating a channel or changing its privacy:")
-    add("# a channel missing here is proxied to the app (correct, only slower), but a channel made")
-    add("# private after this file was generated stays readable by everyone until then.")
+    add("# Stockyard nginx front, generated by `stockyard deploy nginx`. Regenerate it after")
+    add("# changing the server's settings; creating channels or changing their visibility needs")
+    add("# nothing: Stockyard keeps public/ linking exactly the public channels.")
     add("")
     add("# Cache-Control as the app sends it: long-lived for content-addressed shards, artifacts")
     add("# and icons; short for repodata, the shard index, channeldata and the rest.")
@@ -208,6 +238,9 @@ def render_nginx(front: NginxFront) -> str:
     add("server {")
     add(f"    listen {front.listen};")
     add(f"    server_name {front.server_name};")
+    if front.ssl_certificate and front.ssl_certificate_key:
+        add(f"    ssl_certificate {_quoted(str(front.ssl_certificate))};")
+        add(f"    ssl_certificate_key {_quoted(str(front.ssl_certificate_key))};")
     add("")
     add("    # Uploads stream through to the app, which enforces its own limit (413) as well.")
     add(f"    client_max_body_size {front.client_max_body_mib}m;")
@@ -236,8 +269,13 @@ def render_nginx(front: NginxFront) -> str:
     add("    # .zst, .msgpack.zst, .conda, .tar.bz2: bytes, never a content-coding.")
     add("    default_type application/octet-stream;")
     add("")
+    add("    # public/<name> links to channels/<name> for the public channels only: a private")
+    add("    # channel is not in this tree, so its requests fall through to the app.")
+    add(f"    root {_quoted(str(front.public_dir))};")
+    add("    error_page 418 = @app;")
+    add("")
     add("    # Dotfiles and dot-directories (.stockyard/: the publish lock, the upload spool) are")
-    add("    # never served, in any channel.")
+    add("    # never served.")
     add(r"    location ~ /\. {")
     add("        default_type application/json;")
     add(
@@ -246,28 +284,37 @@ def render_nginx(front: NginxFront) -> str:
     )
     add("    }")
     add("")
-    add("    # The app: private channels, /t/<token>/, /api, /ui, uploads, /health, /metrics.")
-    add("    location / {")
+    add("    # The app's own paths: /api, /ui, /t/<token>/..., /health, /metrics, ...")
+    add(f"    location ~ {_quoted(_app_paths_pattern())} {{")
     add(f"        proxy_pass http://{UPSTREAM};")
     add("    }")
+    add("    location = / {")
+    add(f"        proxy_pass http://{UPSTREAM};")
+    add("    }")
+    add("")
+    add("    # Published files of public channels, straight from disk.")
+    add("    location / {")
+    add("        # Uploads (PUT) and anything but GET/HEAD go to the app.")
+    add("        if ($request_method !~ ^(?:GET|HEAD)$) {")
+    add("            return 418;")
+    add("        }")
+    add("        # Not here (private or unknown channel, missing variant, directory): the app")
+    add("        # decides, and answers 404 JSON or the file.")
+    add("        try_files $uri @app;")
+    add(f"        add_header Cache-Control {CACHE_CONTROL_VAR};")
+    add("    }")
+    add("")
     add("    location @app {")
     add(f"        proxy_pass http://{UPSTREAM};")
     add("    }")
-    for name in front.public_channels:
+    if front.accel_location:
         add("")
-        add(f"    # Public channel {name}: published files straight from disk.")
-        add(f"    location /{name}/ {{")
-        # `root` rather than `alias`: the URL path under the channel is the file's path under
-        # channels/, and `root` avoids the known pitfalls of `alias` with `try_files`.
-        add(f"        root {_quoted(str(front.channels_dir))};")
-        add("        # Uploads (PUT) and anything but GET/HEAD go to the app.")
-        add("        error_page 418 = @app;")
-        add("        if ($request_method !~ ^(?:GET|HEAD)$) {")
-        add("            return 418;")
-        add("        }")
-        add("        # A missing variant (or a directory) is answered by the app: JSON 404s.")
-        add("        try_files $uri @app;")
-        add(f"        add_header Cache-Control {CACHE_CONTROL_VAR};")
+        add("    # Files the app authorized (private channels, token URLs) come back here through")
+        add("    # X-Accel-Redirect, with the app's Cache-Control and Content-Type. `internal`: no")
+        add("    # client can ask for these paths; `^~`: no regex location takes them.")
+        add(f"    location ^~ {front.accel_location} {{")
+        add("        internal;")
+        add(f"        alias {_quoted(str(front.channels_dir) + '/')};")
         add("    }")
     add("}")
     return "\n".join(out) + "\n"
@@ -312,6 +359,7 @@ def render_nginx_main(
 
 
 __all__ = [
+    "CACHE_CONTROL_VAR",
     "IMMUTABLE_URI_PATTERNS",
     "MEDIA_TYPES",
     "NginxFront",

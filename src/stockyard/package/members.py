@@ -15,8 +15,14 @@ from typing import Literal
 from stockyard.package._problems import ArchiveProblem, TooLarge
 from stockyard.package.limits import Limits
 from stockyard.package.read import check_metadata_json, conda_members
-from stockyard.package.streams import RangeFile, bz2_stream, file_chunks, zstd_stream
-from stockyard.package.tar_format import StreamSource, TarMember, TarReader
+from stockyard.package.streams import (
+    RangeFile,
+    StreamSource,
+    bz2_stream,
+    file_chunks,
+    zstd_stream,
+)
+from stockyard.package.tar_format import TarMember, TarReader
 from stockyard.package.zip_format import (
     STORED,
     ZipMember,

@@ -14,6 +14,7 @@ extracts the payload:
 
 from __future__ import annotations
 
+import bz2
 import hashlib
 import os
 import stat
@@ -94,7 +95,7 @@ def _read(path: str, expected: ArtifactName, limits: Limits) -> ArtifactMetadata
             if expected.extension == "conda":
                 files = conda_info_members(_slicer(data), len(data), limits)
             else:
-                files = tar_bz2_info_members(iter((data,)), limits)
+                files = _small_tar_bz2_info_members(data, limits)
             size = len(data)
             sha256 = hashlib.sha256(data).hexdigest()
             md5 = hashlib.md5(data).hexdigest()
@@ -177,6 +178,25 @@ def collect_info_members(
         elif stop_after_info and seen_info:
             break
     return files
+
+
+#: A .tar.bz2 held in memory is decompressed in one call when it expands to at most this much.
+_ONE_SHOT_BZ2: Final = 4 << 20
+
+
+def _small_tar_bz2_info_members(data: bytes, limits: Limits) -> dict[str, bytes]:
+    """Fast path: one decompression call, then the tar parsed in place. Anything unusual
+    (larger output, several bzip2 streams, corruption) takes the streaming path instead, which
+    bounds and reports it."""
+    decompressor = bz2.BZ2Decompressor()
+    try:
+        tar = decompressor.decompress(data, min(_ONE_SHOT_BZ2, limits.max_total_bytes))
+    except (OSError, EOFError):
+        tar = None
+    if tar is None or not decompressor.eof or decompressor.unused_data:
+        return tar_bz2_info_members(iter((data,)), limits)
+    reader = TarReader(tar, max_members=limits.max_members)
+    return collect_info_members(reader, limits, stop_after_info=True)
 
 
 def tar_bz2_info_members(chunks: Iterator[bytes], limits: Limits) -> dict[str, bytes]:

@@ -15,14 +15,74 @@ from typing import Final
 import zstandard
 
 from stockyard.package._problems import ArchiveProblem, TooLarge
-from stockyard.package.tar_format import StreamSource
 
 CHUNK: Final = 1 << 20
+_MAX_STEP: Final = 4 << 20
 _ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
 
 # A zstd decompression context costs ~10 µs to create, as much as decompressing a whole info
 # tarball; one per thread is reused. This is a cache, not state: results never depend on it.
 _local = threading.local()
+
+
+class StreamSource:
+    """A `ByteSource` over a producer `produce(n) -> bytes` (b"" at the end), e.g. a decompressor.
+
+    `limit` bounds the total bytes the producer may yield: a compression bomb stops here.
+    """
+
+    __slots__ = ("_buf", "_chunk", "_limit", "_produce", "_produced", "_what")
+
+    def __init__(
+        self,
+        produce: Callable[[int], bytes],
+        *,
+        limit: int,
+        what: str = "archive",
+        chunk: int = 1 << 18,
+    ) -> None:
+        self._produce = produce
+        self._buf = bytearray()
+        self._limit = limit
+        self._produced = 0
+        self._chunk = chunk
+        self._what = what
+
+    def _more(self, want: int) -> bool:
+        # Never ask for more than _MAX_STEP at once: the producer allocates what is asked for.
+        data = self._produce(min(max(want, self._chunk), _MAX_STEP))
+        if not data:
+            return False
+        self._produced += len(data)
+        if self._produced > self._limit:
+            raise TooLarge(
+                f"{self._what} decompresses to more than the limit of {self._limit} bytes"
+            )
+        self._buf += data
+        return True
+
+    def read(self, n: int) -> bytes:
+        buf = self._buf
+        while len(buf) < n and self._more(n - len(buf)):
+            pass
+        out = bytes(buf[:n])
+        del buf[:n]
+        return out
+
+    def skip(self, n: int) -> int:
+        skipped = 0
+        while skipped < n:
+            buf = self._buf
+            if not buf and not self._more(n - skipped):
+                break
+            take = min(len(self._buf), n - skipped)
+            del self._buf[:take]
+            skipped += take
+        return skipped
+
+    @property
+    def produced(self) -> int:
+        return self._produced
 
 
 def _dctx() -> zstandard.ZstdDecompressor:

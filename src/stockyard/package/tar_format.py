@@ -11,9 +11,9 @@ with `surrogateescape`, which keeps non-UTF-8 names byte-exact through a read/wr
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Final, Literal, Protocol
 from zlib import adler32
 
@@ -41,12 +41,13 @@ _KINDS: Final[dict[bytes, MemberKind]] = {
     b"6": "special",  # fifo
 }
 _OCTAL_DIGITS: Final = b"01234567"
-#: name, mode, uid, gid, size, mtime, chksum, typeflag, linkname, magic(6), version, uname, gname,
-#: devmajor, devminor, prefix
-_HEADER = struct.Struct("100s8s8s8s12s12s8sc100s6s2s32s32s8s8s155s12x")
+# Header layout (offsets): name 0:100, mode 100:108, uid 108:116, gid 116:124, size 124:136,
+# mtime 136:148, chksum 148:156, typeflag 156, linkname 157:257, magic 257:263, version 263:265,
+# uname 265:297, gname 297:329, devmajor 329:337, devminor 337:345, prefix 345:500.
 _EXTENDED_TYPES: Final = frozenset((b"x", b"g", b"L", b"K", b"X"))
 _MAGICS: Final = frozenset((b"ustar\0", b"ustar ", bytes(6)))
 _DECIMAL_DIGITS: Final = b"0123456789"
+_new_tuple = tuple.__new__
 
 
 class ByteSource(Protocol):
@@ -57,111 +58,55 @@ class ByteSource(Protocol):
     def skip(self, n: int, /) -> int: ...
 
 
-class StreamSource:
-    """A `ByteSource` over a producer `produce(n) -> bytes` (b"" at the end), e.g. a decompressor.
-
-    `limit` bounds the total bytes the producer may yield: a compression bomb stops here.
-    """
-
-    __slots__ = ("_buf", "_chunk", "_limit", "_produce", "_produced", "_what")
-
-    def __init__(
-        self,
-        produce: Callable[[int], bytes],
-        *,
-        limit: int,
-        what: str = "archive",
-        chunk: int = 1 << 18,
-    ) -> None:
-        self._produce = produce
-        self._buf = bytearray()
-        self._limit = limit
-        self._produced = 0
-        self._chunk = chunk
-        self._what = what
-
-    def _more(self, want: int) -> bool:
-        data = self._produce(max(want, self._chunk))
-        if not data:
-            return False
-        self._produced += len(data)
-        if self._produced > self._limit:
-            raise TooLarge(
-                f"{self._what} decompresses to more than the limit of {self._limit} bytes"
-            )
-        self._buf += data
-        return True
-
-    def read(self, n: int) -> bytes:
-        buf = self._buf
-        while len(buf) < n and self._more(n - len(buf)):
-            pass
-        out = bytes(buf[:n])
-        del buf[:n]
-        return out
-
-    def skip(self, n: int) -> int:
-        skipped = 0
-        while skipped < n:
-            buf = self._buf
-            if not buf and not self._more(n - skipped):
-                break
-            take = min(len(self._buf), n - skipped)
-            del self._buf[:take]
-            skipped += take
-        return skipped
-
-    @property
-    def produced(self) -> int:
-        return self._produced
-
-
-class TarMember:
+class TarMember(tuple):  # type: ignore[type-arg]
     """One tar member. `path` is normalized and safe (relative, no `..`); `linkname` is raw.
 
     `mode`, `mtime` and `linkname` are parsed when first asked for: reading metadata skips most
-    members and never needs them.
+    members and never needs them. (A tuple subclass: created and read in C, it is the cheapest
+    object Python has, and the reader makes one per member.)
     """
 
-    __slots__ = ("_fields", "_long_link", "_pax", "kind", "path", "size")
+    __slots__ = ()
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         path: str,
         kind: MemberKind,
         size: int,
-        fields: tuple[bytes, ...],
+        header: bytes,
         pax: dict[str, str] | None = None,
         long_link: str | None = None,
-    ) -> None:
-        self.path = path
-        self.kind = kind
-        self.size = size
-        self._fields = fields
-        self._pax = pax
-        self._long_link = long_link
+    ) -> TarMember:
+        return tuple.__new__(cls, (path, kind, size, header, pax, long_link))
+
+    path: str = property(itemgetter(0))  # type: ignore[assignment]
+    kind: MemberKind = property(itemgetter(1))  # type: ignore[assignment]
+    #: Data size of a regular file (0 for other kinds).
+    size: int = property(itemgetter(2))  # type: ignore[assignment]
 
     @property
     def mode(self) -> int:
         """Permission bits (and setuid/setgid/sticky), without the file type."""
-        return _number(self._fields[1], "mode") & 0o7777
+        return _number(self[3][100:108], "mode") & 0o7777
 
     @property
     def mtime(self) -> int:
-        if self._pax and "mtime" in self._pax:
+        pax = self[4]
+        if pax and "mtime" in pax:
             try:
-                return int(float(self._pax["mtime"]))
+                return int(float(pax["mtime"]))
             except (ValueError, OverflowError):
                 raise ArchiveProblem(f"pax header of {self.path!r} has a bad mtime") from None
-        return _number(self._fields[5], "mtime")
+        return _number(self[3][136:148], "mtime")
 
     @property
     def linkname(self) -> str:
-        if self._pax and "linkpath" in self._pax:
-            return self._pax["linkpath"]
-        if self._long_link is not None:
-            return self._long_link
-        return _text(self._fields[8])
+        pax = self[4]
+        if pax and "linkpath" in pax:
+            return pax["linkpath"]  # type: ignore[no-any-return]
+        if self[5] is not None:
+            return self[5]  # type: ignore[no-any-return]
+        return _text(self[3][157:257])
 
     def __repr__(self) -> str:
         return f"TarMember({self.path!r}, {self.kind!r}, size={self.size})"
@@ -318,14 +263,23 @@ class TarReader:
     def __next__(self) -> TarMember:
         if self._done:
             raise StopIteration
-        if self._data_left or self._pad:
-            self._skip(self._data_left + self._pad)
+        skip = self._data_left + self._pad
+        if skip:
             self._data_left = self._pad = 0
+            if self._pos + skip <= len(self._buf):
+                self._pos += skip
+            else:
+                self._skip(skip)
         pax: dict[str, str] | None = None
         long_name: str | None = None
         long_link: str | None = None
         while True:
-            block = self._take(BLOCK, "header")
+            pos = self._pos
+            if pos + BLOCK <= len(self._buf):  # in place: the common case
+                block = self._buf[pos : pos + BLOCK]
+                self._pos = pos + BLOCK
+            else:
+                block = self._take(BLOCK, "header")
             if not block:
                 if pax is not None or long_name is not None or long_link is not None:
                     raise ArchiveProblem("tar archive is truncated (header)")
@@ -337,18 +291,31 @@ class TarReader:
                     raise ArchiveProblem("tar extended header is not followed by a member")
                 self._done = True
                 raise StopIteration
-            fields = _HEADER.unpack(block)
-            if fields[9] not in _MAGICS:
+            # Fields are sliced as needed (mode, mtime, linkname only on demand, by TarMember).
+            magic = block[257:263]
+            if magic not in _MAGICS:
                 raise ArchiveProblem("not a tar archive (bad header magic)")
-            stored = _number(fields[6], "checksum")
+            chksum = block[148:156]
+            try:
+                stored = int(chksum.rstrip(b"\0 ") or b"0", 8)
+            except ValueError:
+                stored = _number(chksum, "checksum")
             # Header checksum: the byte sum with the checksum field counted as spaces. Adler-32's
-            # low half is 1 + the byte sum mod 65521, exact for 256 bytes (at most 65280), and
-            # far faster than sum() over 512 Python ints.
-            total = (adler32(block[:256]) & 0xFFFF) + (adler32(block[256:]) & 0xFFFF) - 2
-            if stored != total - sum(fields[6]) + 256:
+            # low half is 1 + (byte sum mod 65521), far faster than sum() over 512 Python ints,
+            # and exact when the sum stays below 65521: always for ASCII (512 * 127 = 65024),
+            # and for any 256 bytes (256 * 255 = 65280).
+            if block.isascii():
+                total = (adler32(block) & 0xFFFF) - 1
+            else:
+                total = (adler32(block[:256]) & 0xFFFF) + (adler32(block[256:]) & 0xFFFF) - 2
+            if stored != total - sum(chksum) + 256:
                 _check_signed_checksum(block, stored)
-            typeflag = fields[7]
-            size = _number(fields[4], "size")
+            typeflag = block[156:157]
+            size_field = block[124:136]
+            try:
+                size = int(size_field.rstrip(b"\0 ") or b"0", 8)
+            except ValueError:
+                size = _number(size_field, "size")
             if typeflag in _EXTENDED_TYPES:
                 if size < 0:
                     raise ArchiveProblem("tar extended header has a negative size")
@@ -361,17 +328,8 @@ class TarReader:
                     long_link = _text(data)
                 # b"g": global pax headers carry nothing we use (comments, charset).
                 continue
-            return self._member(fields, typeflag, size, pax, long_name, long_link)
+            break
 
-    def _member(
-        self,
-        fields: tuple[bytes, ...],
-        typeflag: bytes,
-        size: int,
-        pax: dict[str, str] | None,
-        long_name: str | None,
-        long_link: str | None,
-    ) -> TarMember:
         self._count += 1
         if self._count > self._max_members:
             raise TooLarge(f"tar archive has more than {self._max_members} members")
@@ -381,9 +339,10 @@ class TarReader:
         if long_name is not None:
             name = long_name
         else:
-            name = _text(fields[0])
-            if fields[15][0] and fields[9] == b"ustar\0":
-                name = _text(fields[15]) + "/" + name  # POSIX ustar prefix field
+            end = block.find(0, 0, 100)
+            name = block[: end if end >= 0 else 100].decode("utf-8", "surrogateescape")
+            if block[345] and magic == b"ustar\0":
+                name = _text(block[345:500]) + "/" + name  # POSIX ustar prefix field
         if pax:
             name = pax.get("path", name)
             if "size" in pax:
@@ -401,7 +360,9 @@ class TarReader:
         # Links and directories normally have no data; if a header says otherwise, skip it.
         self._data_left = size
         self._pad = -size % BLOCK
-        return TarMember(path, kind, size if kind == "file" else 0, fields, pax, long_link)
+        return _new_tuple(
+            TarMember, (path, kind, size if kind == "file" else 0, block, pax, long_link)
+        )
 
     def read_data(self) -> bytes:
         """All (remaining) data of the current member; call before advancing."""

@@ -11,6 +11,11 @@ def channel_url(base_url: str, channel: str, token: str | None = None) -> str:
     return f"{base}/t/{token}/{channel}" if token else f"{base}/{channel}"
 
 
+def pixi_commands(url: str, spec: str) -> str:
+    """`pixi add` has no --channel option: the channel goes into the workspace first."""
+    return f"pixi workspace channel add {url}\npixi add {spec}"
+
+
 def install_commands(
     base_url: str, channel: str, package: str = "PACKAGE", *, private: bool = False
 ) -> dict[str, str]:
@@ -18,7 +23,7 @@ def install_commands(
     return {
         "conda": f"conda install -c {url} {package}",
         "mamba": f"mamba install -c {url} {package}",
-        "pixi": f"pixi add --channel {url} {package}",
+        "pixi": pixi_commands(url, package),
     }
 
 

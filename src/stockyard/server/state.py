@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -49,6 +50,19 @@ class ServerState:
     publish_options: PublishOptions
     metrics: Metrics
     channels: ChannelCache = field(default_factory=lambda: ChannelCache(0))
+    _upload_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def upload_lock(self, channel: str) -> asyncio.Lock:
+        """A FIFO queue for the uploads of one channel in this process.
+
+        Uploads of a channel are serialized by its file lock anyway; queueing them here first
+        makes the order fair (first come, first published) instead of a race of lock pollers,
+        which is what keeps the tail latency down with many concurrent uploaders.
+        """
+        lock = self._upload_locks.get(channel)
+        if lock is None:
+            lock = self._upload_locks[channel] = asyncio.Lock()
+        return lock
 
     def store(self, channel: Channel) -> LocalStore:
         return self.layout.store(channel.name)

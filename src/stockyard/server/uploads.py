@@ -316,25 +316,24 @@ async def _upload(
         force = _flag(request.query_params.get("force")) or _flag(spooled.fields.get("force"))
         from stockyard.index.upload import ingest_upload
 
-        attestation = spooled.attestation
-        path, spooled = spooled.path, None  # ingest_upload owns (and deletes) the file now
-        result = await anyio.to_thread.run_sync(
-            partial(
-                ingest_upload,
-                state.catalog,
-                state.store(channel),
-                channel,
-                name,
-                path,
-                subdir=subdir,
-                sha256=sha256,
-                force=force,
-                options=state.publish_options,
-                state_dir=state.layout.state_dir(channel.name),
-                lock_timeout=state.settings.lock_timeout,
-                attestation=attestation,
-            )
+        ingest = partial(
+            ingest_upload,
+            state.catalog,
+            state.store(channel),
+            channel,
+            name,
+            spooled.path,
+            subdir=subdir,
+            sha256=sha256,
+            force=force,
+            options=state.publish_options,
+            state_dir=state.layout.state_dir(channel.name),
+            lock_timeout=state.settings.lock_timeout,
+            attestation=spooled.attestation,
         )
+        async with state.upload_lock(channel.name):
+            spooled = None  # ingest_upload owns (and deletes) the file from here on
+            result = await anyio.to_thread.run_sync(ingest)
     except StockyardError as exc:
         state.metrics.upload(protocol, ok=False)
         return stockyard_error_response(exc)

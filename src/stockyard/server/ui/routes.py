@@ -41,7 +41,12 @@ from stockyard.catalog.queries import (
 )
 from stockyard.server.api import group_versions
 from stockyard.server.auth import Principal, authenticate, presented_token, readable_channel
-from stockyard.server.client_commands import TOKEN_PLACEHOLDER, channel_url, install_commands
+from stockyard.server.client_commands import (
+    TOKEN_PLACEHOLDER,
+    channel_url,
+    install_commands,
+    pixi_commands,
+)
 from stockyard.server.models import BuildOut, VersionOut
 from stockyard.server.state import ServerState, get_state
 from stockyard.server.ui.queries import search_name_or_summary, subdir_package_counts
@@ -199,11 +204,6 @@ def _public_channel_url(state: ServerState, channel: Channel) -> str:
     )
 
 
-def _pixi_commands(url: str, spec: str) -> str:
-    # `pixi add` has no --channel option: the channel goes into the workspace first.
-    return f"pixi workspace channel add {url}\npixi add {spec}"
-
-
 # --- /ui/ ---------------------------------------------------------------------------------------
 
 
@@ -345,7 +345,7 @@ def _version_view(
         version=version.version,
         subdirs=[SubdirBuilds(subdir, builds) for subdir, builds in by_subdir.items()],
         conda=conda["conda"],
-        pixi=_pixi_commands(_public_channel_url(state, channel), spec),
+        pixi=pixi_commands(_public_channel_url(state, channel), spec),
         build_count=len(version.builds),
     )
 
@@ -410,7 +410,7 @@ def package_page(request: Request) -> Response:
         conda=install_commands(
             state.settings.base_url, channel.name, name, private=channel.private
         )["conda"],
-        pixi=_pixi_commands(url, name),
+        pixi=pixi_commands(url, name),
     )
 
 
