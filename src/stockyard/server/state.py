@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
@@ -13,6 +13,7 @@ from stockyard.catalog import Catalog, Channel
 from stockyard.config import Settings
 from stockyard.publish.subdir import PublishOptions
 from stockyard.server.channels import DataLayout
+from stockyard.server.upload_batch import UploadBatcher
 from stockyard.storage import LocalStore
 
 if TYPE_CHECKING:
@@ -50,19 +51,26 @@ class ServerState:
     publish_options: PublishOptions
     metrics: Metrics
     channels: ChannelCache = field(default_factory=lambda: ChannelCache(0))
-    _upload_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _batchers: dict[int, UploadBatcher] = field(default_factory=dict)
 
-    def upload_lock(self, channel: str) -> asyncio.Lock:
-        """A FIFO queue for the uploads of one channel in this process.
+    def upload_batcher(self, channel: Channel) -> UploadBatcher:
+        """The upload queue of a channel in this process: validated uploads waiting for the
+        channel are committed together (see server/upload_batch.py)."""
+        batcher = self._batchers.get(channel.id)
+        if batcher is None:
+            from stockyard.index.upload import ingest_uploads
 
-        Uploads of a channel are serialized by its file lock anyway; queueing them here first
-        makes the order fair (first come, first published) instead of a race of lock pollers,
-        which is what keeps the tail latency down with many concurrent uploaders.
-        """
-        lock = self._upload_locks.get(channel)
-        if lock is None:
-            lock = self._upload_locks[channel] = asyncio.Lock()
-        return lock
+            commit = partial(
+                ingest_uploads,
+                self.catalog,
+                self.store(channel),
+                channel,
+                options=self.publish_options,
+                state_dir=self.layout.state_dir(channel.name),
+                lock_timeout=self.settings.lock_timeout,
+            )
+            batcher = self._batchers[channel.id] = UploadBatcher(commit)
+        return batcher
 
     def store(self, channel: Channel) -> LocalStore:
         return self.layout.store(channel.name)

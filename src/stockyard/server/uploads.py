@@ -314,26 +314,26 @@ async def _upload(
                     hint="Send the attestation bundle (a JSON document) as the `attestation` part.",
                 ) from None
         force = _flag(request.query_params.get("force")) or _flag(spooled.fields.get("force"))
-        from stockyard.index.upload import ingest_upload
+        from stockyard.index.upload import validate_upload
 
-        ingest = partial(
-            ingest_upload,
-            state.catalog,
-            state.store(channel),
-            channel,
+        validate = partial(
+            validate_upload,
             name,
             spooled.path,
             subdir=subdir,
             sha256=sha256,
             force=force,
-            options=state.publish_options,
-            state_dir=state.layout.state_dir(channel.name),
-            lock_timeout=state.settings.lock_timeout,
             attestation=spooled.attestation,
         )
-        async with state.upload_lock(channel.name):
-            spooled = None  # ingest_upload owns (and deletes) the file from here on
-            result = await anyio.to_thread.run_sync(ingest)
+        path, spooled = spooled.path, None  # validate_upload deletes the file if it refuses it
+        try:
+            upload = await anyio.to_thread.run_sync(validate)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            raise
+        # Committed with every other upload waiting for this channel (one lock, one publish).
+        result = await state.upload_batcher(channel).submit(upload)
     except StockyardError as exc:
         state.metrics.upload(protocol, ok=False)
         return stockyard_error_response(exc)
