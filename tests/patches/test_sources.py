@@ -11,7 +11,8 @@ from typing import Any
 import conda_package_handling.api as cph
 import pytest
 
-from stockyard.patches import apply_patch_instructions, load_patch_source
+from stockyard.patches import apply_patch_instructions
+from stockyard.patches.sources import load_patch_source
 from stockyard.types.errors import (
     ConfigError,
     InvalidArtifact,

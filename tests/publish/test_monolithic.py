@@ -29,7 +29,7 @@ def test_bytes_equal_full_encoding(r_repodata: dict[str, Any]) -> None:
     rows_conda = [_row(f, r, rex={"weak": ["x"]}) for f, r in sorted(conda.items())]
     raw, pat, rex = io.BytesIO(), io.BytesIO(), io.BytesIO()
     write_monolithic(
-        [("packages", rows_bz2), ("packages.conda", rows_conda)],
+        [("packages", [rows_bz2]), ("packages.conda", [rows_conda])],
         info={"subdir": "linux-64"},
         repodata_version=1,
         removed_from_packages=["gone-1-0.tar.bz2"],
@@ -59,7 +59,7 @@ def test_patched_and_removed_rows() -> None:
     ]
     raw, pat, rex = io.BytesIO(), io.BytesIO(), io.BytesIO()
     patch_removed = write_monolithic(
-        [("packages", []), ("packages.conda", rows)],
+        [("packages", []), ("packages.conda", [rows])],
         info={"subdir": "noarch", "base_url": "https://x/noarch/"},
         repodata_version=2,
         removed_from_packages=[],

@@ -399,6 +399,16 @@ class Catalog:
             for row in batch:
                 yield make(row)
 
+    def iter_publish_batches(
+        self, channel_id: int, subdir: str, suffix: str
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Like `iter_publish_rows`, as batches of plain tuples in `PublishRow` field order
+        (the monolithic render unpacks them directly: one object less per artifact)."""
+        query = self._publish_query(channel_id, subdir).where(
+            artifacts.c.filename.endswith(suffix, autoescape=True)
+        )
+        return self._raw_batches(query)
+
     def _raw_batches(self, query: Any, size: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
         """Plain DBAPI tuples in batches, for the one query that reads a whole subdir.
 
@@ -444,12 +454,13 @@ class Catalog:
                         artifacts.c.patch_removed,
                         artifacts.c.run_exports,
                     )
+                    # No ORDER BY: SQLite would then walk the filename index of the whole
+                    # subdir instead of the name index. The few rows per name sort below.
                     .where(
                         artifacts.c.channel_id == channel_id,
                         artifacts.c.subdir == subdir,
                         artifacts.c.name.in_(chunk),
                     )
-                    .order_by(self._ordered_filename())
                 )
                 for f, n, rec, pat, rem, rex in conn.execute(query):
                     out.setdefault(n, []).append(
@@ -462,6 +473,8 @@ class Catalog:
                             bytes(rex) if rex is not None else None,
                         )
                     )
+        for rows in out.values():
+            rows.sort(key=lambda row: row.filename)
         return out
 
     def names_for_filenames(

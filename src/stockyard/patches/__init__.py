@@ -1,5 +1,8 @@
-"""Repodata patching: apply patch instructions with conda-index semantics, and load them from
-JSON files, patch packages or Python generators. Pure functions, apart from the source loaders."""
+"""Repodata patching: apply patch instructions with conda-index semantics (pure functions).
+
+Loading instructions from JSON files, patch packages or Python generators lives in
+`stockyard.patches.sources` (import it explicitly: it reads artifacts and imports py-rattler).
+"""
 
 from stockyard.patches.apply import (
     CompiledPatches,
@@ -8,14 +11,11 @@ from stockyard.patches.apply import (
     patch_record,
     removed_filenames,
 )
-from stockyard.patches.sources import PatchSource, load_patch_source
 
 __all__ = [
     "CompiledPatches",
-    "PatchSource",
     "apply_patch_instructions",
     "compile_patches",
-    "load_patch_source",
     "patch_record",
     "removed_filenames",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2rem;color:#222}"
@@ -30,8 +30,13 @@ def _human_size(size: int) -> str:
     return f"{size} B"
 
 
+#: Above this many artifacts a subdir's index.html names only the repodata files: a listing of
+#: hundreds of thousands of rows is tens of megabytes nobody browses, rewritten on every change.
+MAX_LISTED = 100_000
+
+
 def render_subdir_index(
-    channel: str, subdir: str, artifacts: Iterable[tuple[str, int, int, str]]
+    channel: str, subdir: str, artifacts: Sequence[tuple[str, int, int, str]]
 ) -> bytes:
     """A table of (filename, size, indexed_timestamp ms, sha256) rows.
 
@@ -45,16 +50,22 @@ def render_subdir_index(
             days[key] = time.strftime("%Y-%m-%d", time.gmtime(key * 86_400))
         return days[key]
 
-    rows = [
-        f'<tr><td><a href="{filename}">{filename}</a></td><td>{size:,}</td>'
-        f"<td>{day(stamp) if stamp else ''}</td><td><code>{sha256}</code></td></tr>"
-        for filename, size, stamp, sha256 in artifacts
-    ]
     files = (
         '<p><a href="repodata.json">repodata.json</a> · '
         '<a href="repodata.json.zst">repodata.json.zst</a> · '
         '<a href="repodata_shards.msgpack.zst">repodata_shards.msgpack.zst</a></p>'
     )
+    if len(artifacts) > MAX_LISTED:
+        note = (
+            f"<p>{len(artifacts):,} artifacts: too many to list here. "
+            "Every one of them is in repodata.json.</p>"
+        )
+        return _page(f"{channel}/{subdir}", files + note)
+    rows = [
+        f'<tr><td><a href="{filename}">{filename}</a></td><td>{size:,}</td>'
+        f"<td>{day(stamp) if stamp else ''}</td><td><code>{sha256}</code></td></tr>"
+        for filename, size, stamp, sha256 in artifacts
+    ]
     table = (
         "<table><tr><th>File</th><th>Bytes</th><th>Indexed (UTC)</th><th>SHA-256</th></tr>"
         + "".join(rows)

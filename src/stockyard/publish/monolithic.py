@@ -8,24 +8,18 @@ are never decoded or re-encoded. The bytes equal `encode_json` of the whole docu
 from __future__ import annotations
 
 import bz2
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-import zstandard
-
-from stockyard.catalog import PublishRow
-from stockyard.types.encoding import encode_json, encode_json_key
+from stockyard.types.encoding import encode_json, encode_json_key, zstd_compressor
 
 SECTIONS = (("packages", ".tar.bz2"), ("packages.conda", ".conda"))
 _EMPTY_RUN_EXPORTS = b'{"run_exports":{}}'
 
 
-_FLUSH_EVERY = 4096  # records between writes: bounded memory, few system calls
-
-
 def write_monolithic(
-    sections: Iterable[tuple[str, Iterable[PublishRow]]],
+    sections: Iterable[tuple[str, Iterable[Sequence[tuple[Any, ...]]]]],
     *,
     info: dict,
     repodata_version: int,
@@ -37,82 +31,75 @@ def write_monolithic(
 ) -> list[str]:
     """Write the files; returns the filenames that patches removed (for `removed`).
 
-    `sections` yields ("packages", rows of .tar.bz2) then ("packages.conda", rows of .conda),
-    each sorted by filename. The patched file's `removed` lists catalog removals plus patch
-    removals; it is written last, so the patch-removed names are known by then.
-    `patched=None` means no record is patched or removed by patches: repodata.json is then
-    byte-identical to repodata_from_packages.json and the caller copies it. `listing`, when
-    given, receives (filename, size, indexed_timestamp, sha256) of every row (for index.html).
+    `sections` yields ("packages", batches of .tar.bz2 rows) then ("packages.conda", batches of
+    .conda rows), each sorted by filename; a row is a `PublishRow` or a plain tuple in its field
+    order. The patched file's `removed` lists catalog removals plus patch removals; it is
+    written last, so the patch-removed names are known by then. `patched=None` means no record
+    is patched or removed by patches: repodata.json is then byte-identical to
+    repodata_from_packages.json and the caller publishes that. `listing`, when given, receives
+    (filename, size, indexed_timestamp, sha256) of every row (for index.html).
     """
-    raw: list[bytes] = []
-    pat: list[bytes] = []
-    rex: list[bytes] = []
     with_patches = patched is not None
-
-    def flush() -> None:
-        from_packages.write(b"".join(raw))
-        if patched is not None:
-            patched.write(b"".join(pat))
-        run_exports.write(b"".join(rex))
-        raw.clear()
-        pat.clear()
-        rex.clear()
-
     info_bytes = b'{"info":' + encode_json(info)
-    raw.append(info_bytes)
-    pat.append(info_bytes)
-    rex.append(b'{"info":' + encode_json({"subdir": info.get("subdir")}))
+    from_packages.write(info_bytes)
+    if patched is not None:
+        patched.write(info_bytes)
+    run_exports.write(b'{"info":' + encode_json({"subdir": info.get("subdir")}))
     patch_removed: list[str] = []
     key_of = encode_json_key
-    for key, rows in sections:
+    for key, batches in sections:
         head = b"," + key_of(key) + b":{"
-        raw.append(head)
-        pat.append(head)
-        rex.append(head)
-        first_raw = first_pat = True
-        for count, row in enumerate(rows, 1):
-            name = key_of(row.filename) + b":"
-            if listing is not None:
-                listing.append((row.filename, row.size, row.indexed_timestamp, row.sha256))
-            if first_raw:
-                first_raw = False
-            else:
-                raw.append(b",")
-                rex.append(b",")
-            raw.append(name)
-            raw.append(row.record)
-            rex.append(name)
-            rex.append(row.run_exports_entry or _EMPTY_RUN_EXPORTS)
-            if not with_patches:
-                pass
-            elif row.patch_removed:
-                patch_removed.append(row.filename)
-            else:
-                if first_pat:
-                    first_pat = False
-                else:
-                    pat.append(b",")
-                pat.append(name)
-                pat.append(row.patched if row.patched is not None else row.record)
-            if count % _FLUSH_EVERY == 0:
-                flush()
-        raw.append(b"}")
-        pat.append(b"}")
-        rex.append(b"}")
+        from_packages.write(head)
+        if patched is not None:
+            patched.write(head)
+        run_exports.write(head)
+        raw_sep = pat_sep = b""
+        for batch in batches:
+            # The hot loop of every publish: one tuple unpack and a few list appends per artifact.
+            raw: list[bytes] = []
+            pat: list[bytes] = []
+            rex: list[bytes] = []
+            for filename, _name, record, patch, removed, exports, size, sha, stamp in batch:
+                name = key_of(filename) + b":"
+                if listing is not None:
+                    listing.append((filename, size, stamp, sha))
+                raw.append(raw_sep + name + record)
+                rex.append(
+                    raw_sep
+                    + name
+                    + (
+                        b'{"run_exports":' + exports + b"}"
+                        if exports is not None
+                        else _EMPTY_RUN_EXPORTS
+                    )
+                )
+                raw_sep = b","
+                if with_patches:
+                    if removed:
+                        patch_removed.append(filename)
+                    else:
+                        pat.append(pat_sep + name + (patch if patch is not None else record))
+                        pat_sep = b","
+            from_packages.write(b"".join(raw))
+            run_exports.write(b"".join(rex))
+            if patched is not None:
+                patched.write(b"".join(pat))
+        from_packages.write(b"}")
+        if patched is not None:
+            patched.write(b"}")
+        run_exports.write(b"}")
     tail_version = b',"repodata_version":' + str(repodata_version).encode() + b"}"
-    raw.append(b',"removed":' + encode_json(removed_from_packages) + tail_version)
-    all_removed = sorted(set(removed_from_packages).union(patch_removed))
-    pat.append(b',"removed":' + encode_json(all_removed) + tail_version)
-    rex.append(b"}")
-    flush()
+    from_packages.write(b',"removed":' + encode_json(removed_from_packages) + tail_version)
+    if patched is not None:
+        all_removed = sorted(set(removed_from_packages).union(patch_removed))
+        patched.write(b',"removed":' + encode_json(all_removed) + tail_version)
+    run_exports.write(b"}")
     return patch_removed
 
 
 def compress_zstd(source: Path, target: BinaryIO, level: int) -> None:
     """zstd-compress a file in one frame with its content size in the header."""
-    compressor = zstandard.ZstdCompressor(
-        level=level, write_content_size=True, write_checksum=False, threads=0
-    )
+    compressor = zstd_compressor(level)
     size = source.stat().st_size
     with open(source, "rb") as handle:
         compressor.copy_stream(handle, target, size=size, read_size=1 << 20, write_size=1 << 20)

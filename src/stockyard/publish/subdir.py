@@ -108,8 +108,6 @@ def publish_subdir(
     `instructions` are the subdir's patch instructions, computed and validated by the caller
     before anything is published.
     """
-    from stockyard.patches.apply import compile_patches, patch_record
-
     state = catalog.subdir_state(channel.id, subdir)
     instructions = instructions or {}
     patch_fp = patch_fingerprint(instructions)
@@ -123,7 +121,11 @@ def publish_subdir(
     result = SubdirPublishResult(subdir, full)
 
     # 1. Patches: only records the instructions touch are decoded, patched and re-encoded.
-    compiled = compile_patches(instructions) if instructions else None
+    compiled = None
+    if instructions:
+        from stockyard.patches.apply import compile_patches, patch_record
+
+        compiled = compile_patches(instructions)
     if full:
         catalog.reset_patches(channel.id, subdir)
         targets = set(compiled.touched) if compiled else set()
@@ -191,7 +193,8 @@ def publish_subdir(
         publisher.scratch_file(scratch) as rex,
     ):
         sections = (
-            (key, catalog.iter_publish_rows(channel.id, subdir, suffix)) for key, suffix in SECTIONS
+            (key, catalog.iter_publish_batches(channel.id, subdir, suffix))
+            for key, suffix in SECTIONS
         )
         write_monolithic(
             sections,

@@ -96,7 +96,12 @@ class Publisher:
             self.unchanged += 1
             return False
         scratch = writer.path.with_name(writer.path.name + ".copy")
-        shutil.copyfile(writer.path, scratch)
+        try:
+            # A second name for the same bytes; a later publish renames a new file over one
+            # name and leaves the other untouched.
+            os.link(writer.path, scratch)
+        except OSError:
+            shutil.copyfile(writer.path, scratch)
         self.store.put_file(key, scratch)
         self._remember(key, digest, writer.size)
         return True

@@ -3,8 +3,9 @@
 - JSON: compact (no spaces), keys sorted, UTF-8, like conda-index's compact output (conda-index
   escapes non-ASCII as \\uXXXX; we write UTF-8, which every JSON parser reads the same).
 - msgpack (shards): keys sorted, hashes as `bin`.
-- zstd: a fixed level, single-threaded, content size written in the frame header, no checksum,
-  no dictionary: the same input and level give the same frame on every machine.
+- zstd: a fixed level, zstd's multi-threaded mode (whose output does not depend on the number of
+  threads, so any machine gives the same bytes; only the single-threaded mode differs), content
+  size written in the frame header, no checksum, no dictionary.
 
 Monolithic files are assembled from cached per-record encodings with `join_json_object`, which
 produces exactly the bytes `encode_json` would produce for the whole object.
@@ -56,10 +57,14 @@ def join_json_object(items: Iterable[tuple[str, bytes]]) -> bytes:
 
 def zstd_compress(data: bytes, level: int = DEFAULT_ZSTD_LEVEL) -> bytes:
     """One zstd frame with the content size in its header (CEP 16 asks for it)."""
-    compressor = zstandard.ZstdCompressor(
-        level=level, write_content_size=True, write_checksum=False, threads=0
+    return zstd_compressor(level).compress(data)
+
+
+def zstd_compressor(level: int) -> zstandard.ZstdCompressor:
+    """The one compressor configuration for everything we publish (see the module docstring)."""
+    return zstandard.ZstdCompressor(
+        level=level, write_content_size=True, write_checksum=False, threads=-1
     )
-    return compressor.compress(data)
 
 
 def zstd_decompress(data: bytes, max_output_size: int) -> bytes:
