@@ -19,6 +19,7 @@ Prints one JSON object on stdout.
 
     .venv/bin/python benchmarks/read_metadata.py                 # 13,000 artifacts, 2 processes
     .venv/bin/python benchmarks/read_metadata.py --corpus DIR    # reuse a synthesized channel
+    .venv/bin/python benchmarks/read_metadata.py --count 2000 --real-sizes   # real-sized files
 """
 
 from __future__ import annotations
@@ -28,12 +29,11 @@ import asyncio
 import hashlib
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
-from multiprocessing import get_context
+from multiprocessing import active_children, get_context
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +138,18 @@ FUNCTIONS = {
 # --- one tool in its own interpreter ----------------------------------------------------------
 
 
+def _vm_hwm_kib(pid: int | str) -> int:
+    """Peak resident set size of a live process, in KiB (Linux)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def run_tool(tool: str, paths: list[str], processes: int, chunksize: int) -> dict[str, Any]:
     fn = FUNCTIONS[tool]
     # spawn, not fork: py-rattler starts a tokio runtime whose threads do not survive a fork.
@@ -150,11 +162,10 @@ def run_tool(tool: str, paths: list[str], processes: int, chunksize: int) -> dic
         for result in pool.imap_unordered(fn, paths, chunksize=chunksize):
             received += result is not None
         seconds = time.perf_counter() - start
+        # VmHWM, not getrusage: Linux carries ru_maxrss over fork+exec, so a child would report
+        # its parent's peak. VmHWM belongs to the process image itself.
+        peak_kib = max(_vm_hwm_kib("self"), *(_vm_hwm_kib(p.pid) for p in active_children()))
     assert received == len(paths)
-    peak_kib = max(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
-    )
     return {
         "seconds": round(seconds, 3),
         "artifacts_per_second": round(len(paths) / seconds),
@@ -166,6 +177,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=13_000, help="artifacts to synthesize")
     parser.add_argument("--corpus", type=Path, help="reuse this synthesized channel directory")
+    parser.add_argument(
+        "--real-sizes",
+        action="store_true",
+        help="pad each artifact with incompressible data to its record's real size",
+    )
+    parser.add_argument(
+        "--max-payload-mib", type=float, default=4, help="cap for --real-sizes payloads"
+    )
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--chunksize", type=int, default=64)
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset")
@@ -193,7 +212,13 @@ def main() -> None:
 
             corpus = corpus or Path(tmp) / "channel"
             start = time.perf_counter()
-            synthesize_channel(corpus, args.count, processes=args.processes)
+            synthesize_channel(
+                corpus,
+                args.count,
+                processes=args.processes,
+                real_sizes=args.real_sizes,
+                max_payload_bytes=int(args.max_payload_mib * (1 << 20)),
+            )
             synth_seconds = round(time.perf_counter() - start, 2)
         paths = sorted(
             str(p) for p in corpus.glob("*/*") if p.name.endswith((".conda", ".tar.bz2"))
@@ -204,6 +229,7 @@ def main() -> None:
             "benchmark": "read_metadata",
             "artifacts": len(paths),
             "tar_bz2": sum(p.endswith(".tar.bz2") for p in paths),
+            "total_mib": round(sum(os.path.getsize(p) for p in paths) / (1 << 20), 1),
             "processes": args.processes,
             "chunksize": args.chunksize,
             "cpu_count": os.cpu_count(),

@@ -193,10 +193,11 @@ def test_content_types_agree_with_the_app(key: str) -> None:
 
 def test_methods_other_than_get_head_go_to_the_app(tmp_path: Path) -> None:
     text = render_nginx(_front(tmp_path))
-    assert "error_page 418 = @app;" in text
     channel_block = text.split("    location / {", 1)[1].split("\n    }", 1)[0]
     assert "if ($request_method !~ ^(?:GET|HEAD)$)" in channel_block
-    assert "try_files $uri @app;" in channel_block
+    assert "return 418;" in channel_block
+    # A missing file (404) and another method (418) are answered by the app.
+    assert "error_page 403 404 418 = @app;" in channel_block
     assert "add_header Cache-Control $stockyard_cache_control;" in channel_block
     assert r"location ~ /\. {" in text
 
@@ -226,7 +227,7 @@ def test_nginx_rejects_a_broken_config(tmp_path: Path) -> None:
     prefix.mkdir()
     conf = prefix / "nginx.conf"
     text = render_nginx_main(_front(tmp_path), prefix=prefix, user=worker_user())
-    conf.write_text(text.replace("try_files $uri @app;", "try_files;"))
+    conf.write_text(text.replace("keepalive 32;", "keepalive;"))
     assert nginx_check(conf, prefix).returncode != 0
 
 

@@ -33,6 +33,17 @@ def _app_paths(server) -> list[str]:  # type: ignore[no-untyped-def]
     return [line["path"] for line in server.access_log()]
 
 
+def _app_logged(server, path: str) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the app logged `path`; its access line is written just after the response, so
+    give it a moment (bounded)."""
+    deadline = time.monotonic() + 5
+    while path not in _app_paths(server):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def test_nginx_front_in_front_of_stockyard_serve(tmp_path: Path) -> None:
     data = tmp_path / "data"
     config = tmp_path / "stockyard.toml"
@@ -117,9 +128,11 @@ def test_nginx_front_in_front_of_stockyard_serve(tmp_path: Path) -> None:
             # A missing variant falls through to the app: its JSON 404.
             missing = web.get("/main/noarch/current_repodata.json.zst")
             assert missing.status_code == 404 and missing.json()["error"] == "NotFound"
-            assert "/main/noarch/current_repodata.json.zst" in _app_paths(server)
-            # A directory: the app's index page.
-            assert web.get("/main/").status_code == 200
+            assert _app_logged(server, "/main/noarch/current_repodata.json.zst")
+            # A directory: its index page; one without index.html: the app's JSON 404.
+            assert web.get("/main/").headers["content-type"].startswith("text/html")
+            shards_dir = web.get("/main/noarch/shards/")
+            assert shards_dir.status_code == 404 and shards_dir.json()["error"] == "NotFound"
 
             # The private channel does not exist without a token, and works with one.
             nope = web.get("/secret/noarch/repodata.json")

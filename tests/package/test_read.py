@@ -227,3 +227,20 @@ def test_reads_zip64_structures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert verify_artifact(path).ok
     monkeypatch.setattr(read_module, "IN_MEMORY_BYTES", 100)
     assert read_artifact(path) == meta
+
+
+@pytest.mark.parametrize("info_first", [True, False])
+def test_tar_bz2_beyond_the_first_decompression_step(tmp_path: Path, info_first: bool) -> None:
+    """info/ larger than one decompression step, and info/ after a large payload."""
+    import os
+
+    members = all_members()
+    paths = [{"_path": f"share/f{i:06d}", "path_type": "hardlink"} for i in range(12000)]
+    members["info/paths.json"] = json.dumps({"paths": paths, "paths_version": 1}).encode()
+    payload = [file_item("share/random.bin", os.urandom(1 << 20))]
+    items = items_from(members)
+    tar = make_tar(items + payload if info_first else payload + items)
+    path = make_tar_bz2(tmp_path / f"{STEM}.tar.bz2", tar)
+    meta = read_artifact(path)
+    assert meta.index_json == INDEX
+    assert meta.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()

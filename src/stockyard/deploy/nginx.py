@@ -46,7 +46,7 @@ IMMUTABLE_URI_PATTERNS: Final = (
     r"^/[^/]+/icons/.*\.png$",
 )
 
-#: nginx `types` for the channel locations: what the app's `media_type` answers. Everything else
+#: nginx `types` for published files: what the app's `media_type` answers. Everything else
 #: (.zst, .msgpack.zst, .conda, .tar.bz2) is `default_type application/octet-stream`.
 MEDIA_TYPES: Final = (
     ("application/json", "json"),
@@ -272,7 +272,7 @@ def render_nginx(front: NginxFront) -> str:
     add("    # public/<name> links to channels/<name> for the public channels only: a private")
     add("    # channel is not in this tree, so its requests fall through to the app.")
     add(f"    root {_quoted(str(front.public_dir))};")
-    add("    error_page 418 = @app;")
+    add("    index index.html;")
     add("")
     add("    # Dotfiles and dot-directories (.stockyard/: the publish lock, the upload spool) are")
     add("    # never served.")
@@ -294,13 +294,15 @@ def render_nginx(front: NginxFront) -> str:
     add("")
     add("    # Published files of public channels, straight from disk.")
     add("    location / {")
+    add("        # Not here (private or unknown channel, missing variant, a directory without")
+    add("        # index.html): the app decides, and answers 404 JSON or the file. An error_page")
+    add("        # rather than try_files: one open() per request, not a stat() and an open().")
+    add("        error_page 403 404 418 = @app;")
+    add("        log_not_found off;")
     add("        # Uploads (PUT) and anything but GET/HEAD go to the app.")
     add("        if ($request_method !~ ^(?:GET|HEAD)$) {")
     add("            return 418;")
     add("        }")
-    add("        # Not here (private or unknown channel, missing variant, directory): the app")
-    add("        # decides, and answers 404 JSON or the file.")
-    add("        try_files $uri @app;")
     add(f"        add_header Cache-Control {CACHE_CONTROL_VAR};")
     add("    }")
     add("")

@@ -189,9 +189,14 @@ class Bz2Producer:
 
     __slots__ = ("_d", "_raw", "_what")
 
-    def __init__(self, raw_chunks: Iterator[bytes], what: str) -> None:
+    def __init__(
+        self,
+        raw_chunks: Iterator[bytes],
+        what: str,
+        decompressor: bz2.BZ2Decompressor | None = None,
+    ) -> None:
         self._raw = raw_chunks
-        self._d = bz2.BZ2Decompressor()
+        self._d = decompressor if decompressor is not None else bz2.BZ2Decompressor()
         self._what = what
 
     def __call__(self, n: int) -> bytes:

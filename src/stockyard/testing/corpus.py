@@ -87,14 +87,16 @@ def _valid_index(record: dict[str, Any]) -> dict[str, Any] | None:
     return index
 
 
-def _variants(records: list[dict[str, Any]], count: int) -> Iterator[dict[str, Any]]:
-    """`count` index.json dicts with unique (subdir, name-version-build): the records round-robin,
-    later rounds bumping build_number and suffixing the build string."""
+def _variants(
+    records: list[tuple[dict[str, Any], int]], count: int
+) -> Iterator[tuple[dict[str, Any], int]]:
+    """`count` (index.json, real size) with unique (subdir, name-version-build): the records
+    round-robin, later rounds bumping build_number and suffixing the build string."""
     seen: set[tuple[str, str]] = set()
     produced = 0
     round_no = 0
     while produced < count:
-        for base in records:
+        for base, size in records:
             if produced >= count:
                 return
             index = dict(base)
@@ -107,12 +109,12 @@ def _variants(records: list[dict[str, Any]], count: int) -> Iterator[dict[str, A
                 continue
             seen.add(key)
             produced += 1
-            yield index
+            yield index, size
         round_no += 1
 
 
-def _members(index: dict[str, Any], rng: random.Random) -> dict[str, bytes]:
-    """A tiny payload and its info/ files."""
+def _members(index: dict[str, Any], rng: random.Random, blob_bytes: int) -> dict[str, bytes]:
+    """A tiny payload (plus `blob_bytes` of incompressible data) and its info/ files."""
     name, version = index["name"], index["version"]
     files: dict[str, tuple[bytes, str | None, str | None]] = {}  # path -> (data, placeholder, mode)
     body = f"{name} {version} {index['build']}\n".encode() + rng.randbytes(rng.randint(16, 400))
@@ -124,6 +126,8 @@ def _members(index: dict[str, Any], rng: random.Random) -> dict[str, bytes]:
         )
     else:
         files[f"share/{name}/data.bin"] = (body, None, None)
+    if blob_bytes:
+        files[f"share/{name}/blob.bin"] = (rng.randbytes(blob_bytes), None, None)
     if rng.random() < 0.25:
         script = f"#!{PREFIX_PLACEHOLDER}/bin/sh\necho {name}\n".encode()
         files[f"bin/{name}"] = (script, PREFIX_PLACEHOLDER, "text")
@@ -170,13 +174,17 @@ def _members(index: dict[str, Any], rng: random.Random) -> dict[str, bytes]:
     return members
 
 
-def _write_batch(batch: list[tuple[str, dict[str, Any], int]]) -> None:
-    for dest, index, seed in batch:
+Job = tuple[str, dict[str, Any], int, int]  # destination, index.json, seed, blob bytes
+
+
+def _write_batch(batch: list[Job]) -> None:
+    for dest, index, seed, blob_bytes in batch:
         rng = random.Random(seed)
-        write_artifact(dest, _members(index, rng), zstd_level=3, bz2_level=9, fsync=False)
+        members = _members(index, rng, blob_bytes)
+        write_artifact(dest, members, zstd_level=3, bz2_level=9, fsync=False)
 
 
-def _batches(jobs: list[tuple[str, dict[str, Any], int]], size: int) -> Iterable[list[Any]]:
+def _batches(jobs: list[Job], size: int) -> Iterable[list[Job]]:
     for start in range(0, len(jobs), size):
         yield jobs[start : start + size]
 
@@ -189,6 +197,8 @@ def synthesize_channel(
     seed: int = 0,
     processes: int = 2,
     data_dir: Path | None = None,
+    real_sizes: bool = False,
+    max_payload_bytes: int = 4 << 20,
 ) -> list[Path]:
     """Write `count` artifacts into `<dest>/<subdir>/` and return their paths.
 
@@ -196,26 +206,36 @@ def synthesize_channel(
     are skipped), reused round-robin with bumped builds when `count` exceeds them. Every
     `1/bz2_fraction`-th artifact, evenly spread, is a `.tar.bz2`; the rest are `.conda`.
     `noarch/` always exists. The same arguments give the same files.
+
+    With `real_sizes`, each artifact also carries incompressible data of about the size the record
+    says the original artifact had (at most `max_payload_bytes`), for benchmarks where hashing
+    real-sized files matters.
     """
     rng = random.Random(seed)
-    records = [index for _, rec in load_shared_records(data_dir) if (index := _valid_index(rec))]
+    records = [
+        (index, int(rec.get("size") or 0))
+        for _, rec in load_shared_records(data_dir)
+        if (index := _valid_index(rec))
+    ]
     rng.shuffle(records)
     dest = Path(dest)
     (dest / "noarch").mkdir(parents=True, exist_ok=True)
-    jobs: list[tuple[str, dict[str, Any], int]] = []
+    jobs: list[Job] = []
     paths: list[Path] = []
-    for i, index in enumerate(_variants(records, count)):
+    for i, (index, real_size) in enumerate(_variants(records, count)):
         is_bz2 = int((i + 1) * bz2_fraction) > int(i * bz2_fraction)
         ext = "tar.bz2" if is_bz2 else "conda"
         subdir_dir = dest / index["subdir"]
         path = subdir_dir / f"{index['name']}-{index['version']}-{index['build']}.{ext}"
         paths.append(path)
-        jobs.append((str(path), index, rng.getrandbits(64)))
+        blob = min(real_size, max_payload_bytes) if real_sizes else 0
+        jobs.append((str(path), index, rng.getrandbits(64), blob))
     for subdir in {Path(job[0]).parent for job in jobs}:
         subdir.mkdir(parents=True, exist_ok=True)
-    if processes > 1 and len(jobs) > 200:
+    batch = 200 if not real_sizes else 10
+    if processes > 1 and len(jobs) > batch:
         with get_context("spawn" if os.name == "nt" else "fork").Pool(processes) as pool:
-            for _ in pool.imap_unordered(_write_batch, _batches(jobs, 200)):
+            for _ in pool.imap_unordered(_write_batch, _batches(jobs, batch)):
                 pass
     else:
         _write_batch(jobs)
