@@ -25,10 +25,14 @@ metadata = MetaData()
 
 #: Bumped when the tables change; stored in `catalog_info`. Older catalogs are upgraded in place
 #: by the statements in `MIGRATIONS` (version -> statements that bring version-1 to version).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE subdirs ADD COLUMN scan_signature VARCHAR(64)",),
+    3: (
+        "CREATE INDEX IF NOT EXISTS ix_artifacts_origin "
+        "ON artifacts (channel_id, subdir, origin)",
+    ),
 }
 
 catalog_info = Table(
@@ -80,6 +84,9 @@ artifacts = Table(
     UniqueConstraint("channel_id", "subdir", "filename", name="uq_artifact_path"),
 )
 Index("ix_artifacts_name", artifacts.c.channel_id, artifacts.c.subdir, artifacts.c.name)
+#: Change detection reads only the local files of a subdir, which may hold millions of mirrored
+#: records.
+Index("ix_artifacts_origin", artifacts.c.channel_id, artifacts.c.subdir, artifacts.c.origin)
 Index("ix_artifacts_channel_name", artifacts.c.channel_id, artifacts.c.name)
 
 #: Filenames that were in the channel and are gone (repodata `removed`).
