@@ -30,8 +30,7 @@ SCHEMA_VERSION = 3
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE subdirs ADD COLUMN scan_signature VARCHAR(64)",),
     3: (
-        "CREATE INDEX IF NOT EXISTS ix_artifacts_origin "
-        "ON artifacts (channel_id, subdir, origin)",
+        "CREATE INDEX IF NOT EXISTS ix_artifacts_origin ON artifacts (channel_id, subdir, origin)",
     ),
 }
 
