@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, select
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError
 
 from stockyard.catalog.schema import MIGRATIONS, SCHEMA_VERSION, catalog_info, metadata
 from stockyard.types.errors import ConfigError, StockyardError
@@ -54,11 +54,25 @@ def create_catalog_engine(url: str) -> Engine:
             hint="Use sqlite:///PATH or postgresql://USER@HOST:PORT/DB",
         ) from exc
     try:
-        metadata.create_all(engine)
-        _check_version(engine)
+        if not _is_current(engine):
+            metadata.create_all(engine)
+            _check_version(engine)
     except OperationalError as exc:
         raise CatalogError(f"cannot open catalog {engine.url!r}: {exc.orig}") from exc
     return engine
+
+
+def _is_current(engine: Engine) -> bool:
+    """Whether the catalog exists at this schema version (then opening costs one query, not the
+    table-by-table inspection of `create_all`: the indexer opens it on every run)."""
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                select(catalog_info.c.value).where(catalog_info.c.key == "schema_version")
+            ).first()
+    except (OperationalError, ProgrammingError):
+        return False  # a new database: no catalog_info table yet
+    return row is not None and row[0] == str(SCHEMA_VERSION)
 
 
 def _check_version(engine: Engine) -> None:

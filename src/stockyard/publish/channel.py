@@ -23,11 +23,20 @@ def _maybe(data: bytes | None) -> object:
     return _decode(data) if data is not None else None
 
 
+#: Package names whose artifacts are loaded at once when refreshing channeldata entries.
+_CHUNK = 2000
+
+
 def refresh_channeldata_entries(catalog: Catalog, channel: Channel, names: Iterable[str]) -> None:
     """Recompute the cached entries of `names` from their artifacts in every subdir."""
+    ordered = sorted(set(names))
+    for start in range(0, len(ordered), _CHUNK):
+        _refresh_chunk(catalog, channel, ordered[start : start + _CHUNK])
+
+
+def _refresh_chunk(catalog: Catalog, channel: Channel, wanted: list[str]) -> None:
     from stockyard.publish.channeldata import ArtifactSummary, channeldata_entry
 
-    wanted = set(names)
     by_name: dict[str, list[ArtifactSummary]] = {}
     for row in catalog.channel_names_summary(channel.id, wanted):
         (name, subdir, filename, record, patched, patch_removed, about, rex, flags, icon) = row

@@ -38,6 +38,9 @@ from stockyard.types.repodata import (
 #: Bumped when the rendering changes, so existing channels are re-rendered once.
 RENDER_VERSION = 1
 
+#: Package names whose rows are loaded at once when rendering shards.
+_SHARD_CHUNK = 2000
+
 
 @dataclass(frozen=True, slots=True)
 class PublishOptions:
@@ -155,21 +158,25 @@ def publish_subdir(
         else:
             assert change is not None
             names = set(change.names)
-        rows_by_name = catalog.rows_for_names(channel.id, subdir, names)
         removed_map = removed_by_name(removed)
         updates_hash: dict[str, str | None] = {}
-        for name in sorted(names):
-            rows = rows_by_name.get(name, [])
-            if not rows:
-                updates_hash[name] = None
-                continue
-            gone = removed_map.get(name, []) + [r.filename for r in rows if r.patch_removed]
-            data = render_shard(rows, gone, options.zst_level)
-            digest = shard_digest(data)
-            if publisher.write_if_absent(shard_key(subdir, digest), data, digest):
-                result.shards_written += 1
-            if known.get(name) != digest:
-                updates_hash[name] = digest
+        ordered = sorted(names)
+        # Names in chunks: a full render of a huge subdir never holds all its rows at once.
+        for start in range(0, len(ordered), _SHARD_CHUNK):
+            chunk = ordered[start : start + _SHARD_CHUNK]
+            rows_by_name = catalog.rows_for_names(channel.id, subdir, chunk)
+            for name in chunk:
+                rows = rows_by_name.get(name, [])
+                if not rows:
+                    updates_hash[name] = None
+                    continue
+                gone = removed_map.get(name, []) + [r.filename for r in rows if r.patch_removed]
+                data = render_shard(rows, gone, options.zst_level)
+                digest = shard_digest(data)
+                if publisher.write_if_absent(shard_key(subdir, digest), data, digest):
+                    result.shards_written += 1
+                if known.get(name) != digest:
+                    updates_hash[name] = digest
         catalog.set_shard_hashes(channel.id, subdir, updates_hash)
         hashes = {**known, **updates_hash}
         hashes = {n: h for n, h in hashes.items() if h is not None}
