@@ -113,6 +113,26 @@ def _chunks(items: list, size: int = _BATCH) -> Iterator[list]:
         yield items[start : start + size]
 
 
+def _rows_in(conn: Any, query: Any, column: Any, values: Iterable[Any]) -> Iterator[Any]:
+    """Rows of `query` restricted to `column IN values`, in chunks the database accepts."""
+    for chunk in _chunks(sorted(set(values))):
+        yield from conn.execute(query.where(column.in_(chunk)))
+
+
+#: What publishing reads of an artifact, in `PublishRow` field order.
+_PUBLISH_COLUMNS = (
+    artifacts.c.filename,
+    artifacts.c.name,
+    artifacts.c.record,
+    artifacts.c.patched,
+    artifacts.c.patch_removed,
+    artifacts.c.run_exports,
+    artifacts.c.size,
+    artifacts.c.sha256,
+    artifacts.c.indexed_timestamp,
+)
+
+
 class Catalog:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -279,18 +299,10 @@ class Catalog:
                     conn.execute(
                         delete(artifacts).where(where_subdir, artifacts.c.filename.in_(chunk))
                     )
-                existing = set()
-                for chunk in _chunks(gone):
-                    existing.update(
-                        r[0]
-                        for r in conn.execute(
-                            select(removed.c.filename).where(
-                                removed.c.channel_id == channel_id,
-                                removed.c.subdir == subdir,
-                                removed.c.filename.in_(chunk),
-                            )
-                        )
-                    )
+                known_removed = select(removed.c.filename).where(
+                    removed.c.channel_id == channel_id, removed.c.subdir == subdir
+                )
+                existing = {r[0] for r in _rows_in(conn, known_removed, removed.c.filename, gone)}
                 fresh = [
                     {"channel_id": channel_id, "subdir": subdir, "filename": f}
                     for f in sorted(set(gone) - existing)
@@ -372,17 +384,7 @@ class Catalog:
 
     def _publish_query(self, channel_id: int, subdir: str):  # type: ignore[no-untyped-def]
         return (
-            select(
-                artifacts.c.filename,
-                artifacts.c.name,
-                artifacts.c.record,
-                artifacts.c.patched,
-                artifacts.c.patch_removed,
-                artifacts.c.run_exports,
-                artifacts.c.size,
-                artifacts.c.sha256,
-                artifacts.c.indexed_timestamp,
-            )
+            select(*_PUBLISH_COLUMNS)
             .where(artifacts.c.channel_id == channel_id, artifacts.c.subdir == subdir)
             .order_by(self._ordered_filename())
         )
@@ -442,37 +444,14 @@ class Catalog:
         self, channel_id: int, subdir: str, names: Iterable[str]
     ) -> dict[str, list[PublishRow]]:
         out: dict[str, list[PublishRow]] = {}
-        wanted = sorted(set(names))
+        # No ORDER BY: SQLite would then walk the filename index of the whole subdir instead of
+        # the name index. The few rows per name are sorted below.
+        query = select(*_PUBLISH_COLUMNS).where(
+            artifacts.c.channel_id == channel_id, artifacts.c.subdir == subdir
+        )
         with self.engine.connect() as conn:
-            for chunk in _chunks(wanted):
-                query = (
-                    select(
-                        artifacts.c.filename,
-                        artifacts.c.name,
-                        artifacts.c.record,
-                        artifacts.c.patched,
-                        artifacts.c.patch_removed,
-                        artifacts.c.run_exports,
-                    )
-                    # No ORDER BY: SQLite would then walk the filename index of the whole
-                    # subdir instead of the name index. The few rows per name sort below.
-                    .where(
-                        artifacts.c.channel_id == channel_id,
-                        artifacts.c.subdir == subdir,
-                        artifacts.c.name.in_(chunk),
-                    )
-                )
-                for f, n, rec, pat, rem, rex in conn.execute(query):
-                    out.setdefault(n, []).append(
-                        PublishRow(
-                            f,
-                            n,
-                            bytes(rec),
-                            bytes(pat) if pat is not None else None,
-                            bool(rem),
-                            bytes(rex) if rex is not None else None,
-                        )
-                    )
+            for row in _rows_in(conn, query, artifacts.c.name, names):
+                out.setdefault(row[1], []).append(PublishRow._make(row))
         for rows in out.values():
             rows.sort(key=lambda row: row.filename)
         return out
@@ -480,21 +459,11 @@ class Catalog:
     def names_for_filenames(
         self, channel_id: int, subdir: str, filenames: Iterable[str]
     ) -> set[str]:
-        wanted = list(set(filenames))
-        out: set[str] = set()
+        query = select(artifacts.c.name).where(
+            artifacts.c.channel_id == channel_id, artifacts.c.subdir == subdir
+        )
         with self.engine.connect() as conn:
-            for chunk in _chunks(wanted):
-                out.update(
-                    r[0]
-                    for r in conn.execute(
-                        select(artifacts.c.name).where(
-                            artifacts.c.channel_id == channel_id,
-                            artifacts.c.subdir == subdir,
-                            artifacts.c.filename.in_(chunk),
-                        )
-                    )
-                )
-        return out
+            return {r[0] for r in _rows_in(conn, query, artifacts.c.filename, filenames)}
 
     def set_patched(
         self, channel_id: int, subdir: str, updates: Iterable[tuple[str, bytes | None, bool]]
@@ -549,21 +518,13 @@ class Catalog:
     def records_for_filenames(
         self, channel_id: int, subdir: str, filenames: Iterable[str]
     ) -> list[tuple[str, bytes]]:
-        wanted = sorted(set(filenames))
-        out: list[tuple[str, bytes]] = []
+        query = select(artifacts.c.filename, artifacts.c.record).where(
+            artifacts.c.channel_id == channel_id, artifacts.c.subdir == subdir
+        )
         with self.engine.connect() as conn:
-            for chunk in _chunks(wanted):
-                out.extend(
-                    (f, bytes(r))
-                    for f, r in conn.execute(
-                        select(artifacts.c.filename, artifacts.c.record).where(
-                            artifacts.c.channel_id == channel_id,
-                            artifacts.c.subdir == subdir,
-                            artifacts.c.filename.in_(chunk),
-                        )
-                    )
-                )
-        return out
+            return [
+                (f, bytes(r)) for f, r in _rows_in(conn, query, artifacts.c.filename, filenames)
+            ]
 
     def names_in_subdir(self, channel_id: int, subdir: str) -> set[str]:
         with self.engine.connect() as conn:
@@ -648,27 +609,20 @@ class Catalog:
     def channel_names_summary(self, channel_id: int, names: Iterable[str]):  # type: ignore[no-untyped-def]
         """Everything channeldata needs about `names`: rows of (name, subdir, filename, record,
         patched, about, run_exports, path_flags, icon_sha256)."""
-        wanted = sorted(set(names))
-        out = []
+        query = select(
+            artifacts.c.name,
+            artifacts.c.subdir,
+            artifacts.c.filename,
+            artifacts.c.record,
+            artifacts.c.patched,
+            artifacts.c.patch_removed,
+            artifacts.c.about,
+            artifacts.c.run_exports,
+            artifacts.c.path_flags,
+            artifacts.c.icon_sha256,
+        ).where(artifacts.c.channel_id == channel_id)
         with self.engine.connect() as conn:
-            for chunk in _chunks(wanted):
-                out.extend(
-                    conn.execute(
-                        select(
-                            artifacts.c.name,
-                            artifacts.c.subdir,
-                            artifacts.c.filename,
-                            artifacts.c.record,
-                            artifacts.c.patched,
-                            artifacts.c.patch_removed,
-                            artifacts.c.about,
-                            artifacts.c.run_exports,
-                            artifacts.c.path_flags,
-                            artifacts.c.icon_sha256,
-                        ).where(artifacts.c.channel_id == channel_id, artifacts.c.name.in_(chunk))
-                    ).all()
-                )
-        return out
+            return list(_rows_in(conn, query, artifacts.c.name, names))
 
     def channeldata_entries(self, channel_id: int) -> dict[str, bytes]:
         with self.engine.connect() as conn:

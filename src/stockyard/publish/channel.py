@@ -23,8 +23,9 @@ def _maybe(data: bytes | None) -> object:
     return _decode(data) if data is not None else None
 
 
-#: Package names whose artifacts are loaded at once when refreshing channeldata entries.
-_CHUNK = 2000
+#: Package names whose artifacts are decoded at once when refreshing channeldata entries (a
+#: popular name has hundreds of artifacts across subdirs).
+_CHUNK = 100
 
 
 def refresh_channeldata_entries(catalog: Catalog, channel: Channel, names: Iterable[str]) -> None:

@@ -39,7 +39,7 @@ from stockyard.types.repodata import (
 RENDER_VERSION = 1
 
 #: Package names whose rows are loaded at once when rendering shards.
-_SHARD_CHUNK = 2000
+_SHARD_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
