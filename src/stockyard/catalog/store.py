@@ -119,6 +119,25 @@ def _rows_in(conn: Any, query: Any, column: Any, values: Iterable[Any]) -> Itera
         yield from conn.execute(query.where(column.in_(chunk)))
 
 
+def _replace_by_key(
+    conn: Any,
+    table: Any,
+    scope: dict[str, Any],
+    key: str,
+    updates: Mapping[str, dict[str, Any] | None],
+) -> None:
+    """Replace the rows of `table` within `scope` whose `key` is in `updates` (column values
+    for the new row, or None to delete it), in chunks the database accepts."""
+    if not updates:
+        return
+    where = [table.c[column] == value for column, value in scope.items()]
+    for chunk in _chunks(list(updates)):
+        conn.execute(delete(table).where(*where, table.c[key].in_(chunk)))
+    values = [{**scope, key: k, **v} for k, v in updates.items() if v is not None]
+    for chunk in _chunks(values):
+        conn.execute(table.insert(), chunk)
+
+
 #: What publishing reads of an artifact, in `PublishRow` field order.
 _PUBLISH_COLUMNS = (
     artifacts.c.filename,
@@ -584,25 +603,11 @@ class Catalog:
     def set_shard_hashes(
         self, channel_id: int, subdir: str, updates: Mapping[str, str | None]
     ) -> None:
-        if not updates:
-            return
-        names = list(updates)
+        rows = {n: {"sha256": h} if h is not None else None for n, h in updates.items()}
         with self.engine.begin() as conn:
-            for chunk in _chunks(names):
-                conn.execute(
-                    delete(shards).where(
-                        shards.c.channel_id == channel_id,
-                        shards.c.subdir == subdir,
-                        shards.c.name.in_(chunk),
-                    )
-                )
-            values = [
-                {"channel_id": channel_id, "subdir": subdir, "name": n, "sha256": h}
-                for n, h in updates.items()
-                if h is not None
-            ]
-            for chunk in _chunks(values):
-                conn.execute(shards.insert(), chunk)
+            _replace_by_key(
+                conn, shards, {"channel_id": channel_id, "subdir": subdir}, "name", rows
+            )
 
     # --- channeldata --------------------------------------------------------------------------
 
@@ -634,24 +639,9 @@ class Catalog:
         return {n: bytes(e) for n, e in rows}
 
     def set_channeldata_entries(self, channel_id: int, updates: Mapping[str, bytes | None]) -> None:
-        if not updates:
-            return
-        names = list(updates)
+        rows = {n: {"entry": e} if e is not None else None for n, e in updates.items()}
         with self.engine.begin() as conn:
-            for chunk in _chunks(names):
-                conn.execute(
-                    delete(channeldata_entries).where(
-                        channeldata_entries.c.channel_id == channel_id,
-                        channeldata_entries.c.name.in_(chunk),
-                    )
-                )
-            values = [
-                {"channel_id": channel_id, "name": n, "entry": e}
-                for n, e in updates.items()
-                if e is not None
-            ]
-            for chunk in _chunks(values):
-                conn.execute(channeldata_entries.insert(), chunk)
+            _replace_by_key(conn, channeldata_entries, {"channel_id": channel_id}, "name", rows)
 
     # --- published files ----------------------------------------------------------------------
 
@@ -670,23 +660,9 @@ class Catalog:
             return out
 
     def record_published(self, channel_id: int, entries: Iterable[tuple[str, str, int]]) -> None:
-        items = list(entries)
-        if not items:
-            return
+        rows = {k: {"sha256": h, "size": size} for k, h, size in entries}
         with self.engine.begin() as conn:
-            keys = [k for k, _, _ in items]
-            for chunk in _chunks(keys):
-                conn.execute(
-                    delete(published_files).where(
-                        published_files.c.channel_id == channel_id,
-                        published_files.c.key.in_(chunk),
-                    )
-                )
-            values = [
-                {"channel_id": channel_id, "key": k, "sha256": h, "size": s} for k, h, s in items
-            ]
-            for chunk in _chunks(values):
-                conn.execute(published_files.insert(), chunk)
+            _replace_by_key(conn, published_files, {"channel_id": channel_id}, "key", rows)
 
     def forget_published(self, channel_id: int, keys: Iterable[str]) -> None:
         with self.engine.begin() as conn:
