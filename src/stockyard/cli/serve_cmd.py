@@ -104,7 +104,8 @@ def _print_banner(settings, result) -> None:  # type: ignore[no-untyped-def]
     if first is not None:
         stdout.print("\nInstall from it:", highlight=False)
         for command in install_commands(base, first.name).values():
-            stdout.print(f"  {command}", highlight=False, markup=False)
+            # pixi's is two lines; keep both indented
+            stdout.print("  " + command.replace("\n", "\n  "), highlight=False, markup=False)
         stdout.print("\nUpload to it:", highlight=False)
         for command in upload_commands(base, first.name, result.admin_token).values():
             stdout.print(f"  {command}", highlight=False, markup=False)
