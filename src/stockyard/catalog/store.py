@@ -664,16 +664,6 @@ class Catalog:
         with self.engine.begin() as conn:
             _replace_by_key(conn, published_files, {"channel_id": channel_id}, "key", rows)
 
-    def forget_published(self, channel_id: int, keys: Iterable[str]) -> None:
-        with self.engine.begin() as conn:
-            for chunk in _chunks(list(keys)):
-                conn.execute(
-                    delete(published_files).where(
-                        published_files.c.channel_id == channel_id,
-                        published_files.c.key.in_(chunk),
-                    )
-                )
-
 
 def _insert_ignore(dialect: str, table):  # type: ignore[no-untyped-def]
     """INSERT that does nothing when the primary key exists (SQLite and PostgreSQL)."""

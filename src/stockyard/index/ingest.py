@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from stockyard.catalog import ArtifactRow
 from stockyard.package.read import ArtifactMetadata, read_artifact
+from stockyard.storage import Store
 from stockyard.types.encoding import encode_json
 from stockyard.types.errors import InvalidArtifact, StockyardError
+from stockyard.types.repodata import icon_path
 
 #: index.json keys that describe a download location, not the package; never republished.
 _NOT_RECORD_KEYS = frozenset({"fn", "url", "channel", "schema_version"})
@@ -109,11 +112,7 @@ def artifact_row(
     meta: ArtifactMetadata, subdir: str, mtime_ns: int, indexed_timestamp: int
 ) -> ArtifactRow:
     record = build_record(meta, subdir, indexed_timestamp)
-    icon_sha256 = None
-    if meta.icon:
-        import hashlib
-
-        icon_sha256 = hashlib.sha256(meta.icon).hexdigest()
+    icon_sha256 = hashlib.sha256(meta.icon).hexdigest() if meta.icon else None
     return ArtifactRow(
         subdir=subdir,
         filename=meta.filename,
@@ -133,11 +132,12 @@ def artifact_row(
     )
 
 
-def icons_of(metas: Iterable[ArtifactMetadata]) -> dict[str, bytes]:
-    """sha256 -> icon bytes, published as `icons/<sha256>.png` at the channel root."""
-    import hashlib
-
-    return {hashlib.sha256(m.icon).hexdigest(): m.icon for m in metas if m.icon}
+def store_icon(store: Store, meta: ArtifactMetadata) -> None:
+    """Publish the artifact's icon content-addressed, where channeldata's `icon_url` points."""
+    if meta.icon:
+        key = icon_path(hashlib.sha256(meta.icon).hexdigest())
+        if store.stat(key) is None:
+            store.put(key, meta.icon)
 
 
 def first_indexed_ms() -> int:

@@ -21,6 +21,7 @@ from stockyard.index.ingest import (
     artifact_row,
     first_indexed_ms,
     read_artifacts,
+    store_icon,
     subdir_mismatch,
 )
 from stockyard.index.lock import channel_lock
@@ -274,7 +275,8 @@ def _index_locked(
         if rows or scan.removed:
             catalog.mark_dirty(channel.id, scan.subdir)
             changes[scan.subdir] = change
-        _write_icons(store, per_subdir.get(scan.subdir, []))
+        for meta in per_subdir.get(scan.subdir, []):
+            store_icon(store, meta)
     result.unchanged += sum(scan.files - len(scan.new) - len(scan.maybe_changed) for scan in scans)
 
     result.timings["ingest"] = time.perf_counter() - clock
@@ -381,13 +383,3 @@ def _instructions(patch_source: Any, catalog: Catalog, channel: Channel, subdir:
             f"patch source failed for {subdir}: {type(exc).__name__}: {exc}",
             hint="Fix the patch generator; nothing was published.",
         ) from exc
-
-
-def _write_icons(store: LocalStore, metas: list[ArtifactMetadata]) -> None:
-    import hashlib
-
-    for meta in metas:
-        if meta.icon:
-            key = f"icons/{hashlib.sha256(meta.icon).hexdigest()}.png"
-            if store.stat(key) is None:
-                store.put(key, meta.icon)

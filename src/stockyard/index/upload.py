@@ -11,13 +11,12 @@ of it is stored.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from stockyard.catalog import ArtifactRow, Catalog, Channel
-from stockyard.index.ingest import artifact_row, first_indexed_ms, subdir_mismatch
+from stockyard.index.ingest import artifact_row, first_indexed_ms, store_icon, subdir_mismatch
 from stockyard.index.lock import channel_lock
 from stockyard.package.read import ArtifactMetadata, read_artifact
 from stockyard.publish.channel import publish_channel_files, refresh_channeldata_entries
@@ -133,7 +132,7 @@ def ingest_uploads(
                     row = artifact_row(upload.meta, subdir, mtime, stamp)
                     rows[upload.filename] = row  # a forced repeat in the batch: the last one wins
                     accepted.append((i, row, previous is not None))
-                    _store_icon(store, upload.meta)
+                    store_icon(store, upload.meta)
                 if not rows:
                     continue
                 catalog.apply_changes(channel.id, subdir, upserts=list(rows.values()))
@@ -222,13 +221,6 @@ def _conflict(
         f"{key} already exists in {channel.name}",
         hint="Bump the build number, or pass force=true to replace it.",
     )
-
-
-def _store_icon(store: Store, meta: ArtifactMetadata) -> None:
-    if meta.icon:
-        icon_key = f"icons/{hashlib.sha256(meta.icon).hexdigest()}.png"
-        if store.stat(icon_key) is None:
-            store.put(icon_key, meta.icon)
 
 
 def publish_after_changes(

@@ -33,6 +33,8 @@ from typing import Any
 from rattler import Version
 from rattler.exceptions import InvalidVersionError
 
+from stockyard.types.repodata import icon_path
+
 CHANNELDATA_VERSION = 1
 
 #: Fields taken from the newest artifact that has them, as conda-index picks them.
@@ -86,11 +88,6 @@ class ArtifactSummary:
     run_exports: dict | None = None
     icon_sha256: str | None = None
     path_flags: dict[str, bool] | None = None
-
-
-def icon_path(icon_sha256: str) -> str:
-    """Where a package icon is published, relative to the channel root."""
-    return f"icons/{icon_sha256}.png"
 
 
 def timestamp_seconds(timestamp: Any) -> int:

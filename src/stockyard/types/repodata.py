@@ -20,6 +20,12 @@ RUN_EXPORTS_JSON = "run_exports.json"
 PATCH_INSTRUCTIONS_JSON = "patch_instructions.json"
 CHANNELDATA_JSON = "channeldata.json"
 
+
+def icon_path(icon_sha256: str) -> str:
+    """Where a package icon is published, relative to the channel root (content-addressed)."""
+    return f"icons/{icon_sha256}.png"
+
+
 ArtifactKey = Literal["packages", "packages.conda"]
 
 

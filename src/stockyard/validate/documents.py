@@ -11,7 +11,7 @@ announced in `info.repodata_revisions` and counted right (CEP 48), a shard holds
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -43,6 +43,18 @@ _MAX_SECONDS: Final = 253402300799
 _RECORD_FIELDS: Final = struct_field_types(PackageRecord)
 _PACKAGES_MAP: Final = struct_field_types(Repodata)["packages"]
 _SPEC_LIST: Final = struct_field_types(RunExports)["weak"]
+
+
+def _keyed_entries(data: dict[str, Any], found: Findings) -> Iterator[tuple[str, str, Any, str]]:
+    """(format, filename, entry, pointer) of every entry under `packages` and `packages.conda`,
+    counted in `found.records`."""
+    for key, fmt in MAP_FORMATS.items():
+        entries = data.get(key)
+        if not isinstance(entries, dict):
+            continue
+        found.records += len(entries)
+        for filename, entry in entries.items():
+            yield fmt, filename, entry, join(join("", key), filename)
 
 
 @dataclass
@@ -77,13 +89,8 @@ def _repodata(data: Any, found: Findings) -> None:
             )
     info = data.get("info") if isinstance(data.get("info"), dict) else {}
     subdir = _valid_subdir(info.get("subdir"))
-    for key, fmt in MAP_FORMATS.items():
-        records = data.get(key)
-        if isinstance(records, dict):
-            found.records += len(records)
-            for filename, record in records.items():
-                pointer = join(join("", key), filename)
-                _record_identity(filename, record, pointer, fmt, subdir, found.problems)
+    for fmt, filename, record, pointer in _keyed_entries(data, found):
+        _record_identity(filename, record, pointer, fmt, subdir, found.problems)
     _removed(data.get("removed"), found.problems)
     _repodata_version(data, info, found.problems)
     _revisions(data, info, subdir, found)
@@ -318,13 +325,8 @@ def _run_exports_document(data: Any, found: Findings) -> None:
     found.problems += check(data, RunExportsDocument)
     if not isinstance(data, dict):
         return
-    for key, fmt in MAP_FORMATS.items():
-        entries = data.get(key)
-        if isinstance(entries, dict):
-            found.records += len(entries)
-            for filename in entries:
-                pointer = join(join("", key), filename)
-                _record_identity(filename, None, pointer, fmt, None, found.problems)
+    for fmt, filename, _entry, pointer in _keyed_entries(data, found):
+        _record_identity(filename, None, pointer, fmt, None, found.problems)
 
 
 def _run_exports_json(data: Any, found: Findings) -> None:
@@ -348,16 +350,10 @@ def _patch_instructions(data: Any, found: Findings) -> None:
     found.problems += check(data, PatchInstructions)
     if not isinstance(data, dict):
         return
-    for key, fmt in MAP_FORMATS.items():
-        entries = data.get(key)
-        if not isinstance(entries, dict):
-            continue
-        found.records += len(entries)
-        for filename, patch in entries.items():
-            pointer = join(join("", key), filename)
-            _record_identity(filename, None, pointer, fmt, None, found.problems)
-            if isinstance(patch, dict):
-                _patch_values(patch, pointer, found.problems)
+    for fmt, filename, patch, pointer in _keyed_entries(data, found):
+        _record_identity(filename, None, pointer, fmt, None, found.problems)
+        if isinstance(patch, dict):
+            _patch_values(patch, pointer, found.problems)
     for key in ("revoke", "remove"):
         names = data.get(key)
         if isinstance(names, list):
@@ -415,15 +411,10 @@ def _shard(data: Any, found: Findings) -> None:
     if not isinstance(data, dict):
         return
     names: set[str] = set()
-    for key, fmt in MAP_FORMATS.items():
-        records = data.get(key)
-        if isinstance(records, dict):
-            found.records += len(records)
-            for filename, record in records.items():
-                pointer = join(join("", key), filename)
-                _record_identity(filename, record, pointer, fmt, None, found.problems)
-                if isinstance(record, dict) and isinstance(record.get("name"), str):
-                    names.add(record["name"])
+    for fmt, filename, record, pointer in _keyed_entries(data, found):
+        _record_identity(filename, record, pointer, fmt, None, found.problems)
+        if isinstance(record, dict) and isinstance(record.get("name"), str):
+            names.add(record["name"])
     if len(names) > 1:
         found.problems.append(
             Problem(
