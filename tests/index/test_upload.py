@@ -10,6 +10,7 @@ import pytest
 
 from stockyard.catalog import Catalog, sqlite_url
 from stockyard.index.upload import ingest_uploads, validate_upload
+from stockyard.index.workspace import ChannelWorkspace
 from stockyard.storage import LocalStore
 from stockyard.types.errors import Conflict, HashMismatch, InvalidArtifact
 
@@ -44,7 +45,7 @@ def test_a_batch_is_committed_and_published_once(setup) -> None:  # type: ignore
     # the same file twice in one batch: the second is refused like an existing file
     uploads.append(validate_upload(arts[0].name, _spool(tmp, arts[0])))
     outcomes = ingest_uploads(
-        catalog, store, channel, uploads, state_dir=tmp / "state", lock_timeout=5
+        catalog, store, channel, uploads, workspace=ChannelWorkspace(root), lock_timeout=5
     )
     assert [type(o).__name__ for o in outcomes] == [
         "UploadResult",
@@ -71,7 +72,7 @@ def test_existing_file_conflicts_unless_forced(setup) -> None:  # type: ignore[n
         store,
         channel,
         [validate_upload(first.name, _spool(tmp, first))],
-        state_dir=tmp / "state",
+        workspace=ChannelWorkspace(root),
     )
     second = build_artifact(tmp / "v2", "noarch", "pkg", payload=b"two")
     (outcome,) = ingest_uploads(
@@ -79,7 +80,7 @@ def test_existing_file_conflicts_unless_forced(setup) -> None:  # type: ignore[n
         store,
         channel,
         [validate_upload(second.name, _spool(tmp, second))],
-        state_dir=tmp / "state",
+        workspace=ChannelWorkspace(root),
     )
     assert isinstance(outcome, Conflict) and "force" in outcome.hint
     assert (root / "noarch" / first.name).read_bytes() == first.read_bytes()
@@ -88,7 +89,7 @@ def test_existing_file_conflicts_unless_forced(setup) -> None:  # type: ignore[n
         store,
         channel,
         [validate_upload(second.name, _spool(tmp, second), force=True)],
-        state_dir=tmp / "state",
+        workspace=ChannelWorkspace(root),
     )
     assert not isinstance(outcome, Exception) and outcome.replaced
     assert (root / "noarch" / first.name).read_bytes() == second.read_bytes()

@@ -19,6 +19,9 @@ def _row(filename: str, record: dict[str, Any], **kw: Any) -> PublishRow:
         patched=encode_json(kw["patched"]) if "patched" in kw else None,
         patch_removed=kw.get("removed", False),
         run_exports=encode_json(kw["rex"]) if "rex" in kw else None,
+        size=0,
+        sha256="",
+        indexed_timestamp=0,
     )
 
 

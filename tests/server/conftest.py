@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from stockyard.catalog import Catalog, Channel
-from stockyard.catalog.tokens import create_token
 from stockyard.config import Settings, load_settings
 from stockyard.server.channels import BootstrapResult, bootstrap, create_channel
 
@@ -70,7 +69,7 @@ def main_channel(catalog: Catalog) -> Channel:
 
 @pytest.fixture
 def write_token(catalog: Catalog, main_channel: Channel) -> str:
-    return create_token(catalog, scope="write", channel=main_channel).token
+    return catalog.create_token(scope="write", channel=main_channel).token
 
 
 @pytest.fixture
@@ -80,12 +79,12 @@ def private_channel(settings: Settings, catalog: Catalog) -> Channel:
 
 @pytest.fixture
 def private_read_token(catalog: Catalog, private_channel: Channel) -> str:
-    return create_token(catalog, scope="read", channel=private_channel).token
+    return catalog.create_token(scope="read", channel=private_channel).token
 
 
 @pytest.fixture
 def private_write_token(catalog: Catalog, private_channel: Channel) -> str:
-    return create_token(catalog, scope="write", channel=private_channel).token
+    return catalog.create_token(scope="write", channel=private_channel).token
 
 
 def channel_dir(settings: Settings, name: str) -> Path:

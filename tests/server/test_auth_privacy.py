@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import select
 
 from stockyard.catalog.schema import tokens
-from stockyard.catalog.tokens import create_token, revoke_token
 from tests.server.artifacts import make_artifact
 from tests.server.uploading import prefix_upload, quetz_upload
 
@@ -71,7 +70,7 @@ def test_private_channel_listed_with_read_token(client, private_channel, private
 def test_token_for_another_channel_does_not_open_a_private_one(
     client, catalog, private_channel, main_channel
 ) -> None:
-    other = create_token(catalog, scope="admin", channel=main_channel).token
+    other = catalog.create_token(scope="admin", channel=main_channel).token
     assert client.get(f"/t/{other}/secret/noarch/repodata.json").status_code == 404
 
 
@@ -91,10 +90,10 @@ def test_invalid_token_on_public_channel_reads_anonymously(client) -> None:
 
 
 def test_revocation_is_immediate(client, catalog, private_channel) -> None:
-    created = create_token(catalog, scope="read", channel=private_channel)
+    created = catalog.create_token(scope="read", channel=private_channel)
     url = f"/t/{created.token}/secret/noarch/repodata.json"
     assert client.get(url).status_code == 200
-    revoke_token(catalog, created.info.prefix)
+    catalog.revoke_token(created.info.prefix)
     assert client.get(url).status_code == 404
     assert (
         client.get("/secret/noarch/repodata.json", headers={"X-API-Key": created.token}).status_code
@@ -103,7 +102,7 @@ def test_revocation_is_immediate(client, catalog, private_channel) -> None:
 
 
 def test_expired_token_is_refused(client, catalog, private_channel, tmp_path) -> None:
-    created = create_token(catalog, scope="write", channel=private_channel, expires_in=0.001)
+    created = catalog.create_token(scope="write", channel=private_channel, expires_in=0.001)
     import time
 
     time.sleep(0.01)
@@ -115,7 +114,7 @@ def test_expired_token_is_refused(client, catalog, private_channel, tmp_path) ->
 
 
 def test_write_scope_is_needed_to_upload(client, catalog, main_channel, tmp_path) -> None:
-    read_only = create_token(catalog, scope="read", channel=main_channel).token
+    read_only = catalog.create_token(scope="read", channel=main_channel).token
     artifact = make_artifact(tmp_path, "alpha")
     response = quetz_upload(client, "main", artifact, read_only)
     assert response.status_code == 403
@@ -129,13 +128,13 @@ def test_write_scope_is_needed_to_upload(client, catalog, main_channel, tmp_path
 def test_upload_to_private_channel_with_foreign_token_is_404(
     client, catalog, main_channel, private_channel, tmp_path
 ) -> None:
-    foreign = create_token(catalog, scope="write", channel=main_channel).token
+    foreign = catalog.create_token(scope="write", channel=main_channel).token
     artifact = make_artifact(tmp_path, "alpha")
     assert prefix_upload(client, "secret", artifact, foreign).status_code == 404
 
 
 def test_tokens_are_stored_hashed(client, catalog, private_channel) -> None:
-    created = create_token(catalog, scope="read", channel=private_channel, description="ci")
+    created = catalog.create_token(scope="read", channel=private_channel, description="ci")
     with catalog.engine.connect() as conn:
         rows = conn.execute(select(tokens)).mappings().all()
     assert rows
@@ -151,14 +150,14 @@ def test_token_character_set(catalog) -> None:
     import re
 
     for _ in range(50):
-        token = create_token(catalog, scope="read").token
+        token = catalog.create_token(scope="read").token
         assert re.fullmatch(r"sy-[A-Za-z0-9]{40}", token)
 
 
 def test_admin_api_needs_server_admin(client, catalog, main_channel, admin_token) -> None:
     body = {"name": "newchan"}
     assert client.post("/api/channels", json=body).status_code == 401
-    channel_admin = create_token(catalog, scope="admin", channel=main_channel).token
+    channel_admin = catalog.create_token(scope="admin", channel=main_channel).token
     assert (
         client.post("/api/channels", json=body, headers={"X-API-Key": channel_admin}).status_code
         == 403

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from stockyard.catalog.tokens import create_token, revoke_token
 from stockyard.config import Settings, load_settings
 from stockyard.server.app import create_app
 from stockyard.server.channels import bootstrap, create_channel
@@ -54,7 +53,7 @@ def test_serve_on_postgresql(pg_settings: Settings, tmp_path: Path) -> None:
     catalog = app.state.stockyard.catalog
     with TestClient(app) as client:
         secret = create_channel(pg_settings, catalog, "secret", private=True)
-        reader = create_token(catalog, scope="read", channel=secret)
+        reader = catalog.create_token(scope="read", channel=secret)
         for i, version in enumerate(("1.9", "1.10")):
             path = make_artifact(tmp_path, "pkg", version, depends=["dep"])
             upload = quetz_upload if i else prefix_upload
@@ -70,6 +69,6 @@ def test_serve_on_postgresql(pg_settings: Settings, tmp_path: Path) -> None:
         assert [c["name"] for c in client.get("/api/channels").json()] == ["main"]
         url = f"/t/{reader.token}/secret/noarch/repodata.json"
         assert client.get(url).status_code == 200
-        revoke_token(catalog, reader.info.prefix)
+        catalog.revoke_token(reader.info.prefix)
         assert client.get(url).status_code == 404
         assert client.get("/health/ready").json()["catalog"] == "ok"

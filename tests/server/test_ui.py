@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from stockyard.catalog.tokens import create_token, revoke_token
 from stockyard.config import load_settings
 from stockyard.package.create import write_artifact
 from stockyard.server.app import create_app
@@ -448,9 +447,9 @@ def test_a_token_sees_only_its_channel(  # type: ignore[no-untyped-def]
 
 
 def test_revocation_acts_at_once(client, catalog, private_channel, secret_pkg) -> None:  # type: ignore[no-untyped-def]
-    created = create_token(catalog, scope="read", channel=private_channel)
+    created = catalog.create_token(scope="read", channel=private_channel)
     assert client.get(f"/t/{created.token}/ui/secret").status_code == 200
-    revoke_token(catalog, str(created.info.id))
+    catalog.revoke_token(str(created.info.id))
     assert client.get(f"/t/{created.token}/ui/secret").status_code == 404
     listing = client.get(f"/t/{created.token}/ui/")
     assert listing.status_code == 200

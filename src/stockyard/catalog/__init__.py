@@ -1,25 +1,40 @@
-"""What each channel holds: artifacts, records, indexed timestamps, shards, published files.
-
-SQLAlchemy Core; SQLite by default, PostgreSQL for scale.
+"""What each channel holds: artifacts, records, indexed timestamps, policy, shards, published
+files. SQLAlchemy Core; SQLite by default, PostgreSQL for scale.
 """
 
+from stockyard.catalog.base import now_ms
+from stockyard.catalog.browse import ArtifactDetail, ChannelStats, PackageSummary
+from stockyard.catalog.core import Catalog
 from stockyard.catalog.db import CatalogError, sqlite_url
-from stockyard.catalog.store import (
+from stockyard.catalog.rows import (
     ArtifactRow,
-    Catalog,
     Channel,
     FileState,
+    Move,
+    NameSummaryRow,
     PublishRow,
+    SubdirChanges,
     SubdirState,
 )
+from stockyard.catalog.tokens import NewToken, Scope, TokenInfo
 
 __all__ = [
+    "ArtifactDetail",
     "ArtifactRow",
     "Catalog",
     "CatalogError",
     "Channel",
+    "ChannelStats",
     "FileState",
+    "Move",
+    "NameSummaryRow",
+    "NewToken",
+    "PackageSummary",
     "PublishRow",
+    "Scope",
+    "SubdirChanges",
     "SubdirState",
+    "TokenInfo",
+    "now_ms",
     "sqlite_url",
 ]

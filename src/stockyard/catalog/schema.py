@@ -25,13 +25,14 @@ metadata = MetaData()
 
 #: Bumped when the tables change; stored in `catalog_info`. Older catalogs are upgraded in place
 #: by the statements in `MIGRATIONS` (version -> statements that bring version-1 to version).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE subdirs ADD COLUMN scan_signature VARCHAR(64)",),
     3: (
         "CREATE INDEX IF NOT EXISTS ix_artifacts_origin ON artifacts (channel_id, subdir, origin)",
     ),
+    # 4: the channel_policies, channel_state and pending_moves tables (made by create_all).
 }
 
 catalog_info = Table(
@@ -87,6 +88,35 @@ Index("ix_artifacts_name", artifacts.c.channel_id, artifacts.c.subdir, artifacts
 #: records.
 Index("ix_artifacts_origin", artifacts.c.channel_id, artifacts.c.subdir, artifacts.c.origin)
 Index("ix_artifacts_channel_name", artifacts.c.channel_id, artifacts.c.name)
+
+#: Per channel: its stored policy (`stockyard.types.policy.ChannelPolicy`, encoded JSON). Every way
+#: into the channel reads it, so they all publish the same bytes.
+channel_policies = Table(
+    "channel_policies",
+    metadata,
+    Column("channel_id", Integer, ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True),
+    Column("policy", LargeBinary, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+#: Per channel: whether its channel-level files (channeldata.json, index.html) owe a publish. Set
+#: in the transaction that changes artifacts, cleared after they are published.
+channel_state = Table(
+    "channel_state",
+    metadata,
+    Column("channel_id", Integer, ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True),
+    Column("files_dirty", Boolean, nullable=False, default=False),
+)
+
+#: Files staged in storage whose catalog rows are committed but which are not yet in place: the
+#: move is finished after the commit, or by the next run after a crash.
+pending_moves = Table(
+    "pending_moves",
+    metadata,
+    Column("channel_id", Integer, ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True),
+    Column("source", String(1024), primary_key=True),
+    Column("target", String(1024), nullable=False),
+)
 
 #: Filenames that were in the channel and are gone (repodata `removed`).
 removed = Table(

@@ -1,4 +1,4 @@
-"""API tokens on top of the `tokens` table: create, look up, list, revoke.
+"""API tokens on top of the `tokens` table: create, look up, list, revoke (`TokensPart`).
 
 A token is `sy-` + 40 characters of `[A-Za-z0-9]` (about 238 random bits). conda reads the token
 of a `/t/<token>/` URL with the character set `[A-Za-z0-9-]`, so no `_` or other symbol may
@@ -13,12 +13,13 @@ import re
 import secrets
 import string
 from dataclasses import dataclass
-from typing import Final, Literal, get_args
+from typing import Any, Final, Literal, get_args
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 
+from stockyard.catalog.base import CatalogPart, now_ms
+from stockyard.catalog.rows import Channel
 from stockyard.catalog.schema import channels, tokens
-from stockyard.catalog.store import Catalog, Channel, now_ms
 from stockyard.types.errors import Conflict, InvalidIdentifier, NotFound
 
 Scope = Literal["read", "write", "admin"]
@@ -78,11 +79,12 @@ class NewToken:
 
 
 def check_scope(scope: str) -> Scope:
-    if scope not in _RANK:
-        raise InvalidIdentifier(
-            f"unknown token scope {scope!r}", hint=f"Use one of: {', '.join(SCOPES)}."
-        )
-    return scope  # type: ignore[return-value]
+    for known in SCOPES:
+        if scope == known:
+            return known
+    raise InvalidIdentifier(
+        f"unknown token scope {scope!r}", hint=f"Use one of: {', '.join(SCOPES)}."
+    )
 
 
 def generate_token() -> str:
@@ -111,135 +113,137 @@ _COLUMNS = (
 )
 
 
-def _select():  # type: ignore[no-untyped-def]
+def _select() -> Select[Any]:
     return select(*_COLUMNS).select_from(
         tokens.outerjoin(channels, tokens.c.channel_id == channels.c.id)
     )
 
 
-def _info(row) -> TokenInfo:  # type: ignore[no-untyped-def]
+def _info(row: Any) -> TokenInfo:
     return TokenInfo(*row)
 
 
-def create_token(
-    catalog: Catalog,
-    *,
-    scope: str,
-    channel: Channel | None = None,
-    expires_in: float | None = None,
-    description: str | None = None,
-) -> NewToken:
-    """A new random token with `scope` on `channel` (None: every channel), valid for
-    `expires_in` seconds (None: until revoked)."""
-    scope = check_scope(scope)
-    if description is not None and len(description) > 256:
-        raise InvalidIdentifier("token description is longer than 256 characters")
-    if expires_in is not None and not 0 < expires_in <= MAX_LIFETIME:
-        raise InvalidIdentifier(
-            f"token lifetime {expires_in!r} s is out of range",
-            hint="Give a lifetime between 1 second and 100 years, e.g. 30d.",
-        )
-    token = generate_token()
-    created = now_ms()
-    expires = created + int(expires_in * 1000) if expires_in is not None else None
-    with catalog.engine.begin() as conn:
-        result = conn.execute(
-            tokens.insert().values(
-                token_hash=hash_token(token),
-                prefix=token[:DISPLAY_PREFIX_LENGTH],
-                channel_id=channel.id if channel is not None else None,
-                scope=scope,
-                description=description,
-                created_at=created,
-                expires_at=expires,
+class TokensPart(CatalogPart):
+    def create_token(
+        self,
+        *,
+        scope: str,
+        channel: Channel | None = None,
+        expires_in: float | None = None,
+        description: str | None = None,
+    ) -> NewToken:
+        """A new random token with `scope` on `channel` (None: every channel), valid for
+        `expires_in` seconds (None: until revoked)."""
+        checked = check_scope(scope)
+        if description is not None and len(description) > 256:
+            raise InvalidIdentifier("token description is longer than 256 characters")
+        if expires_in is not None and not 0 < expires_in <= MAX_LIFETIME:
+            raise InvalidIdentifier(
+                f"token lifetime {expires_in!r} s is out of range",
+                hint="Give a lifetime between 1 second and 100 years, e.g. 30d.",
             )
+        token = generate_token()
+        created = now_ms()
+        expires = created + int(expires_in * 1000) if expires_in is not None else None
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                tokens.insert().values(
+                    token_hash=hash_token(token),
+                    prefix=token[:DISPLAY_PREFIX_LENGTH],
+                    channel_id=channel.id if channel is not None else None,
+                    scope=checked,
+                    description=description,
+                    created_at=created,
+                    expires_at=expires,
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            token_id = int(key[0])
+        info = TokenInfo(
+            id=token_id,
+            prefix=token[:DISPLAY_PREFIX_LENGTH],
+            scope=checked,
+            channel_id=channel.id if channel is not None else None,
+            channel_name=channel.name if channel is not None else None,
+            description=description,
+            created_at=created,
+            expires_at=expires,
+            revoked_at=None,
+            last_used_at=None,
         )
-        token_id = result.inserted_primary_key[0]
-    info = TokenInfo(
-        id=token_id,
-        prefix=token[:DISPLAY_PREFIX_LENGTH],
-        scope=scope,
-        channel_id=channel.id if channel is not None else None,
-        channel_name=channel.name if channel is not None else None,
-        description=description,
-        created_at=created,
-        expires_at=expires,
-        revoked_at=None,
-        last_used_at=None,
-    )
-    return NewToken(token, info)
+        return NewToken(token, info)
 
+    def find_token(self, token: str) -> TokenInfo | None:
+        """The stored token `token` is, in any state (active, expired, revoked); None if
+        unknown."""
+        if not is_token_shaped(token):
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(_select().where(tokens.c.token_hash == hash_token(token))).first()
+        return _info(row) if row else None
 
-def find_token(catalog: Catalog, token: str) -> TokenInfo | None:
-    """The stored token `token` is, in any state (active, expired, revoked); None if unknown."""
-    if not is_token_shaped(token):
-        return None
-    with catalog.engine.connect() as conn:
-        row = conn.execute(_select().where(tokens.c.token_hash == hash_token(token))).first()
-    return _info(row) if row else None
-
-
-def authenticate_token(catalog: Catalog, token: str) -> TokenInfo | None:
-    """The active token `token` is, or None (unknown, expired or revoked)."""
-    info = find_token(catalog, token)
-    now = now_ms()
-    if info is None or info.status(now) != "active":
-        return None
-    if info.last_used_at is None or now - info.last_used_at >= _LAST_USED_RESOLUTION_MS:
-        with catalog.engine.begin() as conn:
-            conn.execute(update(tokens).where(tokens.c.id == info.id).values(last_used_at=now))
-    return info
-
-
-def list_tokens(catalog: Catalog, *, channel_id: int | None = None) -> list[TokenInfo]:
-    query = _select().order_by(tokens.c.id)
-    if channel_id is not None:
-        query = query.where(tokens.c.channel_id == channel_id)
-    with catalog.engine.connect() as conn:
-        return [_info(row) for row in conn.execute(query)]
-
-
-def resolve_token(catalog: Catalog, ref: str) -> TokenInfo:
-    """A token named by its id, its display prefix (or a unique start of it), or the token."""
-    ref = ref.strip()
-    query = _select()
-    with catalog.engine.connect() as conn:
-        if ref.isdigit() and len(ref) < 18:
-            rows = conn.execute(query.where(tokens.c.id == int(ref))).all()
-        else:
-            rows = conn.execute(query.where(tokens.c.token_hash == hash_token(ref))).all()
-            if not rows and ref:
-                prefix = ref[:DISPLAY_PREFIX_LENGTH]
-                rows = conn.execute(
-                    query.where(tokens.c.prefix.startswith(prefix, autoescape=True))
-                ).all()
-                if len(ref) > DISPLAY_PREFIX_LENGTH:
-                    rows = []  # longer than a prefix but not a known token
-    if not rows:
-        raise NotFound(
-            f"no token matches {ref[:DISPLAY_PREFIX_LENGTH]!r}", hint="See `stockyard token list`."
-        )
-    if len(rows) > 1:
-        raise Conflict(
-            f"{ref!r} matches {len(rows)} tokens",
-            hint="Pass the token id or a longer prefix (see `stockyard token list`).",
-        )
-    return _info(rows[0])
-
-
-def revoke_token(catalog: Catalog, ref: str) -> TokenInfo:
-    """Revoke the token named by `ref` (see `resolve_token`); effective on the next request."""
-    info = resolve_token(catalog, ref)
-    if info.revoked_at is not None:
+    def authenticate_token(self, token: str) -> TokenInfo | None:
+        """The active token `token` is, or None (unknown, expired or revoked)."""
+        info = self.find_token(token)
+        now = now_ms()
+        if info is None or info.status(now) != "active":
+            return None
+        if info.last_used_at is None or now - info.last_used_at >= _LAST_USED_RESOLUTION_MS:
+            with self.engine.begin() as conn:
+                conn.execute(update(tokens).where(tokens.c.id == info.id).values(last_used_at=now))
         return info
-    stamp = now_ms()
-    with catalog.engine.begin() as conn:
-        conn.execute(
-            update(tokens)
-            .where(tokens.c.id == info.id, tokens.c.revoked_at.is_(None))
-            .values(revoked_at=stamp)
-        )
-    return resolve_token(catalog, str(info.id))
+
+    def list_tokens(self, *, channel_id: int | None = None) -> list[TokenInfo]:
+        query = _select().order_by(tokens.c.id)
+        if channel_id is not None:
+            query = query.where(tokens.c.channel_id == channel_id)
+        with self.engine.connect() as conn:
+            return [_info(row) for row in conn.execute(query)]
+
+    def resolve_token(self, ref: str) -> TokenInfo:
+        """A token named by its id, its display prefix (or a unique start of it), or the
+        token."""
+        ref = ref.strip()
+        query = _select()
+        with self.engine.connect() as conn:
+            if ref.isdigit() and len(ref) < 18:
+                rows = conn.execute(query.where(tokens.c.id == int(ref))).all()
+            else:
+                rows = conn.execute(query.where(tokens.c.token_hash == hash_token(ref))).all()
+                if not rows and ref:
+                    prefix = ref[:DISPLAY_PREFIX_LENGTH]
+                    rows = conn.execute(
+                        query.where(tokens.c.prefix.startswith(prefix, autoescape=True))
+                    ).all()
+                    if len(ref) > DISPLAY_PREFIX_LENGTH:
+                        rows = []  # longer than a prefix but not a known token
+        if not rows:
+            raise NotFound(
+                f"no token matches {ref[:DISPLAY_PREFIX_LENGTH]!r}",
+                hint="See `stockyard token list`.",
+            )
+        if len(rows) > 1:
+            raise Conflict(
+                f"{ref!r} matches {len(rows)} tokens",
+                hint="Pass the token id or a longer prefix (see `stockyard token list`).",
+            )
+        return _info(rows[0])
+
+    def revoke_token(self, ref: str) -> TokenInfo:
+        """Revoke the token named by `ref` (see `resolve_token`); effective on the next
+        request."""
+        info = self.resolve_token(ref)
+        if info.revoked_at is not None:
+            return info
+        stamp = now_ms()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(tokens)
+                .where(tokens.c.id == info.id, tokens.c.revoked_at.is_(None))
+                .values(revoked_at=stamp)
+            )
+        return self.resolve_token(str(info.id))
 
 
 __all__ = [
@@ -248,13 +252,9 @@ __all__ = [
     "NewToken",
     "Scope",
     "TokenInfo",
-    "authenticate_token",
+    "TokensPart",
     "check_scope",
-    "create_token",
-    "find_token",
     "generate_token",
     "hash_token",
-    "list_tokens",
-    "resolve_token",
-    "revoke_token",
+    "is_token_shaped",
 ]

@@ -18,19 +18,22 @@ def index(
     subdir: list[str] = typer.Option(
         None, "--subdir", "-s", help="Only index these subdirs (repeatable). Default: all."
     ),
-    no_shards: bool = typer.Option(
-        False, "--no-shards", help="Do not write CEP 16 sharded repodata."
+    shards: bool = typer.Option(
+        None, "--shards/--no-shards", help="Write CEP 16 sharded repodata (default: on)."
     ),
     zst_level: int = typer.Option(
-        DEFAULT_ZSTD_LEVEL,
+        None,
         "--zst-level",
         min=1,
         max=22,
-        help="zstd level of repodata.json.zst and shards (9: fast; 16-19: smaller, slower).",
+        help=f"zstd level of repodata.json.zst and shards (default {DEFAULT_ZSTD_LEVEL}; "
+        "16-19: smaller, slower).",
     ),
-    bz2: bool = typer.Option(False, "--bz2", help="Also write repodata.json.bz2."),
+    bz2: bool = typer.Option(None, "--bz2/--no-bz2", help="Also write repodata.json.bz2."),
     current_repodata: bool = typer.Option(
-        False, "--current-repodata", help="Also write current_repodata.json (conda-index's)."
+        None,
+        "--current-repodata/--no-current-repodata",
+        help="Also write current_repodata.json (conda-index's).",
     ),
     patch_generator: str = typer.Option(
         None,
@@ -38,7 +41,7 @@ def index(
         help=(
             "Repodata patches: a patch_instructions.json, a patch package (file, or the name of a "
             "package in the channel's noarch/), or a .py file defining "
-            "_patch_repodata(repodata, subdir)."
+            "_patch_repodata(repodata, subdir). Stored with the channel; '' removes it."
         ),
     ),
     base_url: str = typer.Option(
@@ -57,7 +60,9 @@ def index(
     lock_timeout: float = typer.Option(
         600, "--lock-timeout", help="Seconds to wait for another indexer of this channel."
     ),
-    no_html: bool = typer.Option(False, "--no-html", help="Do not write index.html listings."),
+    html: bool = typer.Option(
+        None, "--html/--no-html", help="Write index.html listings (default: on)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Index a channel: read new and changed artifacts, update the catalog, publish repodata.
@@ -65,29 +70,35 @@ def index(
     Writes, per subdir: repodata.json (+ .zst), repodata_from_packages.json, the shard index and
     shards, run_exports.json, patch_instructions.json, index.html; at the root: channeldata.json
     and index.html. Only what changed is read and rewritten.
+
+    The publishing flags and --patch-generator are stored as the channel's policy: uploads to a
+    served channel and later runs use them. When any publishing flag is given, the flags not
+    given take their defaults; with none, the stored policy stays.
     """
     import os
 
     from stockyard.index.run import IndexOptions, index_channel
-    from stockyard.publish.subdir import PublishOptions
+    from stockyard.types.policy import PublishOptions
 
-    if base_url is not None and not base_url.startswith(("http://", "https://", "file://", "./")):
+    if base_url and not base_url.startswith(("http://", "https://", "file://", "./")):
         from stockyard.types.errors import ConfigError
 
         raise ConfigError(
             f"--base-url {base_url!r} is not a URL",
             hint="Use an absolute URL such as https://cdn.example.com/channel",
         )
+    flags = {
+        "shards": shards,
+        "zst_level": zst_level,
+        "bz2": bz2,
+        "current_repodata": current_repodata,
+        "base_url": base_url,
+        "html": html,
+    }
+    given = {key: value for key, value in flags.items() if value is not None}
     options = IndexOptions(
         subdirs=tuple(subdir) if subdir else None,
-        publish=PublishOptions(
-            shards=not no_shards,
-            zst_level=zst_level,
-            bz2=bz2,
-            current_repodata=current_repodata,
-            base_url=base_url,
-            html=not no_html,
-        ),
+        publish=PublishOptions(**given) if given else None,
         patch_source=patch_generator,
         db_url=db_url,
         workers=workers or max(1, os.cpu_count() or 1),

@@ -185,7 +185,6 @@ def channel_list(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List every channel (private ones included: this is the operator's view)."""
-    from stockyard.catalog.queries import channel_stats
     from stockyard.server.channels import open_catalog
 
     settings = _settings(config, data)
@@ -193,7 +192,7 @@ def channel_list(
     try:
         rows = []
         for channel in catalog.list_channels():
-            stats = channel_stats(catalog, channel.id)
+            stats = catalog.channel_stats(channel.id)
             rows.append(
                 {
                     "name": channel.name,
@@ -266,7 +265,7 @@ def token_create(
     as_json: bool = typer.Option(False, "--json", help="Print the token and its details as JSON."),
 ) -> None:
     """Create a token. It is printed once; only its hash is stored."""
-    from stockyard.catalog.tokens import check_scope, create_token
+    from stockyard.catalog.tokens import check_scope
     from stockyard.config import parse_duration
     from stockyard.server.channels import open_catalog
 
@@ -276,8 +275,8 @@ def token_create(
     catalog = open_catalog(settings)
     try:
         target = catalog.require_channel(channel) if channel else None
-        created = create_token(
-            catalog, scope=scope, channel=target, expires_in=expires_in, description=description
+        created = catalog.create_token(
+            scope=scope, channel=target, expires_in=expires_in, description=description
         )
     finally:
         catalog.close()
@@ -300,12 +299,11 @@ def token_list(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List tokens: prefix, scope, channel, expiry, status (never the tokens)."""
-    from stockyard.catalog.tokens import list_tokens
     from stockyard.server.channels import open_catalog
 
     catalog = open_catalog(_settings(config, data))
     try:
-        infos = list_tokens(catalog)
+        infos = catalog.list_tokens()
     finally:
         catalog.close()
     if as_json:
@@ -335,12 +333,11 @@ def token_revoke(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Revoke a token; the server refuses it from the next request on."""
-    from stockyard.catalog.tokens import revoke_token
     from stockyard.server.channels import open_catalog
 
     catalog = open_catalog(_settings(config, data))
     try:
-        info = revoke_token(catalog, token)
+        info = catalog.revoke_token(token)
     finally:
         catalog.close()
     if as_json:

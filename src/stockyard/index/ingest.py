@@ -12,7 +12,6 @@ from typing import Any
 
 from stockyard.catalog import ArtifactRow
 from stockyard.package.read import ArtifactMetadata, read_artifact
-from stockyard.storage import Store
 from stockyard.types.encoding import encode_json
 from stockyard.types.errors import InvalidArtifact, StockyardError
 from stockyard.types.repodata import icon_path
@@ -132,12 +131,12 @@ def artifact_row(
     )
 
 
-def store_icon(store: Store, meta: ArtifactMetadata) -> None:
-    """Publish the artifact's icon content-addressed, where channeldata's `icon_url` points."""
-    if meta.icon:
-        key = icon_path(hashlib.sha256(meta.icon).hexdigest())
-        if store.stat(key) is None:
-            store.put(key, meta.icon)
+def icon_entry(meta: ArtifactMetadata) -> dict[str, bytes]:
+    """{key: bytes} of the artifact's icon, published content-addressed where channeldata's
+    `icon_url` points; empty when it has none."""
+    if not meta.icon:
+        return {}
+    return {icon_path(hashlib.sha256(meta.icon).hexdigest()): meta.icon}
 
 
 def first_indexed_ms() -> int:

@@ -14,9 +14,13 @@ import filelock
 
 from stockyard.types.errors import LockTimeout
 
+#: Seconds a writer waits for another writer of the same channel, in every path (the server's
+#: `lock_timeout` setting overrides it for uploads).
+DEFAULT_LOCK_TIMEOUT = 600.0
+
 
 @contextlib.contextmanager
-def channel_lock(path: Path, *, timeout: float) -> Iterator[None]:
+def channel_lock(path: Path, *, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[None]:
     lock = filelock.FileLock(str(path), timeout=timeout)
     try:
         lock.acquire()

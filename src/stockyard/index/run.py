@@ -1,49 +1,39 @@
-"""`index_channel`: list storage, diff with the catalog, read what changed, update the catalog,
-publish. Costs O(change) when little changed; a run with no change writes nothing."""
+"""`index_channel`: scan storage, read what changed, build the change set, commit (one path, see
+`stockyard.index.commit`), remember the scans. Costs O(change) when little changed; a run with
+no change writes nothing."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
-from stockyard.catalog import Catalog, Channel, SubdirState, sqlite_url
+from stockyard.catalog import Catalog, Channel, SubdirChanges, sqlite_url
+from stockyard.index.commit import ChangeSet, ChannelCommit
 from stockyard.index.ingest import (
     ReadFailure,
     artifact_row,
     first_indexed_ms,
+    icon_entry,
     read_artifacts,
-    store_icon,
     subdir_mismatch,
 )
-from stockyard.index.lock import channel_lock
+from stockyard.index.lock import DEFAULT_LOCK_TIMEOUT
+from stockyard.index.policy import updated_policy
+from stockyard.index.scan import SubdirScan, remember_scans, scan_subdir
+from stockyard.index.workspace import ChannelWorkspace
 from stockyard.package.read import ArtifactMetadata
-from stockyard.publish.channel import publish_channel_files, refresh_channeldata_entries
-from stockyard.publish.subdir import (
-    PublishOptions,
-    SubdirChange,
-    patch_fingerprint,
-    publish_subdir,
-    unpatched_repodata,
-)
-from stockyard.publish.writer import Publisher
 from stockyard.storage import LocalStore, Store
-from stockyard.types.errors import NotFound, StockyardError
-from stockyard.types.identifiers import SUBDIR_PATTERN, artifact_format
-from stockyard.types.repodata import REPODATA_JSON
+from stockyard.types.errors import ConfigError, NotFound
+from stockyard.types.identifiers import SUBDIR_PATTERN
+from stockyard.types.policy import PublishOptions
 
 _subdir_re = re.compile(SUBDIR_PATTERN)
-
-#: Where Stockyard keeps its state inside a channel directory.
-STATE_DIR = ".stockyard"
 
 #: progress(phase, completed, total); phase is "scan", "read" or "publish".
 Progress = Callable[[str, int, int], None]
@@ -52,13 +42,15 @@ Progress = Callable[[str, int, int], None]
 @dataclass(frozen=True, slots=True)
 class IndexOptions:
     subdirs: tuple[str, ...] | None = None
-    publish: PublishOptions = field(default_factory=PublishOptions)
-    #: A patch_instructions.json file, a patch package (file or name in the channel), or a Python
-    #: file defining `_patch_repodata(repodata, subdir)`.
+    #: When given, becomes the channel's stored publish policy; None keeps the stored one.
+    publish: PublishOptions | None = None
+    #: When given, becomes the channel's stored patch source ("" removes it); None keeps it.
+    #: A patch_instructions.json file, a patch package (file or name in the channel), or a
+    #: Python file defining `_patch_repodata(repodata, subdir)`.
     patch_source: str | None = None
     db_url: str | None = None
     workers: int = max(1, os.cpu_count() or 1)
-    lock_timeout: float = 600.0
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     channel_name: str | None = None
 
 
@@ -79,7 +71,7 @@ class IndexResult:
     subdirs_published: list[str] = field(default_factory=list)
     files_written: int = 0
     seconds: float = 0.0
-    #: Seconds per phase (scan, read, ingest, patch, publish), for --json and benchmarks.
+    #: Seconds per phase (scan, read, ingest, commit), for --json and benchmarks.
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,17 +88,13 @@ class IndexResult:
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
 
-
-@dataclass(slots=True)
-class _SubdirScan:
-    subdir: str
-    signature: str
-    files: int
-    new: list[str] = field(default_factory=list)
-    maybe_changed: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    mtimes: dict[str, int] = field(default_factory=dict)
-    skipped: bool = False
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[phase] = time.perf_counter() - started
 
 
 def index_channel(
@@ -116,270 +104,170 @@ def index_channel(
     started = time.perf_counter()
     options = options or IndexOptions()
     channel_dir = Path(channel_dir)
-    if not channel_dir.is_dir():
-        raise NotFound(
-            f"channel directory {str(channel_dir)!r} does not exist",
-            hint="Pass the folder that holds the noarch/ and <platform>/ folders.",
-        )
-    state_dir = channel_dir / STATE_DIR
-    state_dir.mkdir(exist_ok=True)
+    _check_channel_dir(channel_dir)
+    workspace = ChannelWorkspace(channel_dir)
     name = options.channel_name or channel_dir.resolve().name or "channel"
     result = IndexResult(channel=name)
-    # Fail on a bad patch source before touching anything.
-    patch_source = _load_patch_source(options.patch_source, channel_dir)
-    store = LocalStore(channel_dir)
-    with channel_lock(state_dir / "index.lock", timeout=options.lock_timeout):
-        catalog = Catalog.open(options.db_url or sqlite_url(state_dir / "catalog.db"))
+    with workspace.lock(options.lock_timeout):
+        catalog = Catalog.open(options.db_url or sqlite_url(workspace.state_dir / "catalog.db"))
         try:
-            channel = catalog.ensure_channel(_catalog_channel_name(name))
-            _index_locked(
-                catalog, store, channel, state_dir, options, patch_source, progress, result
-            )
+            channel = catalog.ensure_channel(catalog_channel_name(name))
+            store = LocalStore(channel_dir)
+            run = _IndexRun(catalog, store, channel, workspace, options, progress, result)
+            run.execute()
         finally:
             catalog.close()
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _catalog_channel_name(name: str) -> str:
-    # The catalog validates channel names (CEP 26); a directory may be called anything.
+def _check_channel_dir(channel_dir: Path) -> None:
+    if not channel_dir.is_dir():
+        raise NotFound(
+            f"channel directory {str(channel_dir)!r} does not exist",
+            hint="Pass the folder that holds the noarch/ and <platform>/ folders.",
+        )
+
+
+def catalog_channel_name(name: str) -> str:
+    """The catalog name of a channel directory (the catalog validates names, CEP 26; a
+    directory may be called anything)."""
     cleaned = re.sub(r"[^a-z0-9_.-]+", "-", name.lower()).strip("-.") or "channel"
     return cleaned[:128]
 
 
-def _load_patch_source(spec: str | None, channel_dir: Path):  # type: ignore[no-untyped-def]
-    if not spec:
-        return None
-    from stockyard.patches.sources import load_patch_source
+@dataclass(slots=True)
+class _IndexRun:
+    """One index run under the channel lock: scan -> read changed -> ingest -> commit ->
+    remember scans."""
 
-    return load_patch_source(spec, channel_dir=channel_dir)
+    catalog: Catalog
+    store: Store
+    channel: Channel
+    workspace: ChannelWorkspace
+    options: IndexOptions
+    progress: Progress | None
+    result: IndexResult
 
+    def execute(self) -> None:
+        # The policy and its patch source are checked before anything is touched.
+        stored = self.catalog.channel_policy(self.channel.id)
+        policy = updated_policy(stored, self.options.publish, self.options.patch_source)
+        commit = ChannelCommit.open(self.catalog, self.store, self.channel, self.workspace, policy)
+        if policy != stored:
+            self.catalog.set_channel_policy(self.channel.id, policy)
+        # Files an interrupted upload committed but did not move yet: in place before the scan,
+        # or it would take them for removed.
+        commit.finish_moves()
+        with self.result.timed("scan"):
+            scans = self.scan()
+        with self.result.timed("read"):
+            metas = self.read(scans)
+        with self.result.timed("ingest"):
+            changes = self.ingest(scans, metas)
+        with self.result.timed("commit"):
+            outcome = commit.commit(changes, recheck=[s.subdir for s in scans])
+        self.result.subdirs_published = outcome.subdirs_published
+        self.result.files_written = outcome.files_written
+        remember_scans(
+            self.catalog, self.channel.id, scans, self.catalog.subdir_states(self.channel.id)
+        )
 
-def scan_signature(files: dict[str, tuple[int, int]]) -> str:
-    """A hash of the sorted (filename, size, mtime_ns) of a subdir's artifacts."""
-    return hashlib.sha256(msgspec.msgpack.encode(sorted(files.items()))).hexdigest()
+    def subdirs(self) -> list[str]:
+        wanted = self.options.subdirs
+        found = [d for d in self.store.list_dirs() if _subdir_re.fullmatch(d)]
+        if wanted:
+            found = [d for d in found if d in wanted]
+        if not wanted or "noarch" in wanted:
+            found = sorted(set(found) | {"noarch"})  # CEP 26: noarch/repodata.json must exist
+        return found
 
+    def scan(self) -> list[SubdirScan]:
+        states = self.catalog.subdir_states(self.channel.id)
+        subdirs = self.subdirs()
+        scans = [
+            scan_subdir(self.catalog, self.store, self.channel.id, s, states.get(s))
+            for s in subdirs
+        ]
+        self._report("scan", len(scans), len(scans))
+        return scans
 
-def _scan(
-    catalog: Catalog, store: Store, channel: Channel, subdir: str, state: SubdirState | None
-) -> _SubdirScan:
-    files = {name: st for name, st in store.file_sizes(subdir).items() if artifact_format(name)}
-    scan = _SubdirScan(subdir, scan_signature(files), len(files))
-    if state is not None and not state.dirty and state.scan_signature == scan.signature:
-        return scan  # the same files as after the last complete run: nothing to compare
-    known = catalog.file_states(channel.id, subdir)
-    for filename, (size, mtime_ns) in files.items():
-        scan.mtimes[filename] = mtime_ns
-        previous = known.get(filename)
-        if previous is None:
-            scan.new.append(filename)
-        elif previous.size != size or previous.mtime_ns != mtime_ns:
-            scan.maybe_changed.append(filename)
-    scan.removed = sorted(set(known) - set(files))
-    scan.new.sort()
-    scan.maybe_changed.sort()
-    return scan
+    def read(self, scans: list[SubdirScan]) -> dict[str, list[ArtifactMetadata]]:
+        """Read everything new or possibly changed, in parallel; per subdir, in scan order."""
+        owners = [scan for scan in scans for _ in scan.to_read]
+        jobs = [(self._local_path(s.subdir, f), f) for s in scans for f in s.to_read]
+        done = 0
 
+        def on_done(count: int) -> None:
+            nonlocal done
+            done += count
+            self._report("read", done, len(jobs))
 
-def _index_locked(
-    catalog: Catalog,
-    store: LocalStore,
-    channel: Channel,
-    state_dir: Path,
-    options: IndexOptions,
-    patch_source: Any,
-    progress: Progress | None,
-    result: IndexResult,
-) -> None:
-    root = store.root
-    subdirs = [d for d in store.list_dirs() if _subdir_re.match(d)]
-    if options.subdirs:
-        subdirs = [d for d in subdirs if d in options.subdirs]
-    if not options.subdirs or "noarch" in options.subdirs:
-        subdirs = sorted(set(subdirs) | {"noarch"})  # CEP 26: noarch/repodata.json must exist
-    clock = time.perf_counter()
-    states = catalog.subdir_states(channel.id)
-    scans = [_scan(catalog, store, channel, s, states.get(s)) for s in subdirs]
-    # A subdir left dirty by an interrupted run must be republished whole.
-    interrupted = {s for s in subdirs if (st := states.get(s)) is not None and st.dirty}
-    if progress:
-        progress("scan", len(scans), len(scans))
+        self._report("read", 0, len(jobs))
+        per_subdir: dict[str, list[ArtifactMetadata]] = {}
+        outcomes = read_artifacts(jobs, workers=self.options.workers, on_done=on_done)
+        for (path, _), scan, outcome in zip(jobs, owners, outcomes, strict=True):
+            problem = _refusal(outcome, scan.subdir, path)
+            if problem is not None:
+                self.result.skipped.append(Skipped(*problem))
+                scan.skipped = True
+            else:
+                assert isinstance(outcome, ArtifactMetadata)
+                per_subdir.setdefault(scan.subdir, []).append(outcome)
+        return per_subdir
 
-    # Read everything new or possibly changed, in parallel.
-    jobs = [(str(root / s.subdir / f), f) for s in scans for f in (*s.new, *s.maybe_changed)]
-    owners = [s for s in scans for _ in (*s.new, *s.maybe_changed)]
-    total = len(jobs)
-    done = 0
+    def _local_path(self, subdir: str, filename: str) -> str:
+        path = self.store.local_path(f"{subdir}/{filename}")
+        if path is None:
+            raise ConfigError(
+                "indexing reads artifacts from a local directory; this store has none",
+                hint="Index the channel directory, or upload the artifacts to the server.",
+            )
+        return str(path)
 
-    def on_done(n: int) -> None:
-        nonlocal done
-        done += n
-        if progress:
-            progress("read", done, total)
+    def ingest(
+        self, scans: list[SubdirScan], metas: dict[str, list[ArtifactMetadata]]
+    ) -> ChangeSet:
+        changes = ChangeSet()
+        for scan in scans:
+            changes.subdirs.append(self._subdir_changes(scan, metas.get(scan.subdir, [])))
+            for meta in metas.get(scan.subdir, []):
+                changes.icons.update(icon_entry(meta))
+            self.result.removed += len(scan.removed)
+            self.result.unchanged += scan.unchanged
+        return changes
 
-    result.timings["scan"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    if progress:
-        progress("read", 0, total)
-    changes: dict[str, SubdirChange] = {}
-    per_subdir: dict[str, list[ArtifactMetadata]] = {}
-    for scan, outcome in zip(
-        owners, read_artifacts(jobs, workers=options.workers, on_done=on_done), strict=True
-    ):
-        if isinstance(outcome, ReadFailure):
-            result.skipped.append(Skipped(outcome.path, outcome.reason))
-            scan.skipped = True
-            continue
-        problem = subdir_mismatch(outcome, scan.subdir)
-        if problem:
-            result.skipped.append(Skipped(str(root / scan.subdir / outcome.filename), problem))
-            scan.skipped = True
-            continue
-        per_subdir.setdefault(scan.subdir, []).append(outcome)
-
-    result.timings["read"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    for scan in scans:
-        known = catalog.file_states(channel.id, scan.subdir) if scan.maybe_changed else {}
+    def _subdir_changes(self, scan: SubdirScan, metas: list[ArtifactMetadata]) -> SubdirChanges:
+        known = self.catalog.file_states(self.channel.id, scan.subdir) if scan.maybe_changed else {}
         maybe = set(scan.maybe_changed)
-        rows = []
-        touched = []
-        change = SubdirChange()
-        for meta in per_subdir.get(scan.subdir, []):
+        change = SubdirChanges(scan.subdir, removed=list(scan.removed))
+        for meta in metas:
             state = known.get(meta.filename)
             mtime = scan.mtimes[meta.filename]
             if meta.filename in maybe and state is not None and state.sha256 == meta.sha256:
-                touched.append((meta.filename, meta.size, mtime))  # same bytes, new mtime
-                result.unchanged += 1
+                change.touched.append((meta.filename, meta.size, mtime))  # same bytes, new mtime
+                self.result.unchanged += 1
                 continue
-            stamp = state.indexed_timestamp if state is not None else 0
-            row = artifact_row(meta, scan.subdir, mtime, stamp or first_indexed_ms())
-            rows.append(row)
-            change.filenames.add(row.filename)
-            change.names.add(row.name)
+            stamp = state.indexed_timestamp if state is not None else first_indexed_ms()
+            change.upserts.append(artifact_row(meta, scan.subdir, mtime, stamp))
             if meta.filename in maybe:
-                result.changed += 1
+                self.result.changed += 1
             else:
-                result.added += 1
-        if scan.removed:
-            change.names |= catalog.names_for_filenames(channel.id, scan.subdir, scan.removed)
-        result.removed += len(scan.removed)
-        catalog.apply_changes(
-            channel.id,
-            scan.subdir,
-            upserts=rows,
-            touched=touched,
-            removed_filenames=scan.removed,
-            mark_dirty=False,
-        )
-        if rows or scan.removed:
-            catalog.mark_dirty(channel.id, scan.subdir)
-            changes[scan.subdir] = change
-        for meta in per_subdir.get(scan.subdir, []):
-            store_icon(store, meta)
-    result.unchanged += sum(scan.files - len(scan.new) - len(scan.maybe_changed) for scan in scans)
+                self.result.added += 1
+        return change
 
-    result.timings["ingest"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    # Patch instructions for every subdir, validated before anything is published.
-    instructions = {s: _instructions(patch_source, catalog, channel, s) for s in subdirs}
-    options_fp = options.publish.fingerprint()
-    to_publish: list[tuple[str, SubdirChange | None]] = []
-    states = catalog.subdir_states(channel.id)
-    for subdir in subdirs:
-        state = states.get(subdir)
-        change = None if subdir in interrupted else changes.get(subdir)
-        needs = (
-            state is None
-            or state.dirty
-            or state.patch_fingerprint != patch_fingerprint(instructions[subdir])
-            or state.options_fingerprint != options_fp
-            or store.stat(f"{subdir}/{REPODATA_JSON}") is None
-        )
-        if needs:
-            to_publish.append((subdir, change))
-
-    result.timings["patch"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    if not to_publish and store.stat("channeldata.json") is not None:
-        _remember_scans(catalog, channel, scans, states)
-        return
-    publisher = Publisher(catalog, store, channel.id)
-    scratch = state_dir / "tmp"
-    changed_names: set[str] = set()
-    full_names = False
-    for i, (subdir, change) in enumerate(to_publish):
-        if progress:
-            progress("publish", i, len(to_publish))
-        outcome = publish_subdir(
-            catalog,
-            publisher,
-            channel,
-            subdir,
-            options.publish,
-            change,
-            scratch=scratch,
-            instructions=instructions[subdir],
-        )
-        result.subdirs_published.append(subdir)
-        if outcome.full:
-            full_names = True
-        elif change is not None:
-            changed_names |= change.names
-    if full_names or store.stat("channeldata.json") is None:
-        names = set()
-        for subdir in catalog.known_subdirs(channel.id):
-            names |= catalog.names_in_subdir(channel.id, subdir)
-        names |= set(catalog.channeldata_entries(channel.id))
-        changed_names = names
-    refresh_channeldata_entries(catalog, channel, changed_names)
-    publish_channel_files(
-        catalog,
-        publisher,
-        channel,
-        catalog.known_subdirs(channel.id),
-        write_html=options.publish.html,
-    )
-    if progress:
-        progress("publish", len(to_publish), len(to_publish))
-    result.files_written = len(publisher.written)
-    shutil.rmtree(scratch, ignore_errors=True)
-    _remember_scans(catalog, channel, scans, catalog.subdir_states(channel.id))
-    result.timings["publish"] = time.perf_counter() - clock
+    def _report(self, phase: str, completed: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(phase, completed, total)
 
 
-def _remember_scans(
-    catalog: Catalog, channel: Channel, scans: list[_SubdirScan], states: dict[str, SubdirState]
-) -> None:
-    """Store each fully handled subdir's scan signature, so an unchanged one is skipped next time.
-
-    A subdir with unreadable artifacts keeps no signature: they are read, and reported, again.
-    """
-    for scan in scans:
-        signature = None if scan.skipped else scan.signature
-        state = states.get(scan.subdir)
-        if state is not None and not state.dirty and state.scan_signature != signature:
-            catalog.set_scan_signature(channel.id, scan.subdir, signature)
-
-
-def _instructions(patch_source: Any, catalog: Catalog, channel: Channel, subdir: str) -> dict:
-    if patch_source is None:
-        return {}
-    from stockyard.patches.sources import GeneratorPatchSource
-
-    # Only Python generators look at the repodata; building it is O(records).
-    if isinstance(patch_source, GeneratorPatchSource):
-        repodata = unpatched_repodata(catalog, channel, subdir)
-    else:
-        repodata = {}
-    try:
-        return patch_source.instructions_for(subdir, repodata) or {}
-    except StockyardError:
-        raise
-    except Exception as exc:  # a patch generator is user code
-        from stockyard.types.errors import InvalidMetadata
-
-        raise InvalidMetadata(
-            f"patch source failed for {subdir}: {type(exc).__name__}: {exc}",
-            hint="Fix the patch generator; nothing was published.",
-        ) from exc
+def _refusal(
+    outcome: ArtifactMetadata | ReadFailure, subdir: str, path: str
+) -> tuple[str, str] | None:
+    """(path, reason) when an artifact read for `subdir` cannot be indexed."""
+    if isinstance(outcome, ReadFailure):
+        return outcome.path, outcome.reason
+    problem = subdir_mismatch(outcome, subdir)
+    if problem:
+        return path, problem
+    return None

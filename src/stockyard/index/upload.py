@@ -2,26 +2,27 @@
 
 An upload is checked completely first (`validate_upload`: parses, sha256 matches, index.json agrees
 with filename and subdir), without any lock, so uploads validate in parallel. Validated uploads
-are then committed in batches (`ingest_uploads`): one channel lock, one catalog transaction per
-subdir and one publish per changed subdir for every upload waiting, which is what keeps latency
-low when many clients upload at once. On any failure an upload's temp file is deleted and nothing
-of it is stored.
+are then committed in batches (`ingest_uploads`): one channel lock, one catalog transaction and
+one publish per changed subdir for every upload waiting, which is what keeps latency low when many
+clients upload at once. Accepted files are staged in the store and moved into place only after
+the catalog commit names them (`stockyard.index.commit`); on any failure before that an upload's
+temp file is deleted and nothing of it is stored.
 """
 
 from __future__ import annotations
 
 import contextlib
+import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from stockyard.catalog import ArtifactRow, Catalog, Channel
-from stockyard.index.ingest import artifact_row, first_indexed_ms, store_icon, subdir_mismatch
-from stockyard.index.lock import channel_lock
+from stockyard.catalog import ArtifactRow, Catalog, Channel, FileState, Move, SubdirChanges
+from stockyard.index.commit import STAGING, ChangeSet, ChannelCommit
+from stockyard.index.ingest import artifact_row, first_indexed_ms, icon_entry, subdir_mismatch
+from stockyard.index.lock import DEFAULT_LOCK_TIMEOUT
+from stockyard.index.workspace import ChannelWorkspace
 from stockyard.package.read import ArtifactMetadata, read_artifact
-from stockyard.publish.channel import publish_channel_files, refresh_channeldata_entries
-from stockyard.publish.subdir import PublishOptions, SubdirChange, publish_subdir
-from stockyard.publish.writer import Publisher
 from stockyard.storage import Store
 from stockyard.types.errors import Conflict, HashMismatch, InvalidArtifact, StockyardError
 from stockyard.types.identifiers import check_sha256, check_subdir, parse_artifact_filename
@@ -89,118 +90,100 @@ def ingest_uploads(
     channel: Channel,
     uploads: list[ValidatedUpload],
     *,
-    options: PublishOptions | None = None,
-    state_dir: Path,
-    lock_timeout: float = 60.0,
+    workspace: ChannelWorkspace,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
 ) -> list[UploadResult | StockyardError]:
-    """Store validated uploads and republish, all under one channel lock.
+    """Store validated uploads and republish, all under one channel lock, through the one
+    commit step (`ChannelCommit`) with the channel's stored policy.
 
     Returns one outcome per upload, in order: its result, or the error that refused it (a
     Conflict when the file exists and force is not set, also for a repeat within the batch).
-    Errors that stop the whole batch (the lock timing out) are raised.
+    Errors that stop the whole batch (the lock timing out, a bad patch source) are raised.
     """
-    options = options or PublishOptions()
-    outcomes: list[UploadResult | StockyardError | None] = [None] * len(uploads)
-    accepted: list[tuple[int, ArtifactRow, bool]] = []
     try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        with channel_lock(state_dir / "index.lock", timeout=lock_timeout):
-            changes: dict[str, SubdirChange | None] = {}
-            by_subdir: dict[str, list[int]] = {}
-            for i, upload in enumerate(uploads):
-                by_subdir.setdefault(upload.subdir, []).append(i)
-            for subdir, indices in by_subdir.items():
-                known = catalog.file_states(channel.id, subdir)
-                # A subdir already dirty was left half-published by a crash: redo it whole.
-                before = catalog.subdir_state(channel.id, subdir)
-                interrupted = before is not None and before.dirty
-                rows: dict[str, ArtifactRow] = {}
-                for i in indices:
-                    upload = uploads[i]
-                    refusal = _conflict(channel, upload, known, rows)
-                    if refusal is not None:
-                        outcomes[i] = refusal
-                        continue
-                    key = f"{subdir}/{upload.filename}"
-                    store.put_file(key, upload.temp_path)
-                    if upload.attestation is not None:
-                        store.put(f"{key}.attestation.json", upload.attestation)
-                    info = store.stat(key)
-                    mtime = info.mtime_ns if info else time.time_ns()
-                    previous = known.get(upload.filename)
-                    stamp = previous.indexed_timestamp if previous else first_indexed_ms()
-                    row = artifact_row(upload.meta, subdir, mtime, stamp)
-                    rows[upload.filename] = row  # a forced repeat in the batch: the last one wins
-                    accepted.append((i, row, previous is not None))
-                    store_icon(store, upload.meta)
-                if not rows:
-                    continue
-                catalog.apply_changes(channel.id, subdir, upserts=list(rows.values()))
-                changes[subdir] = (
-                    None
-                    if interrupted
-                    else SubdirChange(names={r.name for r in rows.values()}, filenames=set(rows))
-                )
-            if changes:
-                publish_after_changes(
-                    catalog, store, channel, changes, options=options, scratch=state_dir / "tmp"
-                )
+        with workspace.lock(lock_timeout):
+            commit = ChannelCommit.open(catalog, store, channel, workspace)
+            batch = _UploadBatch(catalog, store, channel, uploads)
+            changes = batch.stage()
+            commit.commit(changes)
+            return batch.outcomes(time.perf_counter())
     finally:
         for upload in uploads:
             with contextlib.suppress(FileNotFoundError):
                 upload.temp_path.unlink()
-    done = time.perf_counter()
-    for i, row, replaced in accepted:
-        upload = uploads[i]
-        outcomes[i] = UploadResult(
-            channel=channel.name,
-            subdir=upload.subdir,
-            filename=upload.filename,
-            sha256=row.sha256,
-            size=row.size,
-            replaced=replaced,
-            seconds=done - upload.received,
-        )
-    return [o for o in outcomes if o is not None]
 
 
-def ingest_upload(
-    catalog: Catalog,
-    store: Store,
-    channel: Channel,
-    filename: str,
-    temp_path: Path,
-    *,
-    subdir: str | None = None,
-    sha256: str | None = None,
-    force: bool = False,
-    options: PublishOptions | None = None,
-    state_dir: Path,
-    lock_timeout: float = 60.0,
-    attestation: bytes | None = None,
-) -> UploadResult:
-    """Validate `temp_path` as `filename`, store it in `channel`, republish its subdir."""
-    upload = validate_upload(
-        filename, temp_path, subdir=subdir, sha256=sha256, force=force, attestation=attestation
-    )
-    (outcome,) = ingest_uploads(
-        catalog,
-        store,
-        channel,
-        [upload],
-        options=options,
-        state_dir=state_dir,
-        lock_timeout=lock_timeout,
-    )
-    if isinstance(outcome, StockyardError):
-        raise outcome
-    return outcome
+@dataclass(slots=True)
+class _UploadBatch:
+    """Judges each upload of a batch (under the lock) and stages the accepted ones."""
+
+    catalog: Catalog
+    store: Store
+    channel: Channel
+    uploads: list[ValidatedUpload]
+    refusals: dict[int, StockyardError] = field(default_factory=dict)
+    accepted: list[tuple[int, ArtifactRow, bool]] = field(default_factory=list)
+
+    def stage(self) -> ChangeSet:
+        """Put accepted files under staging keys; the commit moves them into place."""
+        changes = ChangeSet()
+        by_subdir: dict[str, list[int]] = {}
+        for i, upload in enumerate(self.uploads):
+            by_subdir.setdefault(upload.subdir, []).append(i)
+        for subdir, indices in by_subdir.items():
+            rows = self._stage_subdir(subdir, indices, changes)
+            if rows:
+                changes.subdirs.append(SubdirChanges(subdir, upserts=list(rows.values())))
+        return changes
+
+    def _stage_subdir(
+        self, subdir: str, indices: list[int], changes: ChangeSet
+    ) -> dict[str, ArtifactRow]:
+        known = self.catalog.file_states(self.channel.id, subdir)
+        rows: dict[str, ArtifactRow] = {}
+        for i in indices:
+            upload = self.uploads[i]
+            refusal = _conflict(self.channel, upload, known, rows)
+            if refusal is not None:
+                self.refusals[i] = refusal
+                continue
+            target = f"{subdir}/{upload.filename}"
+            staged = f"{STAGING}/{subdir}/{upload.filename}.{secrets.token_hex(8)}"
+            self.store.put_file(staged, upload.temp_path)
+            changes.moves.append(Move(staged, target))
+            if upload.attestation is not None:
+                self.store.put(f"{target}.attestation.json", upload.attestation)
+            previous = known.get(upload.filename)
+            stamp = previous.indexed_timestamp if previous else first_indexed_ms()
+            # A move keeps the mtime, so the next index run sees the file as unchanged.
+            info = self.store.stat(staged)
+            mtime = info.mtime_ns if info is not None else time.time_ns()
+            row = artifact_row(upload.meta, subdir, mtime, stamp)
+            rows[upload.filename] = row  # a forced repeat in the batch: the last one wins
+            self.accepted.append((i, row, previous is not None))
+            changes.icons.update(icon_entry(upload.meta))
+        return rows
+
+    def outcomes(self, done: float) -> list[UploadResult | StockyardError]:
+        results: dict[int, UploadResult | StockyardError] = dict(self.refusals)
+        for i, row, replaced in self.accepted:
+            upload = self.uploads[i]
+            results[i] = UploadResult(
+                channel=self.channel.name,
+                subdir=upload.subdir,
+                filename=upload.filename,
+                sha256=row.sha256,
+                size=row.size,
+                replaced=replaced,
+                seconds=done - upload.received,
+            )
+        return [results[i] for i in range(len(self.uploads))]
 
 
 def _conflict(
     channel: Channel,
     upload: ValidatedUpload,
-    known: dict,  # type: ignore[type-arg]
+    known: dict[str, FileState],
     in_batch: dict[str, ArtifactRow],
 ) -> Conflict | None:
     if upload.force:
@@ -221,42 +204,6 @@ def _conflict(
         f"{key} already exists in {channel.name}",
         hint="Bump the build number, or pass force=true to replace it.",
     )
-
-
-def publish_after_changes(
-    catalog: Catalog,
-    store: Store,
-    channel: Channel,
-    changes: dict[str, SubdirChange | None],
-    *,
-    options: PublishOptions,
-    scratch: Path,
-) -> None:
-    """Republish changed subdirs and the channel files (the caller holds the lock).
-
-    A change of None republishes that subdir whole. Subdirs never published (noarch in a new
-    channel) are published too, so `noarch/repodata.json` always exists.
-    """
-    publisher = Publisher(catalog, store, channel.id)
-    for other in sorted(set(catalog.known_subdirs(channel.id)) | {"noarch"}):
-        if other in changes:
-            continue
-        state = catalog.subdir_state(channel.id, other)
-        if state is None or store.stat(f"{other}/repodata.json") is None:
-            catalog.ensure_subdir(channel.id, other)
-            publish_subdir(catalog, publisher, channel, other, options, None, scratch=scratch)
-    names: set[str] = set()
-    for subdir, change in sorted(changes.items()):
-        outcome = publish_subdir(
-            catalog, publisher, channel, subdir, options, change, scratch=scratch
-        )
-        if outcome.full or change is None:
-            names |= catalog.names_in_subdir(channel.id, subdir)
-            names |= set(catalog.channeldata_entries(channel.id))
-        else:
-            names |= change.names
-    refresh_channeldata_entries(catalog, channel, names)
-    publish_channel_files(catalog, publisher, channel, catalog.known_subdirs(channel.id))
 
 
 def _declared_subdir(meta: ArtifactMetadata) -> str:

@@ -25,7 +25,7 @@ from stockyard.package.limits import DEFAULT_LIMITS, Limits
 from stockyard.package.members import iter_members
 from stockyard.package.tar_format import TarMember, TarReader, normalize_member_path
 from stockyard.types.errors import Conflict, InvalidArtifact
-from stockyard.types.identifiers import artifact_format
+from stockyard.types.identifiers import ArtifactFormat, artifact_format
 
 
 def extract_artifact(
@@ -89,11 +89,11 @@ def _check_link_target(member: TarMember) -> None:
         raise UnsafeMember(f"symlink {member.path!r} -> {target!r} points outside the package")
 
 
-def _extract(fd: int, size: int, fmt: str, root: str, limits: Limits) -> None:
+def _extract(fd: int, size: int, fmt: ArtifactFormat, root: str, limits: Limits) -> None:
     symlinks: set[str] = set()
     files: set[str] = set()
     directories: list[tuple[str, int, int]] = []
-    for _section, member, reader in iter_members(fd, size, fmt, limits):  # type: ignore[arg-type]
+    for _section, member, reader in iter_members(fd, size, fmt, limits):
         path = member.path
         if not path:
             continue  # the archive root ("./")

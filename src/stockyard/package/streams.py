@@ -87,10 +87,10 @@ class StreamSource:
 
 def _dctx() -> zstandard.ZstdDecompressor:
     try:
-        return _local.dctx  # type: ignore[no-any-return]
+        dctx: zstandard.ZstdDecompressor = _local.dctx
     except AttributeError:
-        _local.dctx = zstandard.ZstdDecompressor()
-        return _local.dctx  # type: ignore[no-any-return]
+        dctx = _local.dctx = zstandard.ZstdDecompressor()
+    return dctx
 
 
 def zstd_decompress(data: bytes, limit: int, what: str) -> bytes:
@@ -115,7 +115,7 @@ def zstd_decompress(data: bytes, limit: int, what: str) -> bytes:
             raise ArchiveProblem(f"{what} is truncated (incomplete zstd frame)")
         rest = dobj.unused_data
         if not rest:
-            return out  # type: ignore[no-any-return]
+            return out
         if not rest.startswith(_ZSTD_MAGIC):
             raise ArchiveProblem(f"{what} has garbage after its zstd frame")
     source = zstd_stream(data, limit, what)
@@ -172,14 +172,19 @@ def zstd_stream(data: bytes | RangeFile, limit: int, what: str) -> StreamSource:
         check_zstd_frames(data.read_at, data.size, what)
     else:
         check_zstd_frames(lambda off, n: data[off : off + n], len(data), what)
-    reader = _dctx().stream_reader(data, read_size=CHUNK, read_across_frames=True)
+    # zstandard reads from any object with read(n); its stubs only admit IO[bytes] and buffers.
+    reader = _dctx().stream_reader(
+        data,  # type: ignore[arg-type]
+        read_size=CHUNK,
+        read_across_frames=True,
+    )
 
     def produce(n: int) -> bytes:
         try:
             out = reader.read(n)
         except zstandard.ZstdError as exc:
             raise ArchiveProblem(f"{what} is corrupt or truncated zstd data ({exc})") from None
-        return out  # type: ignore[no-any-return]
+        return out
 
     return StreamSource(produce, limit=limit, what=what)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Final, Literal, Protocol
+from typing import TYPE_CHECKING, Final, Literal, Protocol
 from zlib import adler32
 
 from stockyard.package._problems import ArchiveProblem, TooLarge, UnsafeMember
@@ -58,7 +58,7 @@ class ByteSource(Protocol):
     def skip(self, n: int, /) -> int: ...
 
 
-class TarMember(tuple):  # type: ignore[type-arg]
+class TarMember(tuple[str, MemberKind, int, bytes, dict[str, str] | None, str | None]):
     """One tar member. `path` is normalized and safe (relative, no `..`); `linkname` is raw.
 
     `mode`, `mtime` and `linkname` are parsed when first asked for: reading metadata skips most
@@ -79,10 +79,21 @@ class TarMember(tuple):  # type: ignore[type-arg]
     ) -> TarMember:
         return tuple.__new__(cls, (path, kind, size, header, pax, long_link))
 
-    path: str = property(itemgetter(0))  # type: ignore[assignment]
-    kind: MemberKind = property(itemgetter(1))  # type: ignore[assignment]
-    #: Data size of a regular file (0 for other kinds).
-    size: int = property(itemgetter(2))  # type: ignore[assignment]
+    if TYPE_CHECKING:
+
+        @property
+        def path(self) -> str: ...
+        @property
+        def kind(self) -> MemberKind: ...
+        @property
+        def size(self) -> int: ...
+
+    else:
+        # itemgetter properties run in C: cheaper than `def` properties on this hot path.
+        path = property(itemgetter(0))
+        kind = property(itemgetter(1))
+        #: Data size of a regular file (0 for other kinds).
+        size = property(itemgetter(2))
 
     @property
     def mode(self) -> int:
@@ -103,9 +114,9 @@ class TarMember(tuple):  # type: ignore[type-arg]
     def linkname(self) -> str:
         pax = self[4]
         if pax and "linkpath" in pax:
-            return pax["linkpath"]  # type: ignore[no-any-return]
+            return pax["linkpath"]
         if self[5] is not None:
-            return self[5]  # type: ignore[no-any-return]
+            return self[5]
         return _text(self[3][157:257])
 
     def __repr__(self) -> str:

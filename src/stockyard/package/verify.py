@@ -15,7 +15,7 @@ from stockyard.package.read import read_artifact
 from stockyard.package.streams import file_chunks
 from stockyard.package.tar_format import normalize_member_path
 from stockyard.types.errors import HashMismatch, InvalidArtifact
-from stockyard.types.identifiers import artifact_format, check_sha256
+from stockyard.types.identifiers import ArtifactFormat, artifact_format, check_sha256
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +95,7 @@ def verify_artifact(
 
 
 def _check_payload(
-    path: str, size: int, fmt: str, limits: Limits, problems: list[str]
+    path: str, size: int, fmt: ArtifactFormat, limits: Limits, problems: list[str]
 ) -> tuple[int, int]:
     """Decompress every member; compare the payload with paths.json. Returns (members, checked)."""
     payload: dict[str, tuple[int, str]] = {}
@@ -105,7 +105,7 @@ def _check_payload(
     try:
         fd = os.open(path, os.O_RDONLY)
         try:
-            for _section, member, reader in iter_members(fd, size, fmt, limits, drain=True):  # type: ignore[arg-type]
+            for _section, member, reader in iter_members(fd, size, fmt, limits, drain=True):
                 count += 1
                 if member.kind == "file":
                     digest = hashlib.sha256()

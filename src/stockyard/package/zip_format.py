@@ -243,6 +243,8 @@ def local_header_span(header: bytes, member: ZipMember) -> int:
     """
     if len(header) < _LOCAL.size:
         raise ArchiveProblem(f"truncated zip: local header of {member.name!r} cut short")
+    name_len: int
+    extra_len: int
     sig, _v, _flags, method, _t, _d, _crc, _cs, _us, name_len, extra_len = _LOCAL.unpack_from(
         header, 0
     )

@@ -110,7 +110,7 @@ def validate_instructions(instructions: Any, *, origin: str = "patch instruction
         ) from exc
 
 
-def compile_patches(instructions: dict) -> CompiledPatches:
+def compile_patches(instructions: dict[str, Any]) -> CompiledPatches:
     """Validate `instructions` and index them by filename.
 
     Raises InvalidMetadata when they do not match the patch instructions schema.
@@ -185,7 +185,7 @@ def _merge(target: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any
     return result
 
 
-def _patched(record: dict, patch: Mapping[str, Any]) -> dict:
+def _patched(record: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
     if not patch or record == patch:
         return record
     merged = _merge(record, patch)
@@ -199,7 +199,9 @@ def _as_list(depends: Any) -> list[Any]:
     return [] if depends is None else [depends]
 
 
-def patch_record(compiled: CompiledPatches, filename: str, record: dict) -> dict | None:
+def patch_record(
+    compiled: CompiledPatches, filename: str, record: dict[str, Any]
+) -> dict[str, Any] | None:
     """The record after patching: a new dict if changed, `record` itself if untouched, or None
     when the instructions remove it. `record` is never mutated."""
     if filename in compiled.removed:
@@ -229,7 +231,9 @@ def removed_filenames(compiled: CompiledPatches, present: Iterable[str]) -> list
     return sorted(name for name in candidates if name in compiled.removed)
 
 
-def apply_patch_instructions(repodata: dict, instructions: dict) -> dict:
+def apply_patch_instructions(
+    repodata: dict[str, Any], instructions: dict[str, Any]
+) -> dict[str, Any]:
     """Return a patched copy of `repodata` (`packages`, `packages.conda`, `removed`, ...).
 
     Only records the instructions touch are copied; everything else is shared with the input,
@@ -240,10 +244,10 @@ def apply_patch_instructions(repodata: dict, instructions: dict) -> dict:
     removed = set(repodata.get("removed") or ())
     touched = compiled.touched
     for key in ("packages", "packages.conda"):
-        records: dict[str, dict] | None = repodata.get(key)
+        records: dict[str, dict[str, Any]] | None = repodata.get(key)
         if not records:
             continue
-        copied: dict[str, dict] | None = None
+        copied: dict[str, dict[str, Any]] | None = None
         names = (
             [name for name in touched if name in records]
             if len(touched) < len(records)

@@ -53,7 +53,7 @@ class PatchSource(Protocol):
 
     fingerprint: str
 
-    def instructions_for(self, subdir: str, repodata: dict) -> dict:
+    def instructions_for(self, subdir: str, repodata: dict[str, Any]) -> dict[str, Any]:
         """Validated patch instructions for `subdir` (a fresh dict the caller may keep)."""
         ...
 
@@ -86,9 +86,12 @@ class StaticPatchSource:
         """The subdirs with their own instructions (empty when one set applies to all)."""
         return frozenset(self._by_subdir)
 
-    def instructions_for(self, subdir: str, repodata: dict) -> dict:
+    def instructions_for(self, subdir: str, repodata: dict[str, Any]) -> dict[str, Any]:
         raw = self._by_subdir.get(subdir, self._every_subdir)
-        return {} if raw is None else msgspec.json.decode(raw)
+        if raw is None:
+            return {}
+        instructions: dict[str, Any] = msgspec.json.decode(raw)
+        return instructions
 
     def __repr__(self) -> str:
         return f"StaticPatchSource({self.origin!r})"
@@ -97,12 +100,14 @@ class StaticPatchSource:
 class GeneratorPatchSource:
     """A Python file whose `_patch_repodata(repodata, subdir)` computes the instructions."""
 
-    def __init__(self, path: Path, function: Callable[[dict, str], Any], source: bytes) -> None:
+    def __init__(
+        self, path: Path, function: Callable[[dict[str, Any], str], Any], source: bytes
+    ) -> None:
         self.path = path
         self._function = function
         self.fingerprint = hashlib.sha256(b"stockyard-patches-python\n" + source).hexdigest()
 
-    def instructions_for(self, subdir: str, repodata: dict) -> dict:
+    def instructions_for(self, subdir: str, repodata: dict[str, Any]) -> dict[str, Any]:
         given = _json_copy(repodata)
         try:
             returned = self._function(given, subdir)
@@ -116,7 +121,7 @@ class GeneratorPatchSource:
         try:
             # Round-trip through JSON: plain dicts and lists (no defaultdict, tuples or shared
             # objects), and a clear error for values JSON cannot hold.
-            instructions = msgspec.json.decode(msgspec.json.encode(returned))
+            instructions: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(returned))
         except (TypeError, msgspec.EncodeError) as exc:
             raise InvalidMetadata(
                 f"{origin} are not JSON data: {exc}",
@@ -129,13 +134,14 @@ class GeneratorPatchSource:
         return f"GeneratorPatchSource({str(self.path)!r})"
 
 
-def _json_copy(repodata: dict) -> dict:
+def _json_copy(repodata: dict[str, Any]) -> dict[str, Any]:
     """A deep copy for the generator to scribble on (a JSON round trip is ~4x faster than
     copy.deepcopy on repodata)."""
     try:
-        return msgspec.json.decode(msgspec.json.encode(repodata))
+        copied: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(repodata))
     except (TypeError, msgspec.EncodeError):
         return copy.deepcopy(repodata)
+    return copied
 
 
 def _decode_json(raw: bytes, origin: str) -> Any:

@@ -7,6 +7,7 @@ one of that name's artifacts changed; the document is then joined from the cache
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import msgspec
 
@@ -19,7 +20,7 @@ from stockyard.types.repodata import CHANNELDATA_JSON
 _decode = msgspec.json.Decoder().decode
 
 
-def _maybe(data: bytes | None) -> object:
+def _maybe(data: bytes | None) -> Any:
     return _decode(data) if data is not None else None
 
 
@@ -40,18 +41,17 @@ def _refresh_chunk(catalog: Catalog, channel: Channel, wanted: list[str]) -> Non
 
     by_name: dict[str, list[ArtifactSummary]] = {}
     for row in catalog.channel_names_summary(channel.id, wanted):
-        (name, subdir, filename, record, patched, patch_removed, about, rex, flags, icon) = row
-        if patch_removed:
+        if row.patch_removed:
             continue
-        by_name.setdefault(name, []).append(
+        by_name.setdefault(row.name, []).append(
             ArtifactSummary(
-                filename=filename,
-                subdir=subdir,
-                record=_decode(patched if patched is not None else record),
-                about=_maybe(about),  # type: ignore[arg-type]
-                run_exports=_maybe(rex),  # type: ignore[arg-type]
-                icon_sha256=icon,
-                path_flags=_maybe(flags),  # type: ignore[arg-type]
+                filename=row.filename,
+                subdir=row.subdir,
+                record=_decode(row.patched if row.patched is not None else row.record),
+                about=_maybe(row.about),
+                run_exports=_maybe(row.run_exports),
+                icon_sha256=row.icon_sha256,
+                path_flags=_maybe(row.path_flags),
             )
         )
     updates: dict[str, bytes | None] = {}

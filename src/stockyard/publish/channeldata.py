@@ -83,9 +83,9 @@ class ArtifactSummary:
 
     filename: str
     subdir: str
-    record: dict
-    about: dict | None = None
-    run_exports: dict | None = None
+    record: dict[str, Any]
+    about: dict[str, Any] | None = None
+    run_exports: dict[str, Any] | None = None
     icon_sha256: str | None = None
     path_flags: dict[str, bool] | None = None
 
@@ -204,7 +204,9 @@ def channeldata_entry(name: str, artifacts: Iterable[ArtifactSummary]) -> dict[s
     return {key: value for key, value in entry.items() if value is not None}
 
 
-def render_channeldata(entries: Mapping[str, dict], subdirs: Iterable[str]) -> dict[str, Any]:
+def render_channeldata(
+    entries: Mapping[str, dict[str, Any]], subdirs: Iterable[str]
+) -> dict[str, Any]:
     """The whole `channeldata.json` document: entries sorted by name, subdirs sorted."""
     return {
         "channeldata_version": CHANNELDATA_VERSION,

@@ -92,7 +92,7 @@ class _Spec:
 class _Channel:
     """The records of one subdir, grouped by name, with parsed versions and specs cached."""
 
-    def __init__(self, packages: Mapping[str, dict]) -> None:
+    def __init__(self, packages: Mapping[str, dict[str, Any]]) -> None:
         self.packages = packages
         self.versions: dict[str, Version | None] = {}
         self.specs: dict[str, _Spec | None] = {}
@@ -289,7 +289,7 @@ def _previous_without_features(
 
 
 def select_current_records(
-    packages: Mapping[str, dict], *, pins: Mapping[str, Sequence[str]] | None = None
+    packages: Mapping[str, dict[str, Any]], *, pins: Mapping[str, Sequence[str]] | None = None
 ) -> set[str]:
     """Filenames (of `.tar.bz2` and `.conda` records alike) that `current_repodata.json` keeps.
 
@@ -336,12 +336,12 @@ def build_current_repodata(
     `legacy_bz2_md5` from its `.tar.bz2` twin (conda-index writes `null` when there is no twin;
     we leave the key out then).
     """
-    legacy: Mapping[str, dict] = repodata.get("packages") or {}
-    modern: Mapping[str, dict] = repodata.get("packages.conda") or {}
+    legacy: Mapping[str, dict[str, Any]] = repodata.get("packages") or {}
+    modern: Mapping[str, dict[str, Any]] = repodata.get("packages.conda") or {}
     keep = select_current_records({**legacy, **modern}, pins=pins)
     document = {k: v for k, v in repodata.items() if k not in ("packages", "packages.conda")}
     document["packages"] = {fn: record for fn, record in legacy.items() if fn in keep}
-    conda_records: dict[str, dict] = {}
+    conda_records: dict[str, dict[str, Any]] = {}
     for filename, record in modern.items():
         if filename not in keep:
             continue

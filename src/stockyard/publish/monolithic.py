@@ -9,10 +9,18 @@ from __future__ import annotations
 
 import bz2
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 from stockyard.types.encoding import encode_json, encode_json_key, zstd_compressor
+
+
+class Sink(Protocol):
+    """Where published bytes are streamed (a file, or the publisher's hashing writer)."""
+
+    def write(self, data: bytes, /) -> int: ...
+
 
 SECTIONS = (("packages", ".tar.bz2"), ("packages.conda", ".conda"))
 _EMPTY_RUN_EXPORTS = b'{"run_exports":{}}'
@@ -21,12 +29,12 @@ _EMPTY_RUN_EXPORTS = b'{"run_exports":{}}'
 def write_monolithic(
     sections: Iterable[tuple[str, Iterable[Sequence[tuple[Any, ...]]]]],
     *,
-    info: dict,
+    info: dict[str, Any],
     repodata_version: int,
     removed_from_packages: list[str],
-    from_packages: BinaryIO,
-    patched: BinaryIO | None,
-    run_exports: BinaryIO,
+    from_packages: Sink,
+    patched: Sink | None,
+    run_exports: Sink,
     listing: list[tuple[str, int, int, str]] | None = None,
 ) -> list[str]:
     """Write the files; returns the filenames that patches removed (for `removed`).
@@ -39,73 +47,99 @@ def write_monolithic(
     repodata_from_packages.json and the caller publishes that. `listing`, when given, receives
     (filename, size, indexed_timestamp, sha256) of every row (for index.html).
     """
-    with_patches = patched is not None
-    info_bytes = b'{"info":' + encode_json(info)
-    from_packages.write(info_bytes)
-    if patched is not None:
-        patched.write(info_bytes)
-    run_exports.write(b'{"info":' + encode_json({"subdir": info.get("subdir")}))
-    patch_removed: list[str] = []
-    key_of = encode_json_key
+    out = _Streams(from_packages, patched, run_exports, listing)
+    out.begin(info)
     for key, batches in sections:
-        head = b"," + key_of(key) + b":{"
-        from_packages.write(head)
-        if patched is not None:
-            patched.write(head)
-        run_exports.write(head)
-        raw_sep = pat_sep = b""
+        out.begin_section(key)
         for batch in batches:
-            # The hot loop of every publish: one tuple unpack and a few list appends per artifact.
-            raw: list[bytes] = []
-            pat: list[bytes] = []
-            rex: list[bytes] = []
-            for filename, _name, record, patch, removed, exports, size, sha, stamp in batch:
-                name = key_of(filename) + b":"
-                if listing is not None:
-                    listing.append((filename, size, stamp, sha))
-                raw.append(raw_sep + name + record)
-                rex.append(
-                    raw_sep
-                    + name
-                    + (
-                        b'{"run_exports":' + exports + b"}"
-                        if exports is not None
-                        else _EMPTY_RUN_EXPORTS
-                    )
-                )
-                raw_sep = b","
-                if with_patches:
-                    if removed:
-                        patch_removed.append(filename)
-                    else:
-                        pat.append(pat_sep + name + (patch if patch is not None else record))
-                        pat_sep = b","
-            from_packages.write(b"".join(raw))
-            run_exports.write(b"".join(rex))
-            if patched is not None:
-                patched.write(b"".join(pat))
-        from_packages.write(b"}")
-        if patched is not None:
-            patched.write(b"}")
-        run_exports.write(b"}")
-    tail_version = b',"repodata_version":' + str(repodata_version).encode() + b"}"
-    from_packages.write(b',"removed":' + encode_json(removed_from_packages) + tail_version)
-    if patched is not None:
-        all_removed = sorted(set(removed_from_packages).union(patch_removed))
-        patched.write(b',"removed":' + encode_json(all_removed) + tail_version)
-    run_exports.write(b"}")
-    return patch_removed
+            out.write_batch(batch)
+        out.end_section()
+    return out.end(removed_from_packages, repodata_version)
 
 
-def compress_zstd(source: Path, target: BinaryIO, level: int) -> None:
+@dataclass(slots=True)
+class _Streams:
+    """The three documents written side by side, one section and batch at a time."""
+
+    raw: Sink
+    patched: Sink | None
+    rex: Sink
+    listing: list[tuple[str, int, int, str]] | None
+    patch_removed: list[str] = field(default_factory=list)
+    raw_sep: bytes = b""
+    pat_sep: bytes = b""
+
+    def _both(self, data: bytes) -> None:
+        self.raw.write(data)
+        if self.patched is not None:
+            self.patched.write(data)
+
+    def begin(self, info: dict[str, Any]) -> None:
+        self._both(b'{"info":' + encode_json(info))
+        self.rex.write(b'{"info":' + encode_json({"subdir": info.get("subdir")}))
+
+    def begin_section(self, key: str) -> None:
+        head = b"," + encode_json_key(key) + b":{"
+        self._both(head)
+        self.rex.write(head)
+        self.raw_sep = self.pat_sep = b""
+
+    def write_batch(self, batch: Sequence[tuple[Any, ...]]) -> None:
+        # The hot loop of every publish: one tuple unpack and a few list appends per artifact.
+        raw: list[bytes] = []
+        pat: list[bytes] = []
+        rex: list[bytes] = []
+        key_of = encode_json_key
+        listing = self.listing
+        with_patches = self.patched is not None
+        raw_sep, pat_sep = self.raw_sep, self.pat_sep
+        for filename, _name, record, patch, removed, exports, size, sha, stamp in batch:
+            name = key_of(filename) + b":"
+            if listing is not None:
+                listing.append((filename, size, stamp, sha))
+            raw.append(raw_sep + name + record)
+            entry = _EMPTY_RUN_EXPORTS if exports is None else b'{"run_exports":' + exports + b"}"
+            rex.append(raw_sep + name + entry)
+            raw_sep = b","
+            if with_patches:
+                if removed:
+                    self.patch_removed.append(filename)
+                else:
+                    pat.append(pat_sep + name + (patch if patch is not None else record))
+                    pat_sep = b","
+        self.raw_sep, self.pat_sep = raw_sep, pat_sep
+        self.raw.write(b"".join(raw))
+        self.rex.write(b"".join(rex))
+        if self.patched is not None:
+            self.patched.write(b"".join(pat))
+
+    def end_section(self) -> None:
+        self._both(b"}")
+        self.rex.write(b"}")
+
+    def end(self, removed_from_packages: list[str], repodata_version: int) -> list[str]:
+        """`removed` last: by then the patch-removed names are known."""
+        tail_version = b',"repodata_version":' + str(repodata_version).encode() + b"}"
+        self.raw.write(b',"removed":' + encode_json(removed_from_packages) + tail_version)
+        if self.patched is not None:
+            all_removed = sorted(set(removed_from_packages).union(self.patch_removed))
+            self.patched.write(b',"removed":' + encode_json(all_removed) + tail_version)
+        self.rex.write(b"}")
+        return self.patch_removed
+
+
+def compress_zstd(source: Path, target: Sink, level: int) -> None:
     """zstd-compress a file in one frame with its content size in the header."""
     compressor = zstd_compressor(level)
     size = source.stat().st_size
+    frame = compressor.compressobj(size=size)
     with open(source, "rb") as handle:
-        compressor.copy_stream(handle, target, size=size, read_size=1 << 20, write_size=1 << 20)
+        while chunk := handle.read(1 << 20):
+            target.write(frame.compress(chunk))
+    target.write(frame.flush())
 
 
-def compress_bz2(source: Path, target: BinaryIO) -> None:
+def compress_bz2(source: Path, target: Sink) -> None:
     compressor = bz2.BZ2Compressor(9)
     with open(source, "rb") as handle:
         while chunk := handle.read(1 << 20):

@@ -22,7 +22,7 @@ _decode = msgspec.json.Decoder().decode
 
 
 def shard_record(row: PublishRow) -> dict[str, Any]:
-    record = _decode(row.published)
+    record: dict[str, Any] = _decode(row.published)
     for key in _HEX_FIELDS:
         value = record.get(key)
         if isinstance(value, str):

@@ -1,8 +1,10 @@
 """Publish one channel subdir from catalog state, touching only what changed.
 
-Order of writes (readers never see a state that names a file that is not there yet):
-shards -> shard index -> repodata.json.zst -> repodata.json -> the rest. Each file is written
-atomically by the `Publisher`, which skips files whose bytes did not change.
+Three phases, each its own function: patch results (only records the instructions touch are
+decoded, patched and re-encoded), shards of the changed names and the shard index, then the
+monolithic files. Order of writes (readers never see a state that names a file that is not
+there yet): shards -> shard index -> repodata.json.zst -> repodata.json -> the rest. Each file
+is written atomically by the `Publisher`, which skips files whose bytes did not change.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import Any
 
 import msgspec
 
-from stockyard.catalog import Catalog, Channel
+from stockyard.catalog import Catalog, Channel, PublishRow, SubdirState
+from stockyard.patches.apply import CompiledPatches, compile_patches, patch_record
 from stockyard.publish import html
 from stockyard.publish.monolithic import SECTIONS, compress_bz2, compress_zstd, write_monolithic
 from stockyard.publish.shards import (
@@ -24,8 +27,9 @@ from stockyard.publish.shards import (
     shard_digest,
     shard_key,
 )
-from stockyard.publish.writer import Publisher
-from stockyard.types.encoding import DEFAULT_ZSTD_LEVEL, encode_json
+from stockyard.publish.writer import HashingWriter, Publisher
+from stockyard.types.encoding import encode_json
+from stockyard.types.policy import PublishOptions
 from stockyard.types.repodata import (
     CURRENT_REPODATA,
     PATCH_INSTRUCTIONS_JSON,
@@ -35,47 +39,35 @@ from stockyard.types.repodata import (
     SHARD_INDEX,
 )
 
+__all__ = [
+    "PublishOptions",
+    "SubdirChange",
+    "SubdirPublishResult",
+    "needs_full_publish",
+    "options_fingerprint",
+    "patch_fingerprint",
+    "publish_subdir",
+    "unpatched_repodata",
+]
+
 #: Bumped when the rendering changes, so existing channels are re-rendered once.
 RENDER_VERSION = 1
 
 #: Package names whose rows are loaded at once when rendering shards.
 _SHARD_CHUNK = 500
 
-
-@dataclass(frozen=True, slots=True)
-class PublishOptions:
-    shards: bool = True
-    zst_level: int = DEFAULT_ZSTD_LEVEL
-    bz2: bool = False
-    current_repodata: bool = False
-    #: The channel's base URL (CEP 15); each subdir's `info.base_url` is `<base_url>/<subdir>/`.
-    base_url: str | None = None
-    html: bool = True
-
-    def fingerprint(self) -> str:
-        return hashlib.sha256(
-            encode_json(
-                {
-                    "render": RENDER_VERSION,
-                    "shards": self.shards,
-                    "zst": self.zst_level,
-                    "bz2": self.bz2,
-                    "current": self.current_repodata,
-                    "base_url": self.base_url,
-                    "html": self.html,
-                }
-            )
-        ).hexdigest()
-
-    def subdir_base_url(self, subdir: str) -> str | None:
-        if not self.base_url:
-            return None
-        return f"{self.base_url.rstrip('/')}/{subdir}/"
+_EMPTY_INSTRUCTIONS: dict[str, Any] = {
+    "patch_instructions_version": 1,
+    "packages": {},
+    "packages.conda": {},
+    "remove": [],
+    "revoke": [],
+}
 
 
 @dataclass(slots=True)
 class SubdirChange:
-    """What this run changed in a subdir (for incremental work)."""
+    """What a commit changed in a subdir (for incremental work)."""
 
     #: Package names with added, changed or removed artifacts.
     names: set[str] = field(default_factory=set)
@@ -91,8 +83,26 @@ class SubdirPublishResult:
     patched_records: int = 0
 
 
+def options_fingerprint(options: PublishOptions) -> str:
+    payload = {"render": RENDER_VERSION, "options": msgspec.to_builtins(options)}
+    return hashlib.sha256(encode_json(payload)).hexdigest()
+
+
 def patch_fingerprint(instructions: dict[str, Any]) -> str:
     return hashlib.sha256(encode_json(instructions)).hexdigest()
+
+
+def needs_full_publish(
+    state: SubdirState | None, instructions: dict[str, Any], options: PublishOptions
+) -> bool:
+    """Whether the subdir must be rendered whole: never published, left dirty by a crash, or
+    published with other patch instructions or options."""
+    return (
+        state is None
+        or state.dirty
+        or state.patch_fingerprint != patch_fingerprint(instructions)
+        or state.options_fingerprint != options_fingerprint(options)
+    )
 
 
 def publish_subdir(
@@ -104,154 +114,172 @@ def publish_subdir(
     change: SubdirChange | None,
     *,
     scratch: Path,
-    instructions: dict[str, Any] | None = None,
+    instructions: dict[str, Any],
 ) -> SubdirPublishResult:
     """Render and write every file of `subdir`. `change=None` means: redo everything.
 
     `instructions` are the subdir's patch instructions, computed and validated by the caller
-    before anything is published.
+    before anything is published. The caller decides `change` (see `needs_full_publish`).
     """
-    state = catalog.subdir_state(channel.id, subdir)
-    instructions = instructions or {}
-    patch_fp = patch_fingerprint(instructions)
-    options_fp = options.fingerprint()
-    full = (
-        change is None
-        or state is None
-        or state.patch_fingerprint != patch_fp
-        or state.options_fingerprint != options_fp
+    job = _SubdirJob(catalog, publisher, channel, subdir, options, instructions, scratch)
+    result = SubdirPublishResult(subdir, full=change is None)
+    result.patched_records = job.apply_patches(change)
+    removed = catalog.removed_filenames(channel.id, subdir)
+    if options.shards:
+        result.shards_written = job.publish_shards(change, removed)
+    listing = job.publish_monolithic(removed)
+    job.publish_extras(listing)
+    publisher.commit()
+    catalog.mark_published(
+        channel.id, subdir, patch_fingerprint(instructions), options_fingerprint(options)
     )
-    result = SubdirPublishResult(subdir, full)
+    return result
 
-    # 1. Patches: only records the instructions touch are decoded, patched and re-encoded.
-    compiled = None
-    if instructions:
-        from stockyard.patches.apply import compile_patches, patch_record
 
-        compiled = compile_patches(instructions)
-    if full:
-        catalog.reset_patches(channel.id, subdir)
-        targets = set(compiled.touched) if compiled else set()
-    else:
-        assert change is not None
-        targets = set(change.filenames) & set(compiled.touched) if compiled else set()
-    if targets and compiled is not None:
-        updates = []
-        for filename, record_bytes in catalog.records_for_filenames(channel.id, subdir, targets):
+@dataclass(slots=True)
+class _SubdirJob:
+    """The values every phase of one subdir's publish needs."""
+
+    catalog: Catalog
+    publisher: Publisher
+    channel: Channel
+    subdir: str
+    options: PublishOptions
+    instructions: dict[str, Any]
+    scratch: Path
+
+    @property
+    def base_url(self) -> str | None:
+        return self.options.subdir_base_url(self.subdir)
+
+    def apply_patches(self, change: SubdirChange | None) -> int:
+        """Store patch results of the records the instructions touch; how many were stored."""
+        compiled = compile_patches(self.instructions) if self.instructions else None
+        if change is None:
+            self.catalog.reset_patches(self.channel.id, self.subdir)
+            targets = set(compiled.touched) if compiled else set()
+        else:
+            targets = change.filenames & set(compiled.touched) if compiled else set()
+        if not targets or compiled is None:
+            return 0
+        updates = self._patched(compiled, targets)
+        self.catalog.set_patched(self.channel.id, self.subdir, updates)
+        return len(updates)
+
+    def _patched(
+        self, compiled: CompiledPatches, targets: set[str]
+    ) -> list[tuple[str, bytes | None, bool]]:
+        updates: list[tuple[str, bytes | None, bool]] = []
+        records = self.catalog.records_for_filenames(self.channel.id, self.subdir, targets)
+        for filename, record_bytes in records:
             record = msgspec.json.decode(record_bytes)
             patched = patch_record(compiled, filename, record)
             if patched is None:
                 updates.append((filename, None, True))
             elif patched is not record:
                 updates.append((filename, encode_json(patched), False))
-        catalog.set_patched(channel.id, subdir, updates)
-        result.patched_records = len(updates)
+        return updates
 
-    removed = catalog.removed_filenames(channel.id, subdir)
-    base_url = options.subdir_base_url(subdir)
-
-    # 2. Shards of the names that changed, then the index that names them.
-    if options.shards:
-        known = catalog.shard_hashes(channel.id, subdir)
-        if full or not known:
-            names = catalog.names_in_subdir(channel.id, subdir) | set(known)
+    def publish_shards(self, change: SubdirChange | None, removed: list[str]) -> int:
+        """Shards of the names that changed, then the index that names them."""
+        known = self.catalog.shard_hashes(self.channel.id, self.subdir)
+        if change is None or not known:
+            names = self.catalog.names_in_subdir(self.channel.id, self.subdir) | set(known)
         else:
-            assert change is not None
             names = set(change.names)
-        removed_map = removed_by_name(removed)
-        updates_hash: dict[str, str | None] = {}
+        updates: dict[str, str | None] = {}
+        written = 0
         ordered = sorted(names)
+        removed_map = removed_by_name(removed)
         # Names in chunks: a full render of a huge subdir never holds all its rows at once.
         for start in range(0, len(ordered), _SHARD_CHUNK):
             chunk = ordered[start : start + _SHARD_CHUNK]
-            rows_by_name = catalog.rows_for_names(channel.id, subdir, chunk)
+            rows_by_name = self.catalog.rows_for_names(self.channel.id, self.subdir, chunk)
             for name in chunk:
-                rows = rows_by_name.get(name, [])
-                if not rows:
-                    updates_hash[name] = None
-                    continue
-                gone = removed_map.get(name, []) + [r.filename for r in rows if r.patch_removed]
-                data = render_shard(rows, gone, options.zst_level)
-                digest = shard_digest(data)
-                if publisher.write_if_absent(shard_key(subdir, digest), data, digest):
-                    result.shards_written += 1
-                if known.get(name) != digest:
-                    updates_hash[name] = digest
-        catalog.set_shard_hashes(channel.id, subdir, updates_hash)
-        hashes = {**known, **updates_hash}
-        hashes = {n: h for n, h in hashes.items() if h is not None}
-        publisher.write(
-            f"{subdir}/{SHARD_INDEX}",
-            render_shard_index(subdir, hashes, base_url=base_url, level=options.zst_level),
+                digest = self._write_shard(rows_by_name.get(name, []), removed_map.get(name, []))
+                written += digest is not None and digest[1]
+                new_hash = digest[0] if digest else None
+                if known.get(name) != new_hash:
+                    updates[name] = new_hash
+        self.catalog.set_shard_hashes(self.channel.id, self.subdir, updates)
+        hashes = {n: h for n, h in {**known, **updates}.items() if h is not None}
+        index = render_shard_index(
+            self.subdir, hashes, base_url=self.base_url, level=self.options.zst_level
         )
+        self.publisher.write(f"{self.subdir}/{SHARD_INDEX}", index)
+        return written
 
-    # 3. Monolithic files, streamed through scratch files; .zst before .json.
-    info: dict[str, Any] = {"subdir": subdir}
-    if base_url:
-        info["base_url"] = base_url
-    version = 2 if base_url else 1
-    # Without patch results, repodata.json is byte-identical to repodata_from_packages.json:
-    # render one stream and publish it under both names.
-    unpatched = not catalog.has_patch_results(channel.id, subdir)
-    listing: list[tuple[str, int, int, str]] = []
-    with (
-        publisher.scratch_file(scratch) as raw,
-        publisher.scratch_file(scratch) as patched,
-        publisher.scratch_file(scratch) as rex,
-    ):
-        sections = (
-            (key, catalog.iter_publish_batches(channel.id, subdir, suffix))
-            for key, suffix in SECTIONS
-        )
-        write_monolithic(
-            sections,
-            info=info,
-            repodata_version=version,
-            removed_from_packages=removed,
-            from_packages=raw,  # type: ignore[arg-type]
-            patched=None if unpatched else patched,  # type: ignore[arg-type]
-            run_exports=rex,  # type: ignore[arg-type]
-            listing=listing,
-        )
-        published = raw if unpatched else patched
+    def _write_shard(self, rows: list[PublishRow], removed: list[str]) -> tuple[str, bool] | None:
+        """(digest, written?) of a name's shard; None when the name has no artifacts left."""
+        if not rows:
+            return None
+        gone = removed + [r.filename for r in rows if r.patch_removed]
+        data = render_shard(rows, gone, self.options.zst_level)
+        digest = shard_digest(data)
+        key = shard_key(self.subdir, digest)
+        return digest, self.publisher.write_if_absent(key, data, digest)
+
+    def publish_monolithic(self, removed: list[str]) -> list[tuple[str, int, int, str]]:
+        """repodata.json (+ .zst, .bz2, current_repodata), repodata_from_packages.json and
+        run_exports.json in one streaming pass; returns the listing for index.html."""
+        info: dict[str, Any] = {"subdir": self.subdir}
+        if self.base_url:
+            info["base_url"] = self.base_url
+        # Without patch results, repodata.json is byte-identical to repodata_from_packages.json:
+        # render one stream and publish it under both names.
+        unpatched = not self.catalog.has_patch_results(self.channel.id, self.subdir)
+        listing: list[tuple[str, int, int, str]] = []
+        scratch_file = self.publisher.scratch_file
+        with (
+            scratch_file(self.scratch) as raw,
+            scratch_file(self.scratch) as patched,
+            scratch_file(self.scratch) as rex,
+        ):
+            sections = (
+                (key, self.catalog.iter_publish_batches(self.channel.id, self.subdir, suffix))
+                for key, suffix in SECTIONS
+            )
+            write_monolithic(
+                sections,
+                info=info,
+                repodata_version=2 if self.base_url else 1,
+                removed_from_packages=removed,
+                from_packages=raw,
+                patched=None if unpatched else patched,
+                run_exports=rex,
+                listing=listing,
+            )
+            self._publish_repodata(raw, None if unpatched else patched)
+            self.publisher.publish_file(f"{self.subdir}/{RUN_EXPORTS_JSON}", rex)
+        return listing
+
+    def _publish_repodata(self, raw: HashingWriter, patched: HashingWriter | None) -> None:
+        """The compressed variants first, then repodata.json, then repodata_from_packages."""
+        published = patched if patched is not None else raw
         published.close()
-        with publisher.scratch_file(scratch) as zst:
-            compress_zstd(published.path, zst, options.zst_level)  # type: ignore[arg-type]
-            publisher.publish_file(f"{subdir}/{REPODATA_JSON}.zst", zst)
-        if options.bz2:
-            with publisher.scratch_file(scratch) as bz:
-                compress_bz2(published.path, bz)  # type: ignore[arg-type]
-                publisher.publish_file(f"{subdir}/{REPODATA_JSON}.bz2", bz)
-        if options.current_repodata:
-            publisher.write(f"{subdir}/{CURRENT_REPODATA}", _current_repodata(published.path))
-        if unpatched:
-            publisher.copy_file(f"{subdir}/{REPODATA_JSON}", raw)
+        prefix = f"{self.subdir}/{REPODATA_JSON}"
+        with self.publisher.scratch_file(self.scratch) as zst:
+            compress_zstd(published.path, zst, self.options.zst_level)
+            self.publisher.publish_file(f"{prefix}.zst", zst)
+        if self.options.bz2:
+            with self.publisher.scratch_file(self.scratch) as bz:
+                compress_bz2(published.path, bz)
+                self.publisher.publish_file(f"{prefix}.bz2", bz)
+        if self.options.current_repodata:
+            current = _current_repodata(published.path)
+            self.publisher.write(f"{self.subdir}/{CURRENT_REPODATA}", current)
+        if patched is None:
+            self.publisher.copy_file(prefix, raw)
         else:
-            publisher.publish_file(f"{subdir}/{REPODATA_JSON}", patched)
-        publisher.publish_file(f"{subdir}/{REPODATA_FROM_PACKAGES}", raw)
-        publisher.publish_file(f"{subdir}/{RUN_EXPORTS_JSON}", rex)
+            self.publisher.publish_file(prefix, patched)
+        self.publisher.publish_file(f"{self.subdir}/{REPODATA_FROM_PACKAGES}", raw)
 
-    publisher.write(
-        f"{subdir}/{PATCH_INSTRUCTIONS_JSON}",
-        encode_json(instructions or _EMPTY_INSTRUCTIONS),
-    )
-    if options.html:
-        publisher.write(
-            f"{subdir}/index.html",
-            html.render_subdir_index(channel.name, subdir, sorted(listing)),
-        )
-    publisher.commit()
-    catalog.mark_published(channel.id, subdir, patch_fp, options_fp)
-    return result
-
-
-_EMPTY_INSTRUCTIONS: dict[str, Any] = {
-    "patch_instructions_version": 1,
-    "packages": {},
-    "packages.conda": {},
-    "remove": [],
-    "revoke": [],
-}
+    def publish_extras(self, listing: list[tuple[str, int, int, str]]) -> None:
+        instructions = encode_json(self.instructions or _EMPTY_INSTRUCTIONS)
+        self.publisher.write(f"{self.subdir}/{PATCH_INSTRUCTIONS_JSON}", instructions)
+        if self.options.html:
+            page = html.render_subdir_index(self.channel.name, self.subdir, sorted(listing))
+            self.publisher.write(f"{self.subdir}/index.html", page)
 
 
 def unpatched_repodata(catalog: Catalog, channel: Channel, subdir: str) -> dict[str, Any]:

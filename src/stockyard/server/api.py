@@ -13,21 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from rattler import Version
 from rattler.exceptions import InvalidVersionError
 
-from stockyard.catalog import Channel
-from stockyard.catalog.queries import (
-    ArtifactDetail,
-    channel_stats,
-    package_artifacts,
-    package_entry,
-    search_packages,
-)
-from stockyard.catalog.tokens import (
-    TokenInfo,
-    create_token,
-    list_tokens,
-    resolve_token,
-    revoke_token,
-)
+from stockyard.catalog import ArtifactDetail, Channel, TokenInfo
 from stockyard.server.auth import (
     Principal,
     authenticate,
@@ -123,7 +109,7 @@ def post_channel(body: ChannelCreateIn, state: State, caller: Caller) -> Channel
 )
 def get_channel(channel: str, state: State, caller: Caller) -> ChannelDetailOut:
     found = readable_channel(state.catalog, channel, caller)
-    stats = channel_stats(state.catalog, found.id)
+    stats = state.catalog.channel_stats(found.id)
     return ChannelDetailOut(
         **_channel_out(state, found).model_dump(),
         subdirs=stats.subdirs,
@@ -148,7 +134,7 @@ def get_packages(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> PackageListOut:
     found = readable_channel(state.catalog, channel, caller)
-    total, page = search_packages(state.catalog, found.id, q, limit=limit, offset=offset)
+    total, page = state.catalog.search_packages(found.id, q, limit=limit, offset=offset)
     return PackageListOut(
         channel=found.name,
         total=total,
@@ -177,10 +163,10 @@ def get_packages(
 )
 def get_package(channel: str, name: str, state: State, caller: Caller) -> PackageDetailOut:
     found = readable_channel(state.catalog, channel, caller)
-    artifacts = package_artifacts(state.catalog, found.id, name)
+    artifacts = state.catalog.package_artifacts(found.id, name)
     if not artifacts:
         raise NotFound(f"no package {name!r} in channel {channel!r}")
-    entry = package_entry(state.catalog, found.id, name) or {}
+    entry = state.catalog.package_entry(found.id, name) or {}
     base = state.channel_url(found.name)
     versions = group_versions(artifacts, base)
     return PackageDetailOut(
@@ -278,7 +264,7 @@ def _token_out(info: TokenInfo) -> TokenOut:
 )
 def get_tokens(state: State, caller: Caller) -> list[TokenOut]:
     require_server_scope(caller, "admin", "listing tokens")
-    return [_token_out(info) for info in list_tokens(state.catalog)]
+    return [_token_out(info) for info in state.catalog.list_tokens()]
 
 
 @router.post(
@@ -294,8 +280,7 @@ def post_token(body: TokenCreateIn, state: State, caller: Caller) -> TokenCreate
         channel = None
     else:
         channel = channel_for(state.catalog, body.channel, caller, "admin")
-    created = create_token(
-        state.catalog,
+    created = state.catalog.create_token(
         scope=body.scope,
         channel=channel,
         expires_in=body.expires_in,
@@ -314,6 +299,6 @@ def delete_token(
     token_id: Annotated[int, Path(ge=1, le=2**62)], state: State, caller: Caller
 ) -> Response:
     require_server_scope(caller, "admin", "revoking a token")
-    resolve_token(state.catalog, str(token_id))
-    revoke_token(state.catalog, str(token_id))
+    state.catalog.resolve_token(str(token_id))
+    state.catalog.revoke_token(str(token_id))
     return Response(status_code=204)

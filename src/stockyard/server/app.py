@@ -43,7 +43,7 @@ from stockyard import __version__
 from stockyard.config import Settings, load_settings
 from stockyard.server import api, channel_files, uploads
 from stockyard.server.auth import authenticate, presented_token
-from stockyard.server.channels import layout_for, open_catalog, publish_options
+from stockyard.server.channels import layout_for, open_catalog
 from stockyard.server.errors import install_error_handlers
 from stockyard.server.observability import AccessLogMiddleware, Metrics, health
 from stockyard.server.state import ChannelCache, ServerState, get_state
@@ -75,7 +75,6 @@ def create_app(settings: Settings) -> FastAPI:
         settings=settings,
         catalog=catalog,
         layout=layout_for(settings),
-        publish_options=publish_options(settings),
         metrics=Metrics(),
         channels=ChannelCache(settings.channel_cache_seconds),
     )

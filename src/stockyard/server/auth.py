@@ -23,8 +23,7 @@ import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from stockyard.catalog import Catalog, Channel
-from stockyard.catalog.tokens import Scope, TokenInfo, authenticate_token
+from stockyard.catalog import Catalog, Channel, Scope, TokenInfo
 from stockyard.types.errors import Forbidden, NotFound, Unauthorized
 
 
@@ -78,7 +77,7 @@ def authenticate(catalog: Catalog, token: str | None) -> Principal:
     """The principal for a presented token (blocking: one catalog read)."""
     if not token:
         return ANONYMOUS
-    return Principal(authenticate_token(catalog, token), presented=True)
+    return Principal(catalog.authenticate_token(token), presented=True)
 
 
 def _missing(name: str) -> NotFound:

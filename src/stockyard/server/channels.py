@@ -20,8 +20,7 @@ from typing import Final
 
 from stockyard.catalog import Catalog, Channel
 from stockyard.config import Settings
-from stockyard.index.run import STATE_DIR
-from stockyard.publish.subdir import PublishOptions
+from stockyard.index.workspace import STATE_DIR, ChannelWorkspace
 from stockyard.storage import LocalStore
 from stockyard.types.errors import Conflict, InvalidIdentifier
 from stockyard.types.identifiers import check_channel_name
@@ -64,6 +63,9 @@ class DataLayout:
     def state_dir(self, name: str) -> Path:
         return self.channel_dir(name) / STATE_DIR_NAME
 
+    def workspace(self, name: str) -> ChannelWorkspace:
+        return ChannelWorkspace(self.channel_dir(name))
+
     def store(self, name: str) -> LocalStore:
         return LocalStore(self.channel_dir(name))
 
@@ -77,12 +79,6 @@ class DataLayout:
 
 def layout_for(settings: Settings) -> DataLayout:
     return DataLayout(settings.data_path.resolve())
-
-
-def publish_options(settings: Settings) -> PublishOptions:
-    """What the server publishes for every channel. The same options must be used by uploads and
-    reindexing, or each would re-render the other's output in full."""
-    return PublishOptions(shards=True, html=True)
 
 
 def open_catalog(settings: Settings) -> Catalog:
@@ -122,7 +118,6 @@ def publish_channel(settings: Settings, name: str) -> None:
         IndexOptions(
             db_url=settings.catalog_url,
             channel_name=name,
-            publish=publish_options(settings),
             workers=1,
             lock_timeout=settings.lock_timeout,
         ),
@@ -207,8 +202,6 @@ def bootstrap(settings: Settings, *, reindex: bool = True) -> BootstrapResult:
     """Prepare the data directory: the catalog; the public channel `main` when there is no
     channel; an admin token when no active server-wide admin token exists (first start, or all
     revoked); on every start, reindex each channel (cheap when nothing changed)."""
-    from stockyard.catalog.tokens import create_token, list_tokens
-
     catalog = open_catalog(settings)
     result = BootstrapResult(settings.data_path.resolve(), settings.catalog_url)
     try:
@@ -217,11 +210,11 @@ def bootstrap(settings: Settings, *, reindex: bool = True) -> BootstrapResult:
             result.created_channels.append(DEFAULT_CHANNEL)
         has_admin = any(
             t.scope == "admin" and t.channel_id is None and t.status() == "active"
-            for t in list_tokens(catalog)
+            for t in catalog.list_tokens()
         )
         if not has_admin:
-            result.admin_token = create_token(
-                catalog, scope="admin", description="created by stockyard serve"
+            result.admin_token = catalog.create_token(
+                scope="admin", description="created by stockyard serve"
             ).token
         result.channels = catalog.list_channels()
         sync_public_links(layout_for(settings), result.channels)

@@ -11,7 +11,6 @@ from starlette.requests import HTTPConnection
 
 from stockyard.catalog import Catalog, Channel
 from stockyard.config import Settings
-from stockyard.publish.subdir import PublishOptions
 from stockyard.server.channels import DataLayout
 from stockyard.server.upload_batch import UploadBatcher
 from stockyard.storage import LocalStore
@@ -48,7 +47,6 @@ class ServerState:
     settings: Settings
     catalog: Catalog
     layout: DataLayout
-    publish_options: PublishOptions
     metrics: Metrics
     channels: ChannelCache = field(default_factory=lambda: ChannelCache(0))
     _batchers: dict[int, UploadBatcher] = field(default_factory=dict)
@@ -65,8 +63,7 @@ class ServerState:
                 self.catalog,
                 self.store(channel),
                 channel,
-                options=self.publish_options,
-                state_dir=self.layout.state_dir(channel.name),
+                workspace=self.layout.workspace(channel.name),
                 lock_timeout=self.settings.lock_timeout,
             )
             batcher = self._batchers[channel.id] = UploadBatcher(commit)

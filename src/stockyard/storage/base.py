@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -62,11 +63,14 @@ class Store(Protocol):
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Objects directly under the directory `prefix` (not recursive)."""
 
-    def list_dirs(self, prefix: str = "") -> list[str]:
+    def list_dirs(self, prefix: str = "") -> builtins.list[str]:  # `list` is a method here
         """Names of the sub-directories directly under `prefix`."""
 
     def file_sizes(self, prefix: str) -> dict[str, tuple[int, int]]:
         """name -> (size, mtime_ns) of the objects directly under `prefix` (change detection)."""
+
+    def move(self, source: str, target: str) -> None:
+        """Put the object at `source` under `target` atomically, replacing it; `source` goes."""
 
     def delete(self, key: str) -> None: ...
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
 import shutil
@@ -103,7 +104,7 @@ class LocalStore:
                 out[name] = (st.st_size, st.st_mtime_ns)
         return out
 
-    def list_dirs(self, prefix: str = "") -> list[str]:
+    def list_dirs(self, prefix: str = "") -> builtins.list[str]:  # `list` is a method here
         directory = self._path(prefix) if prefix else self.root
         try:
             with os.scandir(directory) as entries:
@@ -114,6 +115,9 @@ class LocalStore:
                 )
         except (FileNotFoundError, NotADirectoryError):
             return []
+
+    def move(self, source: str, target: str) -> None:
+        self.put_file(target, self._path(source))
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -87,7 +87,7 @@ def zstd_decompress(data: bytes, max_output_size: int) -> bytes:
         if not frame.eof:
             raise ValueError("zstd data is truncated")
         if not frame.unused_data:
-            return out  # type: ignore[no-any-return]
+            return out
     view = memoryview(data)
     chunks: list[bytes] = []
     total = 0

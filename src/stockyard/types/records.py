@@ -9,7 +9,7 @@ Struct and returns the dict itself, unknown keys included.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import msgspec
 from msgspec import Meta
@@ -112,26 +112,35 @@ class PackageRecord(IndexJson, kw_only=True, omit_defaults=True, forbid_unknown_
     extra_depends: dict[str, list[MatchSpecString]] | None = None
 
 
-class ShardRecord(PackageRecord, kw_only=True, omit_defaults=True, forbid_unknown_fields=False):
+# The fields of `PackageRecord`, in the same order (the schema and encodings depend on it), with
+# bytes instead of hex for the hashes. A sibling rather than a subclass: re-typing `md5` in a
+# subclass is an incompatible override. The docstring is the schema's description: keep it as is.
+class ShardRecord(IndexJson, kw_only=True, omit_defaults=True, forbid_unknown_fields=False):
     """A package record inside a CEP 16 shard: hashes are raw bytes (msgpack `bin`), not hex."""
 
     md5: Annotated[bytes, Meta(min_length=16, max_length=16)]
+    size: NonNegativeInt
     sha256: Annotated[bytes, Meta(min_length=32, max_length=32)] | None = None
+    indexed_timestamp: TimestampMs | None = None
     #: Bytes like the other hashes (CEP 16, rattler). conda-index keeps it as a hex string; msgspec
     #: cannot type a bytes-or-str union, so the validator reports that form (docs/specs/shards.md).
     legacy_bz2_md5: Annotated[bytes, Meta(min_length=16, max_length=16)] | None = None
+    legacy_bz2_size: NonNegativeInt | None = None
+    revoked: bool | None = None
+    run_exports: RunExports | None = None
+    extra_depends: dict[str, list[MatchSpecString]] | None = None
 
 
 def validate_index_json(data: Any) -> dict[str, Any]:
     """Check an `index.json` dict; return it (unknown keys kept). Raises msgspec.ValidationError."""
     msgspec.convert(data, IndexJson)
-    return data
+    return cast(dict[str, Any], data)
 
 
 def validate_record(data: Any) -> dict[str, Any]:
     """Check a repodata record dict; return it (unknown keys kept). Raises ValidationError."""
     msgspec.convert(data, PackageRecord)
-    return data
+    return cast(dict[str, Any], data)
 
 
 def normalize_run_exports(data: Any) -> dict[str, list[str]]:

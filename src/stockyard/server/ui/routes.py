@@ -31,14 +31,7 @@ from fastapi import APIRouter, Request
 from jinja2 import Environment
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from stockyard.catalog import Catalog, Channel
-from stockyard.catalog.queries import (
-    ChannelStats,
-    channel_stats,
-    package_artifacts,
-    package_entry,
-    search_packages,
-)
+from stockyard.catalog import Catalog, Channel, ChannelStats
 from stockyard.server.api import group_versions
 from stockyard.server.auth import Principal, authenticate, presented_token, readable_channel
 from stockyard.server.client_commands import (
@@ -49,7 +42,6 @@ from stockyard.server.client_commands import (
 )
 from stockyard.server.models import BuildOut, VersionOut
 from stockyard.server.state import ServerState, get_state
-from stockyard.server.ui.queries import search_name_or_summary, subdir_package_counts
 from stockyard.server.ui.templating import Stylesheet, text
 from stockyard.types.errors import NotFound
 
@@ -225,7 +217,7 @@ def channels_page(request: Request) -> Response:
         rows.append(
             ChannelRow(
                 channel=channel,
-                stats=channel_stats(state.catalog, channel.id),
+                stats=state.catalog.channel_stats(channel.id),
                 url=_public_channel_url(state, channel),
                 install=install_commands(
                     state.settings.base_url, channel.name, "<package>", private=channel.private
@@ -274,15 +266,13 @@ def channel_page(request: Request) -> Response:
     page = _page_number(request)
     offset = (page - 1) * PAGE_SIZE
     if query:
-        total, found = search_name_or_summary(
-            state.catalog, channel.id, query, limit=PAGE_SIZE, offset=offset
+        total, found = state.catalog.search_name_or_summary(
+            channel.id, query, limit=PAGE_SIZE, offset=offset
         )
     else:
-        total, found = search_packages(
-            state.catalog, channel.id, "", limit=PAGE_SIZE, offset=offset
-        )
-    stats = channel_stats(state.catalog, channel.id)
-    counts = subdir_package_counts(state.catalog, channel.id)
+        total, found = state.catalog.search_packages(channel.id, "", limit=PAGE_SIZE, offset=offset)
+    stats = state.catalog.channel_stats(channel.id)
+    counts = state.catalog.subdir_package_counts(channel.id)
     subdirs = [(subdir, counts.get(subdir, 0)) for subdir in sorted({*stats.subdirs, *counts})]
     packages = [
         PackageRow(
@@ -357,7 +347,7 @@ def package_page(request: Request) -> Response:
     channel = _readable(state.catalog, channel_name, visitor)
     if channel is None:
         return _missing_channel(renderer, visitor, channel_name)
-    artifacts = package_artifacts(state.catalog, channel.id, name)
+    artifacts = state.catalog.package_artifacts(channel.id, name)
     if not artifacts:
         return renderer.not_found(
             visitor,
@@ -368,7 +358,7 @@ def package_page(request: Request) -> Response:
 
     versions = group_versions(artifacts, visitor.links.files(channel.name))
     latest = versions[0]
-    entry = package_entry(state.catalog, channel.id, name) or {}
+    entry = state.catalog.package_entry(channel.id, name) or {}
     about = next(
         (a.about for a in artifacts if a.version == latest.version and a.about), None
     ) or next((a.about for a in artifacts if a.about), {})

@@ -1,0 +1,30 @@
+"""The `Catalog`: what each channel holds. One engine shared by cohesive parts, each in its own
+module; every method is one transaction."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from stockyard.catalog.artifacts import ArtifactsPart
+from stockyard.catalog.browse import BrowsePart
+from stockyard.catalog.channels import ChannelsPart
+from stockyard.catalog.db import create_catalog_engine
+from stockyard.catalog.derived import DerivedPart
+from stockyard.catalog.publishing import PublishingPart
+from stockyard.catalog.tokens import TokensPart
+
+
+class Catalog(ChannelsPart, ArtifactsPart, PublishingPart, DerivedPart, TokensPart, BrowsePart):
+    """Channels and policy (`channels`), artifacts and commits (`artifacts`), publish state and
+    patch results (`publishing`), shard/channeldata/published-file caches (`derived`), API
+    tokens (`tokens`), read-only browsing for the JSON API and web UI (`browse`)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Catalog:
+        return cls(create_catalog_engine(url))
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,253 @@
+"""The one commit step: every way into a channel (`stockyard index`, uploads, and later mirrors
+and jobs) ends here, so they all store and publish by the same rules.
+
+`ChannelCommit.commit(changes)`, called with the channel lock held:
+
+1. finish what an interrupted commit left (staged files not yet moved into place);
+2. store the changed rows, each changed subdir's dirty flag, the channel files' dirty flag and the
+   staged files still to move, in **one** catalog transaction;
+3. move staged files into place (only now: a file is never visible before its row exists);
+4. compute and validate the patch instructions of every subdir to publish (before any file of the
+   channel is written);
+5. publish subdirs (whole, or only what changed), refresh channeldata entries by one rule, write
+   the channel files and clear their flag; remove scratch files.
+
+A crash anywhere is repaired by the next commit or index run: rows and flags commit together, a
+dirty subdir is republished whole, dirty channel files are rewritten from every name, and pending
+moves are finished.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stockyard.catalog import Catalog, Channel, Move, SubdirChanges, SubdirState
+from stockyard.index.policy import load_policy_patch_source
+from stockyard.index.workspace import ChannelWorkspace
+from stockyard.patches.sources import PatchSource
+from stockyard.publish.channel import publish_channel_files, refresh_channeldata_entries
+from stockyard.publish.subdir import (
+    SubdirChange,
+    needs_full_publish,
+    options_fingerprint,
+    publish_subdir,
+    unpatched_repodata,
+)
+from stockyard.publish.writer import Publisher
+from stockyard.storage import Store
+from stockyard.types.errors import InvalidMetadata, StockyardError
+from stockyard.types.policy import ChannelPolicy
+from stockyard.types.repodata import CHANNELDATA_JSON, REPODATA_JSON
+
+#: Where uploads are staged in the store until their commit (never scanned or served).
+STAGING = ".stockyard/staged"
+
+#: CEP 26: every channel has noarch/repodata.json, even when it holds no noarch package.
+ALWAYS_PUBLISHED = ("noarch",)
+
+
+@dataclass(slots=True)
+class ChangeSet:
+    """What one way in wants committed to a channel."""
+
+    subdirs: list[SubdirChanges] = field(default_factory=list)
+    #: Files already written to staging keys in the store, moved into place after the commit.
+    moves: list[Move] = field(default_factory=list)
+    #: Icons to publish content-addressed (key -> bytes), written before channeldata names them.
+    icons: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class CommitResult:
+    subdirs_published: list[str] = field(default_factory=list)
+    files_written: int = 0
+
+
+@dataclass(slots=True)
+class _Plan:
+    """Which subdirs to publish, how, and with which instructions (validated)."""
+
+    changes: dict[str, SubdirChange | None] = field(default_factory=dict)
+    instructions: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ChannelCommit:
+    """Commits changes to one channel under its lock, by the channel's stored policy."""
+
+    catalog: Catalog
+    store: Store
+    channel: Channel
+    policy: ChannelPolicy
+    patch_source: PatchSource | None
+    scratch: Path
+
+    @classmethod
+    def open(
+        cls,
+        catalog: Catalog,
+        store: Store,
+        channel: Channel,
+        workspace: ChannelWorkspace,
+        policy: ChannelPolicy | None = None,
+    ) -> ChannelCommit:
+        """A commit by the channel's stored policy (or `policy`), its patch source loaded and
+        checked. Call with the channel lock held."""
+        policy = policy or catalog.channel_policy(channel.id)
+        patch_source = load_policy_patch_source(policy, workspace.directory)
+        return cls(catalog, store, channel, policy, patch_source, workspace.scratch)
+
+    def commit(self, changes: ChangeSet, *, recheck: Iterable[str] = ()) -> CommitResult:
+        """Store `changes` and publish what they (and any earlier interruption) owe.
+
+        `recheck` names subdirs whose patch instructions and options are compared with their
+        last publish even if nothing changed in them (`stockyard index` rechecks every subdir).
+        """
+        self.finish_moves()
+        self.discard_orphans(keep={move.source for move in changes.moves})
+        states = self.catalog.subdir_states(self.channel.id)
+        files_owed = self.catalog.channel_files_dirty(self.channel.id)
+        touched = self._touched(changes.subdirs)
+        self.catalog.commit_changes(self.channel.id, changes.subdirs, changes.moves)
+        self.finish_moves()
+        for key, data in changes.icons.items():
+            if self.store.stat(key) is None:
+                self.store.put(key, data)
+        plan = self._plan(touched, states, set(recheck))
+        try:
+            return self._publish(plan, touched, full_names=files_owed)
+        finally:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def finish_moves(self) -> None:
+        """Move committed, staged files into place (also those a crash left pending)."""
+        moves = self.catalog.pending_moves(self.channel.id)
+        for move in moves:
+            if self.store.stat(move.source) is not None:  # else moved before a crash
+                self.store.move(move.source, move.target)
+        if moves:
+            self.catalog.forget_moves(self.channel.id, moves)
+
+    def discard_orphans(self, keep: set[str]) -> None:
+        """Delete staged files that no commit names (except `keep`, this commit's): a crash
+        came before their commit, whose client was never told it succeeded. (Files are staged
+        under the channel lock, so no other writer is staging now.)"""
+        pending = {move.source for move in self.catalog.pending_moves(self.channel.id)} | keep
+        for subdir in self.store.list_dirs(STAGING):
+            for info in self.store.list(f"{STAGING}/{subdir}"):
+                if info.key not in pending:
+                    self.store.delete(info.key)
+
+    def _touched(self, changes: list[SubdirChanges]) -> dict[str, SubdirChange]:
+        """Per changed subdir: the names and filenames the change touches (removed names are
+        looked up before the rows go)."""
+        touched: dict[str, SubdirChange] = {}
+        for change in changes:
+            if not change.changes_records:
+                continue
+            item = touched.setdefault(change.subdir, SubdirChange())
+            item.filenames |= {row.filename for row in change.upserts}
+            item.names |= {row.name for row in change.upserts}
+            if change.removed:
+                item.names |= self.catalog.names_for_filenames(
+                    self.channel.id, change.subdir, change.removed
+                )
+        return touched
+
+    def _plan(
+        self, touched: dict[str, SubdirChange], before: dict[str, SubdirState], recheck: set[str]
+    ) -> _Plan:
+        """Decide every subdir's publish; instructions are computed (and a bad patch source
+        fails) before any file is written."""
+        plan = _Plan()
+        options = self.policy.publish
+        options_fp = options_fingerprint(options)
+        for subdir in sorted(set(touched) | recheck | set(ALWAYS_PUBLISHED) | set(before)):
+            prior = before.get(subdir)  # as the last publish (or a crash) left it
+            owed = (
+                prior is None
+                or prior.dirty
+                or prior.options_fingerprint != options_fp
+                or self.store.stat(f"{subdir}/{REPODATA_JSON}") is None
+            )
+            if not (owed or subdir in touched or subdir in recheck):
+                continue
+            instructions = self._instructions(subdir)
+            full = owed or needs_full_publish(prior, instructions, options)
+            change = touched.get(subdir)
+            if not full and change is None:
+                continue  # rechecked: published with these instructions and options already
+            if prior is None and subdir not in touched:
+                self.catalog.ensure_subdir(self.channel.id, subdir)
+            plan.changes[subdir] = None if full else change
+            plan.instructions[subdir] = instructions
+        return plan
+
+    def _instructions(self, subdir: str) -> dict[str, Any]:
+        source = self.patch_source
+        if source is None:
+            return {}
+        from stockyard.patches.sources import GeneratorPatchSource
+
+        # Only Python generators look at the repodata; building it is O(records).
+        repodata: dict[str, Any] = {}
+        if isinstance(source, GeneratorPatchSource):
+            repodata = unpatched_repodata(self.catalog, self.channel, subdir)
+        try:
+            return source.instructions_for(subdir, repodata) or {}
+        except StockyardError:
+            raise
+        except Exception as exc:  # a patch generator is user code
+            raise InvalidMetadata(
+                f"patch source failed for {subdir}: {type(exc).__name__}: {exc}",
+                hint="Fix the patch generator; nothing was published.",
+            ) from exc
+
+    def _publish(
+        self, plan: _Plan, touched: dict[str, SubdirChange], *, full_names: bool
+    ) -> CommitResult:
+        result = CommitResult()
+        nothing_owed = not (plan.changes or touched or full_names)
+        if nothing_owed and self.store.stat(CHANNELDATA_JSON) is not None:
+            return result
+        publisher = Publisher(self.catalog, self.store, self.channel.id)
+        names: set[str] = set()
+        for subdir, change in plan.changes.items():
+            publish_subdir(
+                self.catalog,
+                publisher,
+                self.channel,
+                subdir,
+                self.policy.publish,
+                change,
+                scratch=self.scratch,
+                instructions=plan.instructions[subdir],
+            )
+            result.subdirs_published.append(subdir)
+            full_names = full_names or change is None
+            names |= change.names if change is not None else set()
+        self._publish_channel_files(publisher, names, full_names=full_names)
+        result.files_written = len(publisher.written)
+        return result
+
+    def _publish_channel_files(
+        self, publisher: Publisher, names: set[str], *, full_names: bool
+    ) -> None:
+        """channeldata entries: every name after a full publish (or an interrupted one), else
+        the names this commit touched; then channeldata.json and index.html."""
+        if full_names or self.store.stat(CHANNELDATA_JSON) is None:
+            names = self.catalog.names_in_channel(self.channel.id)
+            names |= set(self.catalog.channeldata_entries(self.channel.id))
+        refresh_channeldata_entries(self.catalog, self.channel, names)
+        publish_channel_files(
+            self.catalog,
+            publisher,
+            self.channel,
+            self.catalog.known_subdirs(self.channel.id),
+            write_html=self.policy.publish.html,
+        )
+        self.catalog.set_channel_files_dirty(self.channel.id, False)

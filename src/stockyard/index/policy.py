@@ -1,0 +1,42 @@
+"""Reading and writing a channel's stored policy for a way in (index flags, the server)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+
+from stockyard.patches.sources import PatchSource, load_patch_source
+from stockyard.types.policy import ChannelPolicy, PublishOptions
+
+
+def updated_policy(
+    policy: ChannelPolicy,
+    publish: PublishOptions | None = None,
+    patch_source: str | None = None,
+) -> ChannelPolicy:
+    """`policy` with what was given replacing its parts."""
+    if publish is not None:
+        policy = msgspec.structs.replace(policy, publish=publish)
+    if patch_source is not None:
+        policy = msgspec.structs.replace(policy, patch_source=_stored_spec(patch_source))
+    return policy
+
+
+def _stored_spec(spec: str) -> str | None:
+    """A path given relative to the working directory is stored absolute, so the server (which
+    runs elsewhere) finds it; anything else (a package name in the channel) is kept as given."""
+    if not spec:
+        return None
+    path = Path(spec)
+    if not path.is_absolute() and path.exists():
+        return str(path.resolve())
+    return spec
+
+
+def load_policy_patch_source(policy: ChannelPolicy, channel_dir: Path) -> PatchSource | None:
+    """The policy's patch source, loaded and checked (a bad one fails before anything is
+    touched)."""
+    if not policy.patch_source:
+        return None
+    return load_patch_source(policy.patch_source, channel_dir=channel_dir)

@@ -1,0 +1,73 @@
+"""Phase 1 of an index run: list each subdir in storage and compare with the catalog."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import msgspec
+
+from stockyard.catalog import Catalog, SubdirState
+from stockyard.storage import Store
+from stockyard.types.identifiers import artifact_format
+
+
+@dataclass(slots=True)
+class SubdirScan:
+    """What changed on storage in one subdir since the catalog last saw it."""
+
+    subdir: str
+    signature: str
+    files: int
+    new: list[str] = field(default_factory=list)
+    maybe_changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    mtimes: dict[str, int] = field(default_factory=dict)
+    #: Some artifact could not be read: keep no signature, so it is read (and reported) again.
+    skipped: bool = False
+
+    @property
+    def to_read(self) -> list[str]:
+        return [*self.new, *self.maybe_changed]
+
+    @property
+    def unchanged(self) -> int:
+        return self.files - len(self.new) - len(self.maybe_changed)
+
+
+def scan_signature(files: dict[str, tuple[int, int]]) -> str:
+    """A hash of the sorted (filename, size, mtime_ns) of a subdir's artifacts."""
+    return hashlib.sha256(msgspec.msgpack.encode(sorted(files.items()))).hexdigest()
+
+
+def scan_subdir(
+    catalog: Catalog, store: Store, channel_id: int, subdir: str, state: SubdirState | None
+) -> SubdirScan:
+    files = {name: st for name, st in store.file_sizes(subdir).items() if artifact_format(name)}
+    scan = SubdirScan(subdir, scan_signature(files), len(files))
+    if state is not None and not state.dirty and state.scan_signature == scan.signature:
+        return scan  # the same files as after the last complete run: nothing to compare
+    known = catalog.file_states(channel_id, subdir)
+    for filename, (size, mtime_ns) in files.items():
+        scan.mtimes[filename] = mtime_ns
+        previous = known.get(filename)
+        if previous is None:
+            scan.new.append(filename)
+        elif previous.size != size or previous.mtime_ns != mtime_ns:
+            scan.maybe_changed.append(filename)
+    scan.removed = sorted(set(known) - set(files))
+    scan.new.sort()
+    scan.maybe_changed.sort()
+    return scan
+
+
+def remember_scans(
+    catalog: Catalog, channel_id: int, scans: list[SubdirScan], states: dict[str, SubdirState]
+) -> None:
+    """Store each fully handled subdir's scan signature, so an unchanged one is skipped next
+    time."""
+    for scan in scans:
+        signature = None if scan.skipped else scan.signature
+        state = states.get(scan.subdir)
+        if state is not None and not state.dirty and state.scan_signature != signature:
+            catalog.set_scan_signature(channel_id, scan.subdir, signature)
