@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 from stockyard.catalog import ArtifactRow, Catalog, sqlite_url
-from stockyard.index.run import STATE_DIR, _catalog_channel_name
+from stockyard.index.run import catalog_channel_name
+from stockyard.index.workspace import STATE_DIR
 from stockyard.testing.corpus import load_shared_records
 from stockyard.types.encoding import encode_json
 
@@ -71,7 +72,7 @@ def fill_catalog(channel_dir: Path, total: int, batch: int = 20000) -> None:
     state = channel_dir / STATE_DIR
     state.mkdir(parents=True, exist_ok=True)
     catalog = Catalog.open(sqlite_url(state / "catalog.db"))
-    channel = catalog.ensure_channel(_catalog_channel_name(channel_dir.resolve().name))
+    channel = catalog.ensure_channel(catalog_channel_name(channel_dir.resolve().name))
     offset = 0
     started = time.perf_counter()
     for subdir, share in SUBDIRS:

@@ -59,8 +59,9 @@ else
     echo "warning: no PostgreSQL server; PostgreSQL tests will be skipped" >&2
 fi
 
-# --- lint and tests -----------------------------------------------------------------------------
+# --- lint, types and tests -----------------------------------------------------------------------------
 .venv/bin/ruff check src tests benchmarks
 .venv/bin/ruff format --check src tests benchmarks
+.venv/bin/mypy src/stockyard  # strict on types, package, storage, patches, catalog, publish, index
 mkdir -p test-artifacts
 .venv/bin/python -m pytest -n 2 -p no:cacheprovider "$@"

@@ -50,12 +50,12 @@ def test_apply_changes_and_state(catalog: Catalog) -> None:
     catalog.apply_changes(ch.id, "linux-64", upserts=[_row("b-1-0.conda", sha="b", stamp=first)])
     again = catalog.file_states(ch.id, "linux-64")["b-1-0.conda"]
     assert again.sha256 == "b" * 64 and again.indexed_timestamp == first
-    catalog.apply_changes(ch.id, "linux-64", removed_filenames=["a-1-0.tar.bz2"])
-    assert catalog.removed_filenames(ch.id, "linux-64") == ["a-1-0.tar.bz2"]
+    catalog.apply_changes(ch.id, "linux-64", removed=["a-1-0.tar.bz2"])
+    assert catalog.repodata_removed(ch.id, "linux-64") == ["a-1-0.tar.bz2"]
     assert set(catalog.file_states(ch.id, "linux-64")) == {"b-1-0.conda"}
     # Re-adding takes it off `removed`.
     catalog.apply_changes(ch.id, "linux-64", upserts=[_row("a-1-0.tar.bz2")])
-    assert catalog.removed_filenames(ch.id, "linux-64") == []
+    assert catalog.repodata_removed(ch.id, "linux-64") == []
     state = catalog.subdir_state(ch.id, "linux-64")
     assert state is not None and state.dirty
     catalog.mark_published(ch.id, "linux-64", "p", "o")

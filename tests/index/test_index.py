@@ -149,16 +149,17 @@ def test_reuploaded_file_with_same_name_is_read_again(
     channel: Path, make_artifact: MakeArtifact
 ) -> None:
     path = make_artifact("linux-64", "pkg", payload=b"one")
-    index_channel(channel)
+    index_channel(channel, IndexOptions(clock=lambda: 1_000))
     first = _json(channel / "linux-64/repodata.json")["packages.conda"]["pkg-1.0-0.conda"]
     path.unlink()
     path = make_artifact("linux-64", "pkg", payload=b"two, longer")
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
-    result = index_channel(channel)
+    result = index_channel(channel, IndexOptions(clock=lambda: 2_000))
     assert result.changed == 1
     second = _json(channel / "linux-64/repodata.json")["packages.conda"]["pkg-1.0-0.conda"]
     assert second["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest() != first["sha256"]
-    assert second["indexed_timestamp"] == first["indexed_timestamp"]  # CEP 47: never overwritten
+    # CEP 47: new bytes are a new artifact, available from now (a cooldown must see them).
+    assert (first["indexed_timestamp"], second["indexed_timestamp"]) == (1_000, 2_000)
 
 
 def test_touched_file_with_same_bytes_is_not_republished(
@@ -256,17 +257,14 @@ def test_base_url_sets_repodata_version_2(channel: Path, make_artifact: MakeArti
     assert index["info"]["shards_base_url"] == "./shards/"
 
 
-def test_shard_bytes_are_identical_across_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Same artifacts, same SOURCE_DATE_EPOCH: the same bytes on any machine.
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+def test_shard_bytes_are_identical_across_runs(tmp_path: Path) -> None:
+    # Same artifacts, same clock: the same bytes on any machine.
     published = []
     for run in ("a", "b"):
         chan = tmp_path / run
         for name in ("x", "y", "z"):
             build_artifact(chan, "linux-64", name, depends=["python"])
-        index_channel(chan)
+        index_channel(chan, IndexOptions(clock=lambda: 1_700_000_000_000))
         published.append({p.name: p.read_bytes() for p in (chan / "linux-64" / "shards").iterdir()})
     assert published[0] == published[1] and len(published[0]) == 3
 

@@ -37,6 +37,11 @@ PATCHES = {
 }
 
 
+def _fixed_clock() -> int:
+    """The same indexed_timestamp in both channels (CEP 47 values come from a clock)."""
+    return 1_700_000_000_000
+
+
 def _artifacts(root: Path) -> list[Path]:
     return [
         build_artifact(root, "noarch", "alpha"),
@@ -88,6 +93,7 @@ def _upload_all(
             channel,
             batch,
             workspace=ChannelWorkspace(channel_dir),
+            clock=_fixed_clock,
         )
         assert not [o for o in outcomes if isinstance(o, Exception)]
 
@@ -103,16 +109,17 @@ def _upload_all(
 )
 @pytest.mark.parametrize("patched", [True, False], ids=["patched", "unpatched"])
 def test_index_and_uploads_publish_identical_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, publish: PublishOptions, patched: bool
+    tmp_path: Path, publish: PublishOptions, patched: bool
 ) -> None:
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # the same indexed_timestamp in both
     patches = tmp_path / "patches.json"
     patches.write_text(json.dumps(PATCHES))
     source = str(patches) if patched else None
     # One channel by `stockyard index` ...
     indexed = tmp_path / "indexed" / "chan"
     built = _artifacts(indexed)
-    index_channel(indexed, IndexOptions(publish=publish, patch_source=source or ""))
+    index_channel(
+        indexed, IndexOptions(publish=publish, patch_source=source or "", clock=_fixed_clock)
+    )
     # ... the other by uploads, with the same stored policy.
     uploaded = tmp_path / "uploaded" / "chan"
     catalog = Catalog.open(sqlite_url(tmp_path / "uploaded.db"))

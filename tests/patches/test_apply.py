@@ -13,7 +13,7 @@ from stockyard.patches import (
     apply_patch_instructions,
     compile_patches,
     patch_record,
-    removed_filenames,
+    patch_removed_filenames,
 )
 from stockyard.patches.apply import REVOKED_DEPENDENCY
 from stockyard.types.errors import InvalidMetadata, StockyardError
@@ -237,12 +237,14 @@ def test_removed_filenames_routes_by_extension() -> None:
         "b-1.0-0.conda",
         "c-1-0.conda",
     ]
-    assert removed_filenames(compiled, present) == [
+    assert patch_removed_filenames(compiled, present) == [
         "a-1.0-0.conda",
         "a-1.0-0.tar.bz2",
         "b-1.0-0.conda",
     ]
-    assert removed_filenames(compiled, set(present)) == removed_filenames(compiled, present)
+    assert patch_removed_filenames(compiled, set(present)) == patch_removed_filenames(
+        compiled, present
+    )
 
 
 @pytest.mark.parametrize(
@@ -397,5 +399,5 @@ def test_apply_matches_reference_and_per_record_patching(
         assert result[key] == expected
     present = [*repodata["packages"], *repodata["packages.conda"]]
     assert result["removed"] == sorted(
-        set(repodata.get("removed", [])) | set(removed_filenames(compiled, present))
+        set(repodata.get("removed", [])) | set(patch_removed_filenames(compiled, present))
     )

@@ -70,10 +70,10 @@ class ArtifactsPart(CatalogPart):
         *,
         upserts: Iterable[ArtifactRow] = (),
         touched: Iterable[tuple[str, int, int]] = (),
-        removed_filenames: Iterable[str] = (),
+        removed: Iterable[str] = (),
     ) -> None:
         """`commit_changes` for one subdir (tests, benchmarks and bulk loaders)."""
-        change = SubdirChanges(subdir, list(upserts), list(touched), list(removed_filenames))
+        change = SubdirChanges(subdir, list(upserts), list(touched), list(removed))
         self.commit_changes(channel_id, [change])
 
     def ensure_subdir(self, channel_id: int, subdir: str) -> None:
@@ -131,7 +131,8 @@ class ArtifactsPart(CatalogPart):
             ).all()
         return {r[0] for r in rows}
 
-    def removed_filenames(self, channel_id: int, subdir: str) -> list[str]:
+    def repodata_removed(self, channel_id: int, subdir: str) -> list[str]:
+        """The filenames repodata lists as `removed`: once in the subdir, gone since."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(removed.c.filename).where(

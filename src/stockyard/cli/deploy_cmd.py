@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from stockyard.cli.output import stderr
+
+if TYPE_CHECKING:
+    from stockyard.config import Settings
 
 deploy_app = typer.Typer(
     help="Render deployment files: the nginx front and the systemd unit.", no_args_is_help=True
@@ -16,7 +20,7 @@ _DATA_HELP = "The server's data directory. Default: ./stockyard-data."
 _CONFIG_HELP = "The server's settings file (TOML). Default: $STOCKYARD_CONFIG."
 
 
-def _settings(config: Path | None, data: Path | None):  # type: ignore[no-untyped-def]
+def _settings(config: Path | None, data: Path | None) -> Settings:
     from stockyard.config import load_settings
 
     return load_settings(config, overrides={"data_dir": str(data) if data is not None else None})

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from stockyard.cli.output import print_json, stderr, stdout
 from stockyard.types.encoding import DEFAULT_ZSTD_LEVEL
+
+if TYPE_CHECKING:
+    from stockyard.index.run import IndexOptions, IndexResult
 
 
 def index(
@@ -87,7 +91,7 @@ def index(
             f"--base-url {base_url!r} is not a URL",
             hint="Use an absolute URL such as https://cdn.example.com/channel",
         )
-    flags = {
+    flags: dict[str, Any] = {
         "shards": shards,
         "zst_level": zst_level,
         "bz2": bz2,
@@ -122,8 +126,8 @@ def index(
         )
 
 
-def _index_with_progress(channel_dir: Path, options):  # type: ignore[no-untyped-def]
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+def _index_with_progress(channel_dir: Path, options: IndexOptions) -> IndexResult:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 
     from stockyard.index.run import index_channel
 
@@ -135,7 +139,7 @@ def _index_with_progress(channel_dir: Path, options):  # type: ignore[no-untyped
         console=stderr,
         transient=True,
     ) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def progress(phase: str, completed: int, total: int) -> None:
             if phase not in tasks:

@@ -7,7 +7,16 @@ import sys
 import typer
 
 from stockyard import __version__
-from stockyard.cli import schema_cmd
+from stockyard.cli import (
+    channel_cmd,
+    deploy_cmd,
+    index_cmd,
+    package_cmd,
+    schema_cmd,
+    serve_cmd,
+    token_cmd,
+    validate_cmd,
+)
 from stockyard.cli.output import print_error
 from stockyard.types.errors import StockyardError
 
@@ -21,27 +30,18 @@ app = typer.Typer(
 app.add_typer(schema_cmd.app, name="schema")
 
 
-def _register_optional_commands() -> None:
-    """Command groups added by later layers register here (each module defines `register`)."""
-    import importlib
-
-    for module_name in (
-        "stockyard.cli.package_cmd",
-        "stockyard.cli.validate_cmd",
-        "stockyard.cli.index_cmd",
-        "stockyard.cli.serve_cmd",
-        "stockyard.cli.deploy_cmd",
-    ):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
-        module.register(app)
-
-
-_register_optional_commands()
+# Each command module imports its service lazily inside the command, so `stockyard index` never
+# imports the web server.
+for _module in (
+    package_cmd,
+    validate_cmd,
+    index_cmd,
+    serve_cmd,
+    channel_cmd,
+    token_cmd,
+    deploy_cmd,
+):
+    _module.register(app)
 
 
 @app.command("version")

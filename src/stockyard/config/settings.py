@@ -206,8 +206,8 @@ def load_settings(
     except msgspec.ValidationError as exc:
         text = str(exc)
         match = re.search(r"at `\$\.(\w+)`", text)
-        key = match.group(1) if match else None
-        where = origin.get(key, key) if key else "settings"
+        bad_key = match.group(1) if match else None
+        where = origin.get(bad_key, bad_key) if bad_key else "settings"
         raise ConfigError(f"invalid value for {where}: {text.split(' - at ')[0]}") from None
     if settings.public_url and not settings.public_url.startswith(("http://", "https://")):
         raise ConfigError(

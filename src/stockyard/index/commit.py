@@ -28,6 +28,7 @@ from typing import Any
 from stockyard.catalog import Catalog, Channel, Move, SubdirChanges, SubdirState
 from stockyard.index.policy import load_policy_patch_source
 from stockyard.index.workspace import ChannelWorkspace
+from stockyard.patches.apply import validate_instructions
 from stockyard.patches.sources import PatchSource
 from stockyard.publish.channel import publish_channel_files, refresh_channeldata_entries
 from stockyard.publish.subdir import (
@@ -198,7 +199,7 @@ class ChannelCommit:
         if isinstance(source, GeneratorPatchSource):
             repodata = unpatched_repodata(self.catalog, self.channel, subdir)
         try:
-            return source.instructions_for(subdir, repodata) or {}
+            instructions = source.instructions_for(subdir, repodata) or {}
         except StockyardError:
             raise
         except Exception as exc:  # a patch generator is user code
@@ -206,6 +207,9 @@ class ChannelCommit:
                 f"patch source failed for {subdir}: {type(exc).__name__}: {exc}",
                 hint="Fix the patch generator; nothing was published.",
             ) from exc
+        # Checked here, before any subdir is published: never a half-patched channel.
+        validate_instructions(instructions, origin=f"patch instructions for {subdir} ({source})")
+        return instructions
 
     def _publish(
         self, plan: _Plan, touched: dict[str, SubdirChange], *, full_names: bool

@@ -6,6 +6,7 @@ import concurrent.futures
 import hashlib
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -139,15 +140,11 @@ def icon_entry(meta: ArtifactMetadata) -> dict[str, bytes]:
     return {icon_path(hashlib.sha256(meta.icon).hexdigest()): meta.icon}
 
 
-def first_indexed_ms() -> int:
-    """The CEP 47 `indexed_timestamp` for an artifact indexed now.
+#: Milliseconds since the epoch: the source of CEP 47 `indexed_timestamp`. Only the server's own
+#: clock may be one (CEP 47: the actual time an artifact became available); tests that need
+#: fixed bytes pass a fixed one explicitly.
+Clock = Callable[[], int]
 
-    Honours SOURCE_DATE_EPOCH (the reproducible-builds convention) so that the same artifacts
-    indexed on two machines give byte-identical repodata and shards.
-    """
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch and epoch.isdigit():
-        return int(epoch) * 1000
-    import time
 
-    return int(time.time() * 1000)
+def system_clock_ms() -> int:
+    return time.time_ns() // 1_000_000

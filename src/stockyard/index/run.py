@@ -16,16 +16,18 @@ from typing import Any
 from stockyard.catalog import Catalog, Channel, SubdirChanges, sqlite_url
 from stockyard.index.commit import ChangeSet, ChannelCommit
 from stockyard.index.ingest import (
+    Clock,
     ReadFailure,
     artifact_row,
-    first_indexed_ms,
     icon_entry,
     read_artifacts,
     subdir_mismatch,
+    system_clock_ms,
 )
 from stockyard.index.lock import DEFAULT_LOCK_TIMEOUT
 from stockyard.index.policy import updated_policy
 from stockyard.index.scan import SubdirScan, remember_scans, scan_subdir
+from stockyard.index.seed import published_stamps
 from stockyard.index.workspace import ChannelWorkspace
 from stockyard.package.read import ArtifactMetadata
 from stockyard.storage import LocalStore, Store
@@ -52,6 +54,8 @@ class IndexOptions:
     workers: int = max(1, os.cpu_count() or 1)
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     channel_name: str | None = None
+    #: Where `indexed_timestamp` comes from: the system clock (tests pass a fixed one).
+    clock: Clock = system_clock_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +152,8 @@ class _IndexRun:
     options: IndexOptions
     progress: Progress | None
     result: IndexResult
+    #: Subdirs the catalog knew before this run (others get timestamps seeded, CEP 47).
+    known: set[str] = field(default_factory=set)
 
     def execute(self) -> None:
         # The policy and its patch source are checked before anything is touched.
@@ -184,6 +190,7 @@ class _IndexRun:
 
     def scan(self) -> list[SubdirScan]:
         states = self.catalog.subdir_states(self.channel.id)
+        self.known = set(states)
         subdirs = self.subdirs()
         scans = [
             scan_subdir(self.catalog, self.store, self.channel.id, s, states.get(s))
@@ -240,7 +247,9 @@ class _IndexRun:
     def _subdir_changes(self, scan: SubdirScan, metas: list[ArtifactMetadata]) -> SubdirChanges:
         known = self.catalog.file_states(self.channel.id, scan.subdir) if scan.maybe_changed else {}
         maybe = set(scan.maybe_changed)
+        seeds = {} if scan.subdir in self.known else published_stamps(self.store, scan.subdir)
         change = SubdirChanges(scan.subdir, removed=list(scan.removed))
+        now = self.options.clock()
         for meta in metas:
             state = known.get(meta.filename)
             mtime = scan.mtimes[meta.filename]
@@ -248,7 +257,10 @@ class _IndexRun:
                 change.touched.append((meta.filename, meta.size, mtime))  # same bytes, new mtime
                 self.result.unchanged += 1
                 continue
-            stamp = state.indexed_timestamp if state is not None else first_indexed_ms()
+            # CEP 47: new bytes are a new artifact (a replaced file gets a new stamp); only the
+            # same bytes keep a stamp published before the catalog lost it.
+            seeded = seeds.get(meta.filename)
+            stamp = seeded[1] if seeded is not None and seeded[0] == meta.sha256 else now
             change.upserts.append(artifact_row(meta, scan.subdir, mtime, stamp))
             if meta.filename in maybe:
                 self.result.changed += 1

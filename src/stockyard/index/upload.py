@@ -19,7 +19,13 @@ from pathlib import Path
 
 from stockyard.catalog import ArtifactRow, Catalog, Channel, FileState, Move, SubdirChanges
 from stockyard.index.commit import STAGING, ChangeSet, ChannelCommit
-from stockyard.index.ingest import artifact_row, first_indexed_ms, icon_entry, subdir_mismatch
+from stockyard.index.ingest import (
+    Clock,
+    artifact_row,
+    icon_entry,
+    subdir_mismatch,
+    system_clock_ms,
+)
 from stockyard.index.lock import DEFAULT_LOCK_TIMEOUT
 from stockyard.index.workspace import ChannelWorkspace
 from stockyard.package.read import ArtifactMetadata, read_artifact
@@ -92,6 +98,7 @@ def ingest_uploads(
     *,
     workspace: ChannelWorkspace,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    clock: Clock = system_clock_ms,
 ) -> list[UploadResult | StockyardError]:
     """Store validated uploads and republish, all under one channel lock, through the one
     commit step (`ChannelCommit`) with the channel's stored policy.
@@ -103,7 +110,7 @@ def ingest_uploads(
     try:
         with workspace.lock(lock_timeout):
             commit = ChannelCommit.open(catalog, store, channel, workspace)
-            batch = _UploadBatch(catalog, store, channel, uploads)
+            batch = _UploadBatch(catalog, store, channel, uploads, clock())
             changes = batch.stage()
             commit.commit(changes)
             return batch.outcomes(time.perf_counter())
@@ -121,6 +128,8 @@ class _UploadBatch:
     store: Store
     channel: Channel
     uploads: list[ValidatedUpload]
+    #: CEP 47 `indexed_timestamp` of this batch: the time it becomes available.
+    now: int
     refusals: dict[int, StockyardError] = field(default_factory=dict)
     accepted: list[tuple[int, ArtifactRow, bool]] = field(default_factory=list)
 
@@ -154,7 +163,10 @@ class _UploadBatch:
             if upload.attestation is not None:
                 self.store.put(f"{target}.attestation.json", upload.attestation)
             previous = known.get(upload.filename)
-            stamp = previous.indexed_timestamp if previous else first_indexed_ms()
+            # CEP 47: a forced replacement with other bytes is a new artifact; the same bytes
+            # again keep their stamp.
+            same = previous is not None and previous.sha256 == upload.meta.sha256
+            stamp = previous.indexed_timestamp if previous is not None and same else self.now
             # A move keeps the mtime, so the next index run sees the file as unchanged.
             info = self.store.stat(staged)
             mtime = info.mtime_ns if info is not None else time.time_ns()

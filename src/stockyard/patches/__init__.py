@@ -9,7 +9,7 @@ from stockyard.patches.apply import (
     apply_patch_instructions,
     compile_patches,
     patch_record,
-    removed_filenames,
+    patch_removed_filenames,
 )
 
 __all__ = [
@@ -17,5 +17,5 @@ __all__ = [
     "apply_patch_instructions",
     "compile_patches",
     "patch_record",
-    "removed_filenames",
+    "patch_removed_filenames",
 ]

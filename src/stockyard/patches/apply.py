@@ -97,8 +97,16 @@ def _locate_bad_entry(instructions: Any) -> str | None:
     return None
 
 
+#: Record keys only the server sets: the hashes and size of the bytes it serves, and when it
+#: made them available (CEP 47 SHOULD NOT be patched). Patches that set one are refused.
+SERVER_CONTROLLED_KEYS = frozenset(
+    {"indexed_timestamp", "md5", "sha256", "size", "legacy_bz2_md5", "legacy_bz2_size"}
+)
+
+
 def validate_instructions(instructions: Any, *, origin: str = "patch instructions") -> None:
-    """Check `instructions` against the schema; raise InvalidMetadata naming the bad part."""
+    """Check `instructions` against the schema, and that no record patch sets a key the server
+    controls; raise InvalidMetadata naming the bad part."""
     try:
         msgspec.convert(instructions, PatchInstructions)
     except msgspec.ValidationError as exc:
@@ -108,6 +116,16 @@ def validate_instructions(instructions: Any, *, origin: str = "patch instruction
             hint="Patch instructions map filenames to objects of record keys under 'packages' "
             "and 'packages.conda', and list filenames under 'revoke' and 'remove'.",
         ) from exc
+    for section in ("packages", "packages.conda"):
+        for filename, patch in (instructions.get(section) or {}).items():
+            controlled = sorted(SERVER_CONTROLLED_KEYS.intersection(patch))
+            if controlled:
+                raise InvalidMetadata(
+                    f"{origin}: $[{section!r}][{filename!r}] sets {controlled[0]!r}, which only "
+                    "the server sets",
+                    hint="Remove it from the patch: hashes, size and indexed_timestamp (CEP 47) "
+                    "describe the served bytes and when they became available.",
+                )
 
 
 def compile_patches(instructions: dict[str, Any]) -> CompiledPatches:
@@ -223,7 +241,7 @@ def patch_record(
     return result
 
 
-def removed_filenames(compiled: CompiledPatches, present: Iterable[str]) -> list[str]:
+def patch_removed_filenames(compiled: CompiledPatches, present: Iterable[str]) -> list[str]:
     """The filenames among `present` that the instructions remove, sorted."""
     candidates = present if isinstance(present, (set, frozenset)) else set(present)
     if len(compiled.removed) < len(candidates):

@@ -124,7 +124,7 @@ def publish_subdir(
     job = _SubdirJob(catalog, publisher, channel, subdir, options, instructions, scratch)
     result = SubdirPublishResult(subdir, full=change is None)
     result.patched_records = job.apply_patches(change)
-    removed = catalog.removed_filenames(channel.id, subdir)
+    removed = catalog.repodata_removed(channel.id, subdir)
     if options.shards:
         result.shards_written = job.publish_shards(change, removed)
     listing = job.publish_monolithic(removed)
@@ -291,7 +291,7 @@ def unpatched_repodata(catalog: Catalog, channel: Channel, subdir: str) -> dict[
             row.filename: decode(row.record)
             for row in catalog.iter_publish_rows(channel.id, subdir, suffix)
         }
-    out["removed"] = catalog.removed_filenames(channel.id, subdir)
+    out["removed"] = catalog.repodata_removed(channel.id, subdir)
     return out
 
 

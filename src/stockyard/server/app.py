@@ -24,25 +24,22 @@ a minimal channel list is served at `/ui/`.
 
 from __future__ import annotations
 
-import html
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Final
+from typing import Any, Final
 
 import anyio
 from fastapi import FastAPI
-from sqlalchemy import text
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
 from stockyard import __version__
 from stockyard.config import Settings, load_settings
-from stockyard.server import api, channel_files, uploads
-from stockyard.server.auth import authenticate, presented_token
+from stockyard.server import api, channel_files, ui, uploads
 from stockyard.server.channels import layout_for, open_catalog
 from stockyard.server.errors import install_error_handlers
 from stockyard.server.observability import AccessLogMiddleware, Metrics, health
@@ -65,7 +62,7 @@ class LabeledRoute(Route):
         return match, child_scope
 
 
-def _add(app: FastAPI, path: str, endpoint, methods: list[str]) -> None:  # type: ignore[no-untyped-def]
+def _add(app: FastAPI, path: str, endpoint: Callable[..., Any], methods: list[str]) -> None:
     app.router.routes.append(LabeledRoute(path, endpoint, methods=methods, include_in_schema=False))
 
 
@@ -107,7 +104,7 @@ def create_app(settings: Settings) -> FastAPI:
     _add(app, "/api/channels/{channel}/upload/{filename}", uploads.quetz_upload, ["POST"])
     _add(app, "/api/v1/upload/{channel}", uploads.prefix_upload, ["POST"])
 
-    _install_ui(app)
+    ui.register(app)
     _add(app, "/", _root, ["GET", "HEAD"])
 
     file_routes = (
@@ -139,15 +136,10 @@ async def _root(_request: Request) -> Response:
     return RedirectResponse("/ui/", status_code=307)
 
 
-def _catalog_ping(state: ServerState) -> None:
-    with state.catalog.engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
-
-
 async def _ready(request: Request) -> Response:
     """Readiness: the catalog answers a query."""
     try:
-        await anyio.to_thread.run_sync(_catalog_ping, get_state(request))
+        await anyio.to_thread.run_sync(get_state(request).catalog.ping)
     except Exception as exc:  # any driver error means "not ready"
         log.warning("readiness check failed: %s", exc)
         return JSONResponse({"status": "unavailable", "catalog": "unreachable"}, status_code=503)
@@ -156,40 +148,3 @@ async def _ready(request: Request) -> Response:
 
 async def _metrics(request: Request) -> Response:
     return get_state(request).metrics.render()
-
-
-def _install_ui(app: FastAPI) -> None:
-    import importlib
-
-    try:
-        ui = importlib.import_module("stockyard.server.ui")
-    except ModuleNotFoundError as exc:
-        if exc.name != "stockyard.server.ui":
-            raise
-        ui = None
-    if ui is not None and hasattr(ui, "register"):
-        ui.register(app)
-        return
-    _add(app, "/ui/", _fallback_ui, ["GET", "HEAD"])
-    _add(app, "/ui", _to_ui, ["GET", "HEAD"])
-
-
-async def _to_ui(_request: Request) -> Response:
-    return RedirectResponse("/ui/", status_code=307)
-
-
-async def _fallback_ui(request: Request) -> Response:
-    """A plain list of the channels the caller can read (until the web UI is installed)."""
-    state = get_state(request)
-
-    def visible() -> list[str]:
-        principal = authenticate(state.catalog, presented_token(request.headers))
-        return [c.name for c in state.catalog.list_channels() if principal.can_read(c)]
-
-    names = await anyio.to_thread.run_sync(visible)
-    items = "".join(f'<li><a href="/{html.escape(n)}/">{html.escape(n)}</a></li>' for n in names)
-    return HTMLResponse(
-        "<!doctype html><html><head><meta charset=utf-8><title>Stockyard</title></head>"
-        f"<body><h1>Stockyard channels</h1><ul>{items}</ul>"
-        '<p><a href="/api/docs">API</a></p></body></html>'
-    )

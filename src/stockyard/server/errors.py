@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 
 from fastapi import FastAPI
@@ -21,7 +22,11 @@ def error_body(error: str, message: str, hint: str = "") -> dict[str, str]:
 
 
 def error_response(
-    status: int, error: str, message: str, hint: str = "", headers: dict[str, str] | None = None
+    status: int,
+    error: str,
+    message: str,
+    hint: str = "",
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     return JSONResponse(error_body(error, message, hint), status_code=status, headers=headers)
 

@@ -27,7 +27,7 @@ import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
@@ -212,13 +212,12 @@ def accepts_gzip(header: str | None) -> bool:
     return False
 
 
-def wants_gzip(key: str, size: int, headers: dict[str, str] | object) -> bool:
-    get = headers.get  # type: ignore[attr-defined]
+def wants_gzip(key: str, size: int, headers: Mapping[str, str]) -> bool:
     return (
         key.endswith(GZIP_SUFFIXES)
         and size >= GZIP_MIN_SIZE
-        and get("range") is None
-        and accepts_gzip(get("accept-encoding"))
+        and headers.get("range") is None
+        and accepts_gzip(headers.get("accept-encoding"))
     )
 
 

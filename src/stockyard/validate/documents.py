@@ -45,7 +45,9 @@ _PACKAGES_MAP: Final = struct_field_types(Repodata)["packages"]
 _SPEC_LIST: Final = struct_field_types(RunExports)["weak"]
 
 
-def _keyed_entries(data: dict[str, Any], found: Findings) -> Iterator[tuple[str, str, Any, str]]:
+def _keyed_entries(
+    data: dict[str, Any], found: Findings
+) -> Iterator[tuple[ids.ArtifactFormat, str, Any, str]]:
     """(format, filename, entry, pointer) of every entry under `packages` and `packages.conda`,
     counted in `found.records`."""
     for key, fmt in MAP_FORMATS.items():
@@ -87,7 +89,8 @@ def _repodata(data: Any, found: Findings) -> None:
             found.notes.append(
                 Problem(join("", key), "conda client cache key, not part of served repodata")
             )
-    info = data.get("info") if isinstance(data.get("info"), dict) else {}
+    raw_info = data.get("info")
+    info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
     subdir = _valid_subdir(info.get("subdir"))
     for fmt, filename, record, pointer in _keyed_entries(data, found):
         _record_identity(filename, record, pointer, fmt, subdir, found.problems)

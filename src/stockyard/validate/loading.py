@@ -94,13 +94,16 @@ def _decompress(path: Path, raw: bytes, kind: str, limit: int, loaded: Loaded) -
     )
     if zstd:
         if not raw:
-            return _bad(loaded, "empty file, not zstd data")
+            _bad(loaded, "empty file, not zstd data")
+            return None
         try:
             payload = zstd_decompress(raw, limit)
         except zstandard.ZstdError as exc:
-            return _bad(loaded, f"not zstd data: {exc}")
+            _bad(loaded, f"not zstd data: {exc}")
+            return None
         except ValueError as exc:
-            return _bad(loaded, str(exc))
+            _bad(loaded, str(exc))
+            return None
         if kind in MSGPACK_KINDS and zstandard.frame_content_size(raw) == -1:
             # We write it and CEP 16 clients (rattler) size their buffers from it.
             loaded.notes.append(Problem("", "the zstd frame does not record its content size"))
@@ -108,7 +111,8 @@ def _decompress(path: Path, raw: bytes, kind: str, limit: int, loaded: Loaded) -
     if bzip2:
         return _bz2_decompress(raw, limit, loaded)
     if len(raw) > limit:
-        return _bad(loaded, f"document is larger than {limit} bytes")
+        _bad(loaded, f"document is larger than {limit} bytes")
+        return None
     return raw
 
 
@@ -117,8 +121,8 @@ def _has_suffix(name: str) -> bool:
 
 
 def _bad(loaded: Loaded, message: str) -> None:
+    """Record `message` as a problem at the root pointer (the document could not be decoded)."""
     loaded.problems.append(Problem("", message))
-    return None
 
 
 def _bz2_decompress(raw: bytes, limit: int, loaded: Loaded) -> bytes | None:
@@ -126,13 +130,17 @@ def _bz2_decompress(raw: bytes, limit: int, loaded: Loaded) -> bytes | None:
     try:
         out = decompressor.decompress(raw, max_length=limit + 1)
     except OSError as exc:
-        return _bad(loaded, f"not bzip2 data: {exc}")
+        _bad(loaded, f"not bzip2 data: {exc}")
+        return None
     if len(out) > limit:
-        return _bad(loaded, f"bzip2 data expands beyond {limit} bytes")
+        _bad(loaded, f"bzip2 data expands beyond {limit} bytes")
+        return None
     if not decompressor.eof:
-        return _bad(loaded, "bzip2 data is truncated")
+        _bad(loaded, "bzip2 data is truncated")
+        return None
     if decompressor.unused_data:
-        return _bad(loaded, "unexpected bytes after the bzip2 stream")
+        _bad(loaded, "unexpected bytes after the bzip2 stream")
+        return None
     return out
 
 

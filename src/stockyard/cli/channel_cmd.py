@@ -1,0 +1,136 @@
+"""`stockyard channel create|visibility|list`: the server's channels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypedDict
+
+import typer
+
+from stockyard.cli.data_dir import CONFIG_HELP, DATA_HELP, load_cli_settings
+from stockyard.cli.output import print_json, stderr, stdout
+
+channel_app = typer.Typer(help="Create and list the server's channels.", no_args_is_help=True)
+
+
+class _ChannelRow(TypedDict):
+    """One channel of `stockyard channel list` (also its --json output)."""
+
+    name: str
+    private: bool
+    url: str
+    subdirs: list[str]
+    packages: int
+    artifacts: int
+
+
+@channel_app.command("create")
+def channel_create(
+    name: str = typer.Argument(..., help="Channel name (lowercase letters, digits, . _ -)."),
+    private: bool = typer.Option(
+        False, "--private", help="Only readable with a token: 404 for everyone else."
+    ),
+    description: str = typer.Option(None, "--description", help="A short description."),
+    data: Path = typer.Option(None, "--data", "-d", help=DATA_HELP),
+    config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the channel as JSON."),
+) -> None:
+    """Create a channel and publish its (empty) repodata."""
+    from stockyard.server.channels import create_channel, open_catalog
+
+    settings = load_cli_settings(config, data)
+    catalog = open_catalog(settings)
+    try:
+        channel = create_channel(settings, catalog, name, private=private, description=description)
+    finally:
+        catalog.close()
+    url = f"{settings.base_url}/{channel.name}"
+    if as_json:
+        print_json({"name": channel.name, "private": channel.private, "url": url})
+        return
+    stdout.print(
+        f"created {'private' if channel.private else 'public'} channel {channel.name}: {url}",
+        highlight=False,
+    )
+    if channel.private:
+        stdout.print(
+            f"read it with a token: stockyard token create --channel {channel.name} --scope read",
+            highlight=False,
+            markup=False,
+        )
+
+
+@channel_app.command("visibility")
+def channel_visibility(
+    name: str = typer.Argument(..., help="The channel."),
+    private: bool = typer.Option(
+        ..., "--private/--public", help="Private: 404 for anyone without a read token."
+    ),
+    data: Path = typer.Option(None, "--data", "-d", help=DATA_HELP),
+    config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+) -> None:
+    """Make a channel private or public (a running server follows within a second)."""
+    from stockyard.server.channels import open_catalog, set_channel_visibility
+
+    settings = load_cli_settings(config, data)
+    catalog = open_catalog(settings)
+    try:
+        channel = set_channel_visibility(settings, catalog, name, private=private)
+    finally:
+        catalog.close()
+    stdout.print(
+        f"channel {channel.name} is now {'private' if channel.private else 'public'}",
+        highlight=False,
+    )
+
+
+@channel_app.command("list")
+def channel_list(
+    data: Path = typer.Option(None, "--data", "-d", help=DATA_HELP),
+    config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List every channel (private ones included: this is the operator's view)."""
+    from stockyard.server.channels import open_catalog
+
+    settings = load_cli_settings(config, data)
+    catalog = open_catalog(settings)
+    try:
+        rows: list[_ChannelRow] = []
+        for channel in catalog.list_channels():
+            stats = catalog.channel_stats(channel.id)
+            rows.append(
+                {
+                    "name": channel.name,
+                    "private": channel.private,
+                    "url": f"{settings.base_url}/{channel.name}",
+                    "subdirs": stats.subdirs,
+                    "packages": stats.package_count,
+                    "artifacts": stats.artifact_count,
+                }
+            )
+    finally:
+        catalog.close()
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        stderr.print("no channels yet: stockyard channel create NAME", highlight=False)
+        return
+    from rich.table import Table
+
+    table = Table("channel", "visibility", "packages", "artifacts", "subdirs", "url")
+    for row in rows:
+        table.add_row(
+            row["name"],
+            "private" if row["private"] else "public",
+            str(row["packages"]),
+            str(row["artifacts"]),
+            ", ".join(row["subdirs"]),
+            row["url"],
+        )
+    stdout.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(channel_app, name="channel")
