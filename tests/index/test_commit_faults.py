@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from stockyard.catalog import Catalog, sqlite_url
+from stockyard.index.commit import PublishPending
 from stockyard.index.run import IndexOptions, index_channel
 from stockyard.index.upload import ingest_uploads, validate_upload
 from stockyard.index.workspace import ChannelWorkspace
@@ -128,6 +129,10 @@ def _upload(channel_dir: Path, db: Path, artifact: Path) -> None:
         catalog.close()
 
 
+#: Faults that come before the catalog transaction has committed: nothing is stored.
+BEFORE_STORED = {"in-transaction"}
+
+
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_upload_fault_then_restart(
     served: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str
@@ -136,15 +141,36 @@ def test_upload_fault_then_restart(
     new = build_artifact(tmp_path / "built", "linux-64", "newpkg")
     with monkeypatch.context() as patch:
         _inject(patch, FAULTS[fault], _raise)
-        with pytest.raises(Injected):
+        # The client is told the truth: nothing stored, or stored but not yet published.
+        expected = Injected if fault in BEFORE_STORED else PublishPending
+        with pytest.raises(expected):
             _upload(channel_dir, db, new)
     _recover(channel_dir, db)
     published = _check_consistent(channel_dir, db)
     assert {"base-1.0-0.conda", "common-1.0-0.conda"} <= published
-    # The client was told it failed; uploading again either stores it or says it exists.
-    if new.name not in published:
+    assert (new.name in published) is (fault not in BEFORE_STORED)
+
+
+@pytest.mark.parametrize("fault", sorted(set(FAULTS) - BEFORE_STORED))
+def test_upload_fault_once_is_published_and_acknowledged(
+    served: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    """A passing failure after the change is stored: the second publish succeeds, the client
+    gets its result (201) and the package is installable at once."""
+    channel_dir, db = served
+    new = build_artifact(tmp_path / "built", "linux-64", "newpkg")
+    fired: list[bool] = []
+
+    def once() -> None:
+        if not fired:
+            fired.append(True)
+            raise Injected("once")
+
+    with monkeypatch.context() as patch:
+        _inject(patch, FAULTS[fault], once)
         _upload(channel_dir, db, new)
-        assert new.name in _check_consistent(channel_dir, db)
+    assert fired
+    assert new.name in _check_consistent(channel_dir, db)
 
 
 @pytest.mark.parametrize("fault", sorted(set(FAULTS) - {"before-move", "before-forget-moves"}))

@@ -13,7 +13,8 @@ from stockyard.server.observability import ACCESS_LOGGER, JsonFormatter, logging
 def test_health(client) -> None:
     assert client.get("/health").json() == {"status": "ok"}
     assert client.head("/health").status_code == 200
-    assert client.get("/health/ready").json() == {"status": "ok", "catalog": "ok"}
+    ready = client.get("/health/ready").json()
+    assert ready == {"status": "ok", "catalog": "ok", "channels_owing_publish": []}
 
 
 def test_ready_fails_when_the_catalog_is_unreachable(client, app, tmp_path) -> None:

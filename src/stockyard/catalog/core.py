@@ -3,7 +3,7 @@ module; every method is one transaction."""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from stockyard.catalog.artifacts import ArtifactsPart
 from stockyard.catalog.browse import BrowsePart
@@ -25,11 +25,6 @@ class Catalog(ChannelsPart, ArtifactsPart, PublishingPart, DerivedPart, TokensPa
     @classmethod
     def open(cls, url: str) -> Catalog:
         return cls(create_catalog_engine(url))
-
-    def ping(self) -> None:
-        """One trivial query: raises when the database does not answer (readiness checks)."""
-        with self.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
 
     def close(self) -> None:
         self.engine.dispose()

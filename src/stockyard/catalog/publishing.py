@@ -10,7 +10,7 @@ from sqlalchemy.sql import Select
 
 from stockyard.catalog.base import CatalogPart, chunks, now_ms, rows_in
 from stockyard.catalog.rows import PublishRow, SubdirState
-from stockyard.catalog.schema import artifacts, subdirs
+from stockyard.catalog.schema import artifacts, channel_state, channels, subdirs
 
 #: What publishing reads of an artifact, in `PublishRow` field order.
 _PUBLISH_COLUMNS = tuple(artifacts.c[name] for name in PublishRow._fields)
@@ -43,6 +43,21 @@ class PublishingPart(CatalogPart):
                 select(subdirs.c.subdir, *_STATE_COLUMNS).where(subdirs.c.channel_id == channel_id)
             ).all()
         return {r[0]: _state(r[1:]) for r in rows}
+
+    def channels_owing_publish(self) -> list[str]:
+        """Names of channels with a publish owed (a dirty subdir or dirty channel files): what a
+        crash or a failed publish left; the next commit or server start repairs them."""
+        dirty_subdirs = select(subdirs.c.channel_id).where(subdirs.c.dirty.is_(True))
+        dirty_files = select(channel_state.c.channel_id).where(
+            channel_state.c.files_dirty.is_(True)
+        )
+        query = (
+            select(channels.c.name)
+            .where(channels.c.id.in_(dirty_subdirs.union(dirty_files).scalar_subquery()))
+            .order_by(channels.c.name)
+        )
+        with self.engine.connect() as conn:
+            return [row[0] for row in conn.execute(query)]
 
     def set_scan_signature(self, channel_id: int, subdir: str, signature: str | None) -> None:
         self._update_subdir(channel_id, subdir, scan_signature=signature)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from stockyard.cli.data_dir import CONFIG_HELP, DATA_HELP, load_cli_settings
-from stockyard.cli.output import stdout
+from stockyard.cli.output import stderr, stdout
 
 if TYPE_CHECKING:
     from stockyard.config import Settings
@@ -81,6 +81,12 @@ def _print_banner(settings: Settings, result: BootstrapResult) -> None:
         kind = "private" if channel.private else "public"
         stdout.print(
             f"  channel [bold]{channel.name}[/] ({kind}): {channel_url(base, channel.name)}",
+            highlight=False,
+        )
+    for name, why in sorted(result.failed_channels.items()):
+        stderr.print(
+            f"[yellow]warning:[/] channel {name} could not be published at start ({why}); "
+            "it is served as last published and listed in /health/ready",
             highlight=False,
         )
     first = next((c for c in result.channels if not c.private), None)

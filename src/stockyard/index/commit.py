@@ -51,6 +51,16 @@ STAGING = ".stockyard/staged"
 ALWAYS_PUBLISHED = ("noarch",)
 
 
+class PublishPending(StockyardError):
+    """The change is stored, but publishing it failed (twice): it is not installable yet."""
+
+    default_hint = (
+        "It is published by the next upload to this channel or the next server start; do not "
+        "upload it again. Check the server log for the cause."
+    )
+    http_status = 503
+
+
 @dataclass(slots=True)
 class ChangeSet:
     """What one way in wants committed to a channel."""
@@ -86,6 +96,9 @@ class ChannelCommit:
     policy: ChannelPolicy
     patch_source: PatchSource | None
     scratch: Path
+    #: Set once the catalog transaction of `commit` succeeded: from then on the change is stored
+    #: (a failure later leaves a publish owed, never a lost artifact).
+    stored: bool = False
 
     @classmethod
     def open(
@@ -114,6 +127,7 @@ class ChannelCommit:
         files_owed = self.catalog.channel_files_dirty(self.channel.id)
         touched = self._touched(changes.subdirs)
         self.catalog.commit_changes(self.channel.id, changes.subdirs, changes.moves)
+        self.stored = True
         self.finish_moves()
         for key, data in changes.icons.items():
             if self.store.stat(key) is None:
@@ -123,6 +137,23 @@ class ChannelCommit:
             return self._publish(plan, touched, full_names=files_owed)
         finally:
             shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def commit_or_report(self, changes: ChangeSet) -> CommitResult:
+        """`commit`, for ways in that must tell a client the truth: when publishing fails after
+        the change was stored, publish once more; if that fails too, raise PublishPending (the
+        change is stored and owed a publish, never half-done). A failure before the change was
+        stored leaves nothing stored and is raised as it is."""
+        try:
+            return self.commit(changes)
+        except Exception as first:
+            if not self.stored:
+                raise
+            try:
+                return self.commit(ChangeSet())
+            except Exception as second:
+                raise PublishPending(
+                    f"stored, but publishing failed: {type(second).__name__}: {second}"
+                ) from first
 
     def finish_moves(self) -> None:
         """Move committed, staged files into place (also those a crash left pending)."""

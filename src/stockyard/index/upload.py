@@ -112,7 +112,7 @@ def ingest_uploads(
             commit = ChannelCommit.open(catalog, store, channel, workspace)
             batch = _UploadBatch(catalog, store, channel, uploads, clock())
             changes = batch.stage()
-            commit.commit(changes)
+            commit.commit_or_report(changes)
             return batch.outcomes(time.perf_counter())
     finally:
         for upload in uploads:

@@ -137,13 +137,14 @@ async def _root(_request: Request) -> Response:
 
 
 async def _ready(request: Request) -> Response:
-    """Readiness: the catalog answers a query."""
+    """Readiness: the catalog answers a query. Channels with a publish owed (a failed or
+    interrupted publish; served as last published) are listed, not fatal."""
     try:
-        await anyio.to_thread.run_sync(get_state(request).catalog.ping)
+        owing = await anyio.to_thread.run_sync(get_state(request).catalog.channels_owing_publish)
     except Exception as exc:  # any driver error means "not ready"
         log.warning("readiness check failed: %s", exc)
         return JSONResponse({"status": "unavailable", "catalog": "unreachable"}, status_code=503)
-    return JSONResponse({"status": "ok", "catalog": "ok"})
+    return JSONResponse({"status": "ok", "catalog": "ok", "channels_owing_publish": owing})
 
 
 async def _metrics(request: Request) -> Response:

@@ -196,6 +196,17 @@ class BootstrapResult:
     #: The admin token, only on the first start (it is stored hashed; this is the only copy).
     admin_token: str | None = None
     channels: list[Channel] = field(default_factory=list)
+    #: Channels whose start-up publish failed (name -> why). The server starts anyway and serves
+    #: them as last published; /health/ready lists them until a publish succeeds.
+    failed_channels: dict[str, str] = field(default_factory=dict)
+
+
+def _republish_isolated(settings: Settings, name: str, result: BootstrapResult) -> None:
+    """One channel's content must never stop the server from starting."""
+    try:
+        publish_channel(settings, name)
+    except Exception as exc:  # any failure of one channel; the others are still served
+        result.failed_channels[name] = f"{type(exc).__name__}: {exc}"
 
 
 def bootstrap(settings: Settings, *, reindex: bool = True) -> BootstrapResult:
@@ -223,7 +234,7 @@ def bootstrap(settings: Settings, *, reindex: bool = True) -> BootstrapResult:
         if reindex:
             for channel in result.channels:
                 if channel.name not in result.created_channels:
-                    publish_channel(settings, channel.name)
+                    _republish_isolated(settings, channel.name, result)
     finally:
         catalog.close()
     return result
