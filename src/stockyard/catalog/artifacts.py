@@ -131,6 +131,23 @@ class ArtifactsPart(CatalogPart):
             ).all()
         return {r[0] for r in rows}
 
+    def yanked_filenames(self, channel_id: int, subdir: str) -> list[str]:
+        query = select(artifacts.c.filename).where(
+            _in_subdir(channel_id, subdir), artifacts.c.yanked.is_(True)
+        )
+        with self.engine.connect() as conn:
+            return sorted(row[0] for row in conn.execute(query))
+
+    def artifact(self, channel_id: int, subdir: str, filename: str) -> ArtifactRow | None:
+        """One artifact as stored (for copying it to another channel)."""
+        columns = [artifacts.c[name] for name in ArtifactRow.__dataclass_fields__]
+        query = select(*columns).where(
+            _in_subdir(channel_id, subdir), artifacts.c.filename == filename
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return ArtifactRow(*row) if row is not None else None
+
     def repodata_removed(self, channel_id: int, subdir: str) -> list[str]:
         """The filenames repodata lists as `removed`: once in the subdir, gone since."""
         with self.engine.connect() as conn:
@@ -174,6 +191,10 @@ def _write_subdir_changes(
         )
     if change.removed:
         _remove(conn, channel_id, change.subdir, change.removed)
+    for filename, yanked in change.yanks.items():
+        conn.execute(
+            update(artifacts).where(where, artifacts.c.filename == filename).values(yanked=yanked)
+        )
     if change.changes_records:
         conn.execute(
             update(subdirs)

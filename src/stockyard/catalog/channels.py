@@ -56,6 +56,38 @@ class ChannelsPart(CatalogPart):
             rows = conn.execute(select(channels).order_by(channels.c.name)).all()
         return [Channel(*row) for row in rows]
 
+    def delete_channel(self, channel_id: int) -> None:
+        """The channel and everything the catalog holds of it (rows cascade)."""
+        from stockyard.catalog.schema import (
+            artifacts,
+            channeldata_entries,
+            pending_moves,
+            published_files,
+            removed,
+            shards,
+            subdirs,
+            tokens,
+        )
+
+        # Explicit deletes: SQLite enforces ON DELETE CASCADE only with foreign keys on, and a
+        # PostgreSQL catalog made elsewhere may lack them; the result must not depend on it.
+        dependent = (
+            artifacts,
+            channeldata_entries,
+            pending_moves,
+            published_files,
+            removed,
+            shards,
+            subdirs,
+            tokens,
+            channel_policies,
+            channel_state,
+        )
+        with self.engine.begin() as conn:
+            for table in dependent:
+                conn.execute(table.delete().where(table.c.channel_id == channel_id))
+            conn.execute(channels.delete().where(channels.c.id == channel_id))
+
     def set_channel_private(self, channel_id: int, private: bool) -> None:
         with self.engine.begin() as conn:
             conn.execute(

@@ -111,7 +111,9 @@ class SubdirChanges:
     touched: list[tuple[str, int, int]] = field(default_factory=list)
     #: Filenames gone from the channel (listed in repodata `removed`).
     removed: list[str] = field(default_factory=list)
+    #: Filename -> yanked (True) or restored (False).
+    yanks: dict[str, bool] = field(default_factory=dict)
 
     @property
     def changes_records(self) -> bool:
-        return bool(self.upserts or self.removed)
+        return bool(self.upserts or self.removed or self.yanks)

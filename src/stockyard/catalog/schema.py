@@ -25,7 +25,7 @@ metadata = MetaData()
 
 #: Bumped when the tables change; stored in `catalog_info`. Older catalogs are upgraded in place
 #: by the statements in `MIGRATIONS` (version -> statements that bring version-1 to version).
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE subdirs ADD COLUMN scan_signature VARCHAR(64)",),
@@ -33,6 +33,10 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX IF NOT EXISTS ix_artifacts_origin ON artifacts (channel_id, subdir, origin)",
     ),
     # 4: the channel_policies, channel_state and pending_moves tables (made by create_all).
+    5: (
+        "ALTER TABLE artifacts ADD COLUMN yanked BOOLEAN NOT NULL DEFAULT FALSE",
+        "CREATE INDEX IF NOT EXISTS ix_artifacts_yanked ON artifacts (channel_id, subdir, yanked)",
+    ),
 }
 
 catalog_info = Table(
@@ -81,6 +85,8 @@ artifacts = Table(
     #: "local": a file in the channel's storage, compared by change detection; "mirror": a record
     #: ingested from upstream repodata, whose artifact lives elsewhere (never seen as removed).
     Column("origin", String(16), nullable=False, default="local"),
+    #: Yanked by an operator: listed, revoked (conda-index `revoke`: never chosen by a solver).
+    Column("yanked", Boolean, nullable=False, default=False),
     UniqueConstraint("channel_id", "subdir", "filename", name="uq_artifact_path"),
 )
 Index("ix_artifacts_name", artifacts.c.channel_id, artifacts.c.subdir, artifacts.c.name)
@@ -88,6 +94,7 @@ Index("ix_artifacts_name", artifacts.c.channel_id, artifacts.c.subdir, artifacts
 #: records.
 Index("ix_artifacts_origin", artifacts.c.channel_id, artifacts.c.subdir, artifacts.c.origin)
 Index("ix_artifacts_channel_name", artifacts.c.channel_id, artifacts.c.name)
+Index("ix_artifacts_yanked", artifacts.c.channel_id, artifacts.c.subdir, artifacts.c.yanked)
 
 #: Per channel: its stored policy (`stockyard.types.policy.ChannelPolicy`, encoded JSON). Every way
 #: into the channel reads it, so they all publish the same bytes.

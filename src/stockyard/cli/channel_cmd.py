@@ -60,6 +60,31 @@ def channel_create(
         )
 
 
+@channel_app.command("delete")
+def channel_delete(
+    name: str = typer.Argument(..., help="The channel to delete, with every package in it."),
+    yes: bool = typer.Option(False, "--yes", help="Confirm: this cannot be undone."),
+    data: Path = typer.Option(None, "--data", "-d", help=DATA_HELP),
+    config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+) -> None:
+    """Delete a channel and all its packages (asks for --yes)."""
+    from stockyard.server.channels import delete_channel, open_catalog
+    from stockyard.types.errors import ConfigError
+
+    if not yes:
+        raise ConfigError(
+            f"deleting channel {name!r} removes every package in it",
+            hint=f"Run again with --yes: stockyard channel delete {name} --yes",
+        )
+    settings = load_cli_settings(config, data)
+    catalog = open_catalog(settings)
+    try:
+        delete_channel(settings, catalog, name)
+    finally:
+        catalog.close()
+    stdout.print(f"deleted channel {name}", highlight=False)
+
+
 @channel_app.command("visibility")
 def channel_visibility(
     name: str = typer.Argument(..., help="The channel."),

@@ -19,6 +19,9 @@ app = typer.Typer(
 
 
 def register(root: typer.Typer) -> None:
+    from stockyard.cli import package_ops_cmd
+
+    package_ops_cmd.register(app)
     root.add_typer(app, name="package")
 
 

@@ -44,8 +44,19 @@ from stockyard.types.errors import InvalidMetadata, StockyardError
 from stockyard.types.policy import ChannelPolicy
 from stockyard.types.repodata import CHANNELDATA_JSON, REPODATA_JSON
 
+_EMPTY_INSTRUCTIONS: dict[str, Any] = {
+    "patch_instructions_version": 1,
+    "packages": {},
+    "packages.conda": {},
+    "remove": [],
+    "revoke": [],
+}
+
 #: Where uploads are staged in the store until their commit (never scanned or served).
 STAGING = ".stockyard/staged"
+
+#: Where removed artifacts are moved by their commit, then deleted (never scanned or served).
+TRASH = ".stockyard/trash"
 
 #: CEP 26: every channel has noarch/repodata.json, even when it holds no noarch package.
 ALWAYS_PUBLISHED = ("noarch",)
@@ -129,6 +140,7 @@ class ChannelCommit:
         self.catalog.commit_changes(self.channel.id, changes.subdirs, changes.moves)
         self.stored = True
         self.finish_moves()
+        self.empty_trash()
         for key, data in changes.icons.items():
             if self.store.stat(key) is None:
                 self.store.put(key, data)
@@ -164,6 +176,12 @@ class ChannelCommit:
         if moves:
             self.catalog.forget_moves(self.channel.id, moves)
 
+    def empty_trash(self) -> None:
+        """Delete removed artifacts once their removal is committed and they are moved away."""
+        for subdir in self.store.list_dirs(TRASH):
+            for info in self.store.list(f"{TRASH}/{subdir}"):
+                self.store.delete(info.key)
+
     def discard_orphans(self, keep: set[str]) -> None:
         """Delete staged files that no commit names (except `keep`, this commit's): a crash
         came before their commit, whose client was never told it succeeded. (Files are staged
@@ -184,9 +202,10 @@ class ChannelCommit:
             item = touched.setdefault(change.subdir, SubdirChange())
             item.filenames |= {row.filename for row in change.upserts}
             item.names |= {row.name for row in change.upserts}
-            if change.removed:
+            looked_up = [*change.removed, *change.yanks]
+            if looked_up:
                 item.names |= self.catalog.names_for_filenames(
-                    self.channel.id, change.subdir, change.removed
+                    self.channel.id, change.subdir, looked_up
                 )
         return touched
 
@@ -220,6 +239,15 @@ class ChannelCommit:
         return plan
 
     def _instructions(self, subdir: str) -> dict[str, Any]:
+        """The subdir's patch instructions (checked), with the operator's yanks as `revoke`."""
+        instructions = self._source_instructions(subdir)
+        yanked = self.catalog.yanked_filenames(self.channel.id, subdir)
+        if yanked:
+            instructions = {**_EMPTY_INSTRUCTIONS, **instructions}
+            instructions["revoke"] = sorted({*instructions["revoke"], *yanked})
+        return instructions
+
+    def _source_instructions(self, subdir: str) -> dict[str, Any]:
         source = self.patch_source
         if source is None:
             return {}

@@ -39,7 +39,7 @@ from starlette.types import Scope
 
 from stockyard import __version__
 from stockyard.config import Settings, load_settings
-from stockyard.server import api, channel_files, ui, uploads
+from stockyard.server import api, channel_files, packages_api, ui, uploads
 from stockyard.server.channels import layout_for, open_catalog
 from stockyard.server.errors import install_error_handlers
 from stockyard.server.observability import AccessLogMiddleware, Metrics, health
@@ -101,6 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
     _add(app, "/metrics", _metrics, ["GET"])
 
     app.include_router(api.router)
+    app.include_router(packages_api.router)
     _add(app, "/api/channels/{channel}/upload/{filename}", uploads.quetz_upload, ["POST"])
     _add(app, "/api/v1/upload/{channel}", uploads.prefix_upload, ["POST"])
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import Final
 
 from stockyard.catalog import Catalog, Channel
 from stockyard.config import Settings
+from stockyard.index.manage import ChannelHandle
 from stockyard.index.workspace import STATE_DIR, ChannelWorkspace
 from stockyard.storage import LocalStore
 from stockyard.types.errors import Conflict, InvalidIdentifier
@@ -156,6 +159,28 @@ def create_channel(
     publish_channel(settings, name)
     sync_public_links(layout_for(settings), catalog.list_channels())
     return channel
+
+
+def channel_handle(settings: Settings, catalog: Catalog, name: str) -> ChannelHandle:
+    """A served channel with its store and workspace, for `stockyard.index.manage`."""
+    channel = catalog.require_channel(name)
+    layout = layout_for(settings)
+    return ChannelHandle(channel, layout.store(name), layout.workspace(name))
+
+
+def delete_channel(settings: Settings, catalog: Catalog, name: str) -> None:
+    """Delete a channel: its directory is first renamed away (so a crash can never leave files
+    that a new channel of the same name would pick up), then its catalog rows, then the files."""
+    channel = catalog.require_channel(name)
+    layout = layout_for(settings)
+    directory = layout.channel_dir(name)
+    doomed = layout.root / f".deleted-{name}-{secrets.token_hex(8)}"
+    with layout.workspace(name).lock(settings.lock_timeout):
+        if directory.exists():
+            directory.rename(doomed)
+        catalog.delete_channel(channel.id)
+    sync_public_links(layout, catalog.list_channels())
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def remove_stale_uploads(layout: DataLayout, name: str) -> int:

@@ -131,3 +131,17 @@ class TokenCreatedOut(TokenOut):
 
 class HealthOut(BaseModel):
     status: Literal["ok"]
+
+
+class PackageChangeOut(BaseModel):
+    channel: str
+    subdir: str
+    filename: str
+    action: Literal["removed", "yanked", "restored", "copied", "moved"]
+
+
+class PackageCopyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(min_length=1, max_length=128, pattern=CHANNEL_COMPONENT_PATTERN)
+    move: bool = Field(False, description="Remove it from the source channel afterwards.")

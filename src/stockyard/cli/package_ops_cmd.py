@@ -1,0 +1,157 @@
+"""`stockyard package remove|yank|unyank|copy`: change the packages of a served channel.
+
+They work on the server's data directory (like `stockyard channel ...`), through the same
+functions as the JSON API, so a running server sees the result at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from stockyard.cli.data_dir import CONFIG_HELP, DATA_HELP, load_cli_settings
+from stockyard.cli.output import print_json, stdout
+from stockyard.types.errors import InvalidIdentifier
+
+if TYPE_CHECKING:
+    from stockyard.catalog import Catalog
+    from stockyard.config import Settings
+    from stockyard.index.manage import PackageChange
+
+_PATH_HELP = "SUBDIR/FILENAME of the artifact, e.g. linux-64/numpy-2.0-py312_0.conda."
+
+
+def _split(path: str) -> tuple[str, str]:
+    subdir, _, filename = path.partition("/")
+    if not subdir or not filename or "/" in filename:
+        raise InvalidIdentifier(
+            f"{path!r} is not SUBDIR/FILENAME", hint="For example: noarch/pkg-1.0-0.conda"
+        )
+    return subdir, filename
+
+
+def _run(
+    config: Path | None,
+    data: Path | None,
+    action: Callable[[Settings, Catalog], PackageChange],
+    as_json: bool,
+) -> None:
+    from stockyard.server.channels import open_catalog
+
+    settings = load_cli_settings(config, data)
+    catalog = open_catalog(settings)
+    try:
+        change = action(settings, catalog)
+    finally:
+        catalog.close()
+    if as_json:
+        print_json(
+            {
+                "channel": change.channel,
+                "subdir": change.subdir,
+                "filename": change.filename,
+                "action": change.action,
+            }
+        )
+    else:
+        stdout.print(
+            f"{change.action} {change.subdir}/{change.filename} in {change.channel}",
+            highlight=False,
+        )
+
+
+def remove(
+    channel: str = typer.Argument(..., help="The channel."),
+    path: str = typer.Argument(..., help=_PATH_HELP),
+    data: Path = typer.Option(None, "--data", "-d", help=DATA_HELP),
+    config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Remove an artifact from a served channel (its filename is listed in `removed`)."""
+    from stockyard.index.manage import remove_package
+    from stockyard.server.channels import channel_handle
+
+    subdir, filename = _split(path)
+    _run(
+        config,
+        data,
+        lambda s, c: remove_package(
+            c, channel_handle(s, c, channel), subdir, filename, lock_timeout=s.lock_timeout
+        ),
+        as_json,
+    )
+
+
+def _yank(yanked: bool) -> Callable[..., None]:
+    def command(
+        channel: str = typer.Argument(..., help="The channel."),
+        path: str = typer.Argument(..., help=_PATH_HELP),
+        data: Path = typer.Option(None, "--data", "-d", help=DATA_HELP),
+        config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+        as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    ) -> None:
+        from stockyard.index.manage import set_yanked
+        from stockyard.server.channels import channel_handle
+
+        subdir, filename = _split(path)
+        _run(
+            config,
+            data,
+            lambda s, c: set_yanked(
+                c,
+                channel_handle(s, c, channel),
+                subdir,
+                filename,
+                yanked,
+                lock_timeout=s.lock_timeout,
+            ),
+            as_json,
+        )
+
+    command.__doc__ = (
+        "Yank an artifact: it stays listed but is revoked, so solvers never choose it."
+        if yanked
+        else "Undo a yank."
+    )
+    return command
+
+
+def copy(
+    channel: str = typer.Argument(..., help="The source channel."),
+    path: str = typer.Argument(..., help=_PATH_HELP),
+    to: str = typer.Option(..., "--to", help="The target channel."),
+    move: bool = typer.Option(False, "--move", help="Remove it from the source afterwards."),
+    data: Path = typer.Option(None, "--data", "-d", help=DATA_HELP),
+    config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Copy (or --move) an artifact to another channel: same bytes and indexed_timestamp."""
+    from stockyard.index.manage import copy_package
+    from stockyard.server.channels import channel_handle
+
+    subdir, filename = _split(path)
+    _run(
+        config,
+        data,
+        lambda s, c: copy_package(
+            c,
+            channel_handle(s, c, channel),
+            channel_handle(s, c, to),
+            subdir,
+            filename,
+            move=move,
+            lock_timeout=s.lock_timeout,
+        ),
+        as_json,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Adds to the `package` group made by `package_cmd`."""
+    app.command("remove")(remove)
+    app.command("yank")(_yank(True))
+    app.command("unyank")(_yank(False))
+    app.command("copy")(copy)

@@ -1,0 +1,149 @@
+"""What operators do every day to a channel's packages, each through the one commit path:
+remove (the file goes, the filename is listed in repodata `removed`), yank and restore (the
+file stays; the record is revoked as conda-index's `revoke` does: listed, never chosen by a
+solver), and copy or move to another channel (the same bytes and `indexed_timestamp`, no
+re-upload)."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from stockyard.catalog import ArtifactRow, Catalog, Channel, Move, SubdirChanges
+from stockyard.index.commit import STAGING, TRASH, ChangeSet, ChannelCommit
+from stockyard.index.lock import DEFAULT_LOCK_TIMEOUT
+from stockyard.index.workspace import ChannelWorkspace
+from stockyard.storage import Store
+from stockyard.types.errors import Conflict, NotFound
+from stockyard.types.identifiers import check_subdir, parse_artifact_filename
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelHandle:
+    """A channel with where its bytes live and where its writer works."""
+
+    channel: Channel
+    store: Store
+    workspace: ChannelWorkspace
+
+
+@dataclass(frozen=True, slots=True)
+class PackageChange:
+    """What an operation did, for the CLI and the API."""
+
+    channel: str
+    subdir: str
+    filename: str
+    action: Literal["removed", "yanked", "restored", "copied", "moved"]
+
+
+def _require(catalog: Catalog, handle: ChannelHandle, subdir: str, filename: str) -> ArtifactRow:
+    check_subdir(subdir)
+    parse_artifact_filename(filename)
+    row = catalog.artifact(handle.channel.id, subdir, filename)
+    if row is None:
+        raise NotFound(
+            f"{subdir}/{filename} is not in channel {handle.channel.name}",
+            hint="List the channel's packages with GET /api/channels/<channel>/packages.",
+        )
+    return row
+
+
+def remove_package(
+    catalog: Catalog,
+    handle: ChannelHandle,
+    subdir: str,
+    filename: str,
+    *,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> PackageChange:
+    """Remove an artifact: its record leaves the channel and is listed in `removed`."""
+    with handle.workspace.lock(lock_timeout):
+        _require(catalog, handle, subdir, filename)
+        trash = f"{TRASH}/{subdir}/{filename}.{secrets.token_hex(8)}"
+        changes = ChangeSet(
+            subdirs=[SubdirChanges(subdir, removed=[filename])],
+            moves=[Move(f"{subdir}/{filename}", trash)],
+        )
+        _commit(catalog, handle, changes)
+    return PackageChange(handle.channel.name, subdir, filename, "removed")
+
+
+def set_yanked(
+    catalog: Catalog,
+    handle: ChannelHandle,
+    subdir: str,
+    filename: str,
+    yanked: bool,
+    *,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> PackageChange:
+    """Yank (revoke) an artifact, or restore it; reversible, the file stays."""
+    with handle.workspace.lock(lock_timeout):
+        _require(catalog, handle, subdir, filename)
+        changes = ChangeSet(subdirs=[SubdirChanges(subdir, yanks={filename: yanked})])
+        _commit(catalog, handle, changes)
+    return PackageChange(handle.channel.name, subdir, filename, "yanked" if yanked else "restored")
+
+
+def copy_package(
+    catalog: Catalog,
+    source: ChannelHandle,
+    target: ChannelHandle,
+    subdir: str,
+    filename: str,
+    *,
+    move: bool = False,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> PackageChange:
+    """Copy (or move) an artifact to another channel: same bytes, same `indexed_timestamp`."""
+    if source.channel.id == target.channel.id:
+        raise Conflict("source and target are the same channel")
+    # Both locks, always in the same order, so two opposite copies cannot deadlock.
+    first, second = sorted((source, target), key=lambda h: h.channel.name)
+    with first.workspace.lock(lock_timeout), second.workspace.lock(lock_timeout):
+        row = _require(catalog, source, subdir, filename)
+        if catalog.artifact(target.channel.id, subdir, filename) is not None:
+            raise Conflict(
+                f"{subdir}/{filename} already exists in {target.channel.name}",
+                hint="Remove it there first, or copy another build.",
+            )
+        staged = _stage_copy(source, target, f"{subdir}/{filename}")
+        # The staged file's mtime: the next index run of the target sees it unchanged.
+        info = target.store.stat(staged)
+        row = replace(row, mtime_ns=info.mtime_ns if info else row.mtime_ns)
+        changes = ChangeSet(
+            subdirs=[SubdirChanges(subdir, upserts=[row])],
+            moves=[Move(staged, f"{subdir}/{filename}")],
+        )
+        _commit(catalog, target, changes)
+        if move:
+            trash = f"{TRASH}/{subdir}/{filename}.{secrets.token_hex(8)}"
+            removal = ChangeSet(
+                subdirs=[SubdirChanges(subdir, removed=[filename])],
+                moves=[Move(f"{subdir}/{filename}", trash)],
+            )
+            _commit(catalog, source, removal)
+    return PackageChange(target.channel.name, subdir, filename, "moved" if move else "copied")
+
+
+def _stage_copy(source: ChannelHandle, target: ChannelHandle, key: str) -> str:
+    """Stream the artifact into the target's staging area (any size, any store)."""
+    staged = f"{STAGING}/{key}.{secrets.token_hex(8)}"
+    scratch = target.workspace.scratch
+    scratch.mkdir(parents=True, exist_ok=True)
+    temp = scratch / f"copy.{secrets.token_hex(8)}"
+    try:
+        with source.store.open(key) as reader, open(temp, "wb") as writer:
+            shutil.copyfileobj(reader, writer, 1 << 20)
+        target.store.put_file(staged, temp)
+    finally:
+        temp.unlink(missing_ok=True)
+    return staged
+
+
+def _commit(catalog: Catalog, handle: ChannelHandle, changes: ChangeSet) -> None:
+    commit = ChannelCommit.open(catalog, handle.store, handle.channel, handle.workspace)
+    commit.commit_or_report(changes)
