@@ -18,7 +18,14 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def data(tmp_path: Path) -> str:
-    return str(tmp_path / "data")
+    """An empty data directory (a catalog and no channel): commands other than `serve` and
+    `channel create` refuse to create one."""
+    from stockyard.config import load_settings
+    from stockyard.server.channels import open_catalog
+
+    path = tmp_path / "data"
+    open_catalog(load_settings(env={}, overrides={"data_dir": str(path)}), create=True).close()
+    return str(path)
 
 
 def test_channel_create_and_list(capsys, data) -> None:
@@ -126,3 +133,33 @@ def test_bootstrap_removes_stale_spooled_uploads(tmp_path: Path) -> None:
     again = bootstrap(settings)
     assert not old.exists() and fresh.exists()
     assert again.admin_token is None and again.created_channels == []
+
+
+def test_serve_on_a_port_in_use_fails_before_creating_anything(capsys, tmp_path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        data = tmp_path / "data"
+        code, out, err = run(capsys, "serve", "--port", str(port), "--data", str(data))
+    assert code == 1
+    assert "cannot listen on 127.0.0.1" in err and "hint:" in err
+    assert out == ""  # no banner, no token
+    assert not data.exists()
+
+
+def test_commands_do_not_create_a_data_directory(capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "token", "list")
+    assert code == 1 and "no Stockyard data directory" in err and "--data" in err
+    assert not (tmp_path / "stockyard-data").exists()
+    code, _, err = run(capsys, "channel", "create", "team")
+    assert code == 0 and "creating data directory" in err
+
+
+def test_argument_errors_use_our_format(capsys) -> None:
+    code, _, err = run(capsys, "index", "--zst-level", "99", ".")
+    assert code == 2
+    assert err.startswith("error:") and "hint:" in err and "--help" in err

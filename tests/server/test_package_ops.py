@@ -69,10 +69,11 @@ def test_delete_channel_needs_admin_and_confirmation(
 ) -> None:  # type: ignore[no-untyped-def]
     headers = {"X-API-Key": admin_token}
     assert client.post("/api/channels", json={"name": "doomed"}, headers=headers).status_code == 201
-    assert (
-        client.delete("/api/channels/doomed", headers={"X-API-Key": write_token}).status_code == 403
-    )
-    assert client.delete("/api/channels/doomed", headers=headers).status_code == 400
+    writer = {"X-API-Key": write_token}
+    assert client.delete("/api/channels/doomed?confirm=doomed", headers=writer).status_code == 403
+    assert client.delete("/api/channels/doomed", headers=headers).status_code == 422
+    wrong = client.delete("/api/channels/doomed?confirm=other", headers=headers)
+    assert wrong.status_code == 409
     response = client.delete("/api/channels/doomed?confirm=doomed", headers=headers)
     assert response.status_code == 204
     assert not channel_dir(settings, "doomed").exists()

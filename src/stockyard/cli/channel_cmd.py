@@ -36,10 +36,12 @@ def channel_create(
     as_json: bool = typer.Option(False, "--json", help="Print the channel as JSON."),
 ) -> None:
     """Create a channel and publish its (empty) repodata."""
-    from stockyard.server.channels import create_channel, open_catalog
+    from stockyard.server.channels import create_channel, data_dir_exists, open_catalog
 
     settings = load_cli_settings(config, data)
-    catalog = open_catalog(settings)
+    if not data_dir_exists(settings):
+        stderr.print(f"creating data directory {settings.data_path.resolve()}", highlight=False)
+    catalog = open_catalog(settings, create=True)
     try:
         channel = create_channel(settings, catalog, name, private=private, description=description)
     finally:

@@ -67,11 +67,13 @@ def main(argv: list[str] | None = None) -> int:
         print_error("interrupted")
         return 130
     except Exception as exc:  # click usage errors; typer vendors click as `typer._click`
-        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
-        if callable(show) and isinstance(code, int):
-            show()
-            return code
-        raise
+        message, code = getattr(exc, "format_message", None), getattr(exc, "exit_code", None)
+        if not callable(message) or not isinstance(code, int):
+            raise
+        ctx = getattr(exc, "ctx", None)
+        path = getattr(ctx, "command_path", None) or "stockyard"
+        print_error(str(message()), f"Run '{path} --help' for the arguments and options.")
+        return code
     return result if isinstance(result, int) else 0
 
 

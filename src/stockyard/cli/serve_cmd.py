@@ -40,11 +40,13 @@ def serve(
 
     from stockyard.server.app import SETTINGS_ENV, create_app
     from stockyard.server.channels import bootstrap
+    from stockyard.server.listen import check_port_free
     from stockyard.server.observability import logging_config
 
     settings = load_cli_settings(
         config, data, host=host, port=port, workers=workers, public_url=public_url
     )
+    check_port_free(settings.host, settings.port)  # before anything is created or printed
     result = bootstrap(settings, reindex=not no_reindex)
     _print_banner(settings, result)
     log_config = logging_config(settings.log_format, settings.log_level)
@@ -73,6 +75,8 @@ def _print_banner(settings: Settings, result: BootstrapResult) -> None:
     from stockyard.server.client_commands import channel_url, install_commands, upload_commands
 
     base = settings.base_url
+    if result.created_data_dir:
+        stdout.print(f"created data directory {result.data_dir}", highlight=False)
     stdout.print(
         f"[bold]Stockyard[/] serving {result.data_dir} at [link={base}]{base}[/link]",
         highlight=False,

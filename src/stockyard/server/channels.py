@@ -25,7 +25,7 @@ from stockyard.config import Settings
 from stockyard.index.manage import ChannelHandle
 from stockyard.index.workspace import STATE_DIR, ChannelWorkspace
 from stockyard.storage import LocalStore
-from stockyard.types.errors import Conflict, InvalidIdentifier
+from stockyard.types.errors import Conflict, InvalidIdentifier, NotFound
 from stockyard.types.identifiers import check_channel_name
 
 #: Top-level URL segments the server uses itself; a channel of that name could not be reached.
@@ -84,9 +84,22 @@ def layout_for(settings: Settings) -> DataLayout:
     return DataLayout(settings.data_path.resolve())
 
 
-def open_catalog(settings: Settings) -> Catalog:
-    """The deployment's catalog, created (with its data directory) when missing."""
-    if settings.db_url is None:
+def data_dir_exists(settings: Settings) -> bool:
+    """Whether the deployment's catalog is there (always assumed for an external database)."""
+    return settings.db_url is not None or (settings.data_path / "catalog.db").exists()
+
+
+def open_catalog(settings: Settings, *, create: bool = False) -> Catalog:
+    """The deployment's catalog. A missing data directory is created only when `create` (by
+    `stockyard serve` and `stockyard channel create`, which say so); any other command run from
+    the wrong folder fails instead of starting an empty deployment there."""
+    if not data_dir_exists(settings):
+        if not create:
+            raise NotFound(
+                f"no Stockyard data directory at {settings.data_path.resolve()}",
+                hint="Pass --data DIR (or set STOCKYARD_DATA_DIR) to the server's data "
+                "directory; `stockyard serve` creates a new one.",
+            )
         settings.data_path.mkdir(parents=True, exist_ok=True)
     return Catalog.open(settings.catalog_url)
 
@@ -221,6 +234,8 @@ class BootstrapResult:
     #: The admin token, only on the first start (it is stored hashed; this is the only copy).
     admin_token: str | None = None
     channels: list[Channel] = field(default_factory=list)
+    #: Whether this start created the data directory (the CLI says so).
+    created_data_dir: bool = False
     #: Channels whose start-up publish failed (name -> why). The server starts anyway and serves
     #: them as last published; /health/ready lists them until a publish succeeds.
     failed_channels: dict[str, str] = field(default_factory=dict)
@@ -238,8 +253,10 @@ def bootstrap(settings: Settings, *, reindex: bool = True) -> BootstrapResult:
     """Prepare the data directory: the catalog; the public channel `main` when there is no
     channel; an admin token when no active server-wide admin token exists (first start, or all
     revoked); on every start, reindex each channel (cheap when nothing changed)."""
-    catalog = open_catalog(settings)
+    created = not data_dir_exists(settings)
+    catalog = open_catalog(settings, create=True)
     result = BootstrapResult(settings.data_path.resolve(), settings.catalog_url)
+    result.created_data_dir = created
     try:
         if not catalog.list_channels():
             create_channel(settings, catalog, DEFAULT_CHANNEL)

@@ -21,7 +21,7 @@ from stockyard.server.api import Caller, State
 from stockyard.server.auth import channel_for, require_server_scope
 from stockyard.server.models import ErrorOut, PackageChangeOut, PackageCopyIn
 from stockyard.server.state import ServerState
-from stockyard.types.errors import InvalidIdentifier
+from stockyard.types.errors import Conflict
 
 router = APIRouter(prefix="/api", tags=["packages"])
 
@@ -120,13 +120,13 @@ def delete_channel(
     channel: str,
     state: State,
     caller: Caller,
-    confirm: Annotated[str, Query(description="The channel's name again.")] = "",
+    confirm: Annotated[str, Query(max_length=128, description="The channel's name again.")],
 ) -> Response:
     from stockyard.server.channels import delete_channel as delete
 
     require_server_scope(caller, "admin", "deleting a channel")
     if confirm != channel:
-        raise InvalidIdentifier(
+        raise Conflict(
             f"deleting channel {channel!r} needs ?confirm={channel}",
             hint="Deletion removes every package of the channel and cannot be undone.",
         )
