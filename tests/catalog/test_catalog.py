@@ -96,9 +96,11 @@ def test_old_catalog_is_upgraded_in_place(tmp_path) -> None:  # type: ignore[no-
 
     path = tmp_path / "old.db"
     Catalog.open(sqlite_url(path)).close()
-    # Make it look like a version-1 catalog: no scan_signature column, version 1 recorded.
+    # Make it look like a version-1 catalog: no scan_signature or yanked column, version 1.
     conn = sqlite3.connect(path)
     conn.execute("ALTER TABLE subdirs DROP COLUMN scan_signature")
+    conn.execute("DROP INDEX ix_artifacts_yanked")
+    conn.execute("ALTER TABLE artifacts DROP COLUMN yanked")
     conn.execute("UPDATE catalog_info SET value='1' WHERE key='schema_version'")
     conn.commit()
     conn.close()

@@ -267,6 +267,14 @@ def test_tls_certificate_and_listen_flags(tmp_path: Path) -> None:
     )
     text = render_nginx(front)
     assert "listen 443 http2 ssl;" in text
+    # With TLS, HTTP/2 is on even when not asked for (CEP 16 SHOULD, for shards).
+    plain = nginx_front_for(
+        settings,
+        listen="443",
+        ssl_certificate=Path("/etc/ssl/conda.pem"),
+        ssl_certificate_key=Path("/etc/ssl/conda.key"),
+    )
+    assert "listen 443 ssl http2;" in render_nginx(plain)
     assert 'ssl_certificate "/etc/ssl/conda.pem";' in text
     assert 'ssl_certificate_key "/etc/ssl/conda.key";' in text
     with pytest.raises(ConfigError, match="both"):

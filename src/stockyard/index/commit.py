@@ -137,7 +137,9 @@ class ChannelCommit:
         states = self.catalog.subdir_states(self.channel.id)
         files_owed = self.catalog.channel_files_dirty(self.channel.id)
         touched = self._touched(changes.subdirs)
-        self.catalog.commit_changes(self.channel.id, changes.subdirs, changes.moves)
+        writes = [c for c in changes.subdirs if c.changes_records or c.touched]
+        if writes or changes.moves:  # a run that changed nothing writes nothing
+            self.catalog.commit_changes(self.channel.id, writes, changes.moves)
         self.stored = True
         self.finish_moves()
         self.empty_trash()

@@ -2,17 +2,26 @@
 
 One streaming pass over the catalog writes `repodata_from_packages.json` (records as read from
 the artifacts), `repodata.json` (patched) and `run_exports.json` (CEP 12) side by side; records
-are never decoded or re-encoded. The bytes equal `encode_json` of the whole document (tested).
+are not decoded or re-encoded, except the few a patch changed (for their run_exports,
+`publish.run_exports`) and those that pass `may_need_v3`'s byte test (`publish.revisions`).
+Records with CEP 43/44/45 syntax go under `v3` instead of `packages` / `packages.conda` (CEP 48);
+`info.repodata_revisions` announces them. `info` is written first, before the `v3` records are
+known: a document that has some is written with the plain `info` and its head replaced after
+(`replace_head`). The bytes equal `encode_json` of the whole document (tested).
 """
 
 from __future__ import annotations
 
 import bz2
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 from typing import Any, Protocol
 
+from stockyard.publish.revisions import V3, V3_NEEDLES, V3Section, may_need_v3
+from stockyard.publish.run_exports import patched_run_exports_bytes
 from stockyard.types.encoding import encode_json, encode_json_key, zstd_compressor
 
 
@@ -26,6 +35,20 @@ SECTIONS = (("packages", ".tar.bz2"), ("packages.conda", ".conda"))
 _EMPTY_RUN_EXPORTS = b'{"run_exports":{}}'
 
 
+@dataclass(slots=True)
+class MonolithicResult:
+    """What `write_monolithic` learned while streaming."""
+
+    #: Filenames that patches removed (listed in the patched file's `removed`).
+    patch_removed: list[str]
+    #: `head` is what each document starts with; a document whose `*_head` is set must have
+    #: its first `len(head)` bytes replaced by it (it has `v3` records, so its `info` names
+    #: them in `repodata_revisions`).
+    head: bytes
+    from_packages_head: bytes | None = None
+    patched_head: bytes | None = None
+
+
 def write_monolithic(
     sections: Iterable[tuple[str, Iterable[Sequence[tuple[Any, ...]]]]],
     *,
@@ -36,8 +59,8 @@ def write_monolithic(
     patched: Sink | None,
     run_exports: Sink,
     listing: list[tuple[str, int, int, str]] | None = None,
-) -> list[str]:
-    """Write the files; returns the filenames that patches removed (for `removed`).
+) -> MonolithicResult:
+    """Write the files; see `MonolithicResult` for what the caller must finish.
 
     `sections` yields ("packages", batches of .tar.bz2 rows) then ("packages.conda", batches of
     .conda rows), each sorted by filename; a row is a `PublishRow` or a plain tuple in its field
@@ -48,13 +71,39 @@ def write_monolithic(
     (filename, size, indexed_timestamp, sha256) of every row (for index.html).
     """
     out = _Streams(from_packages, patched, run_exports, listing)
-    out.begin(info)
+    head = out.begin(info)
     for key, batches in sections:
         out.begin_section(key)
         for batch in batches:
             out.write_batch(batch)
         out.end_section()
-    return out.end(removed_from_packages, repodata_version)
+    out.end(removed_from_packages, repodata_version)
+    return MonolithicResult(
+        patch_removed=out.patch_removed,
+        head=head,
+        from_packages_head=_revised_head(info, out.raw_v3),
+        patched_head=_revised_head(info, out.pat_v3) if patched is not None else None,
+    )
+
+
+def _head(info: dict[str, Any]) -> bytes:
+    return b'{"info":' + encode_json(info)
+
+
+def _revised_head(info: dict[str, Any], v3: V3Section) -> bytes | None:
+    revision = v3.revision()
+    if revision is None:
+        return None
+    return _head({**info, "repodata_revisions": {V3: revision}})
+
+
+def replace_head(source: Path, old_length: int, head: bytes, target: Sink) -> None:
+    """Copy `source` to `target` with its first `old_length` bytes replaced by `head`."""
+    target.write(head)
+    with open(source, "rb") as handle:
+        handle.seek(old_length)
+        while chunk := handle.read(1 << 20):
+            target.write(chunk)
 
 
 @dataclass(slots=True)
@@ -66,66 +115,138 @@ class _Streams:
     rex: Sink
     listing: list[tuple[str, int, int, str]] | None
     patch_removed: list[str] = field(default_factory=list)
-    raw_sep: bytes = b""
-    pat_sep: bytes = b""
+    raw_v3: V3Section = field(default_factory=V3Section)
+    pat_v3: V3Section = field(default_factory=V3Section)
+    #: Whether each document's current map already has an entry (the next needs a comma).
+    raw_open: bool = False
+    pat_open: bool = False
+    rex_open: bool = False
 
     def _both(self, data: bytes) -> None:
         self.raw.write(data)
         if self.patched is not None:
             self.patched.write(data)
 
-    def begin(self, info: dict[str, Any]) -> None:
-        self._both(b'{"info":' + encode_json(info))
+    def begin(self, info: dict[str, Any]) -> bytes:
+        head = _head(info)
+        self._both(head)
         self.rex.write(b'{"info":' + encode_json({"subdir": info.get("subdir")}))
+        return head
 
     def begin_section(self, key: str) -> None:
         head = b"," + encode_json_key(key) + b":{"
         self._both(head)
         self.rex.write(head)
-        self.raw_sep = self.pat_sep = b""
+        self.raw_open = self.pat_open = self.rex_open = False
 
     def write_batch(self, batch: Sequence[tuple[Any, ...]]) -> None:
         # The hot loop of every publish: one tuple unpack and a few list appends per artifact.
+        # Only patched records are decoded (for their run_exports); `v3` records are looked for
+        # in the joined batch afterwards, with a few C-speed byte searches.
         raw: list[bytes] = []
         pat: list[bytes] = []
         rex: list[bytes] = []
         key_of = encode_json_key
         listing = self.listing
         with_patches = self.patched is not None
-        raw_sep, pat_sep = self.raw_sep, self.pat_sep
+        patch_marked = False
         for filename, _name, record, patch, removed, exports, size, sha, stamp in batch:
             name = key_of(filename) + b":"
             if listing is not None:
                 listing.append((filename, size, stamp, sha))
-            raw.append(raw_sep + name + record)
+            if patch is not None:
+                exports = patched_run_exports_bytes(record, patch, exports)
+                patch_marked = patch_marked or may_need_v3(patch)
             entry = _EMPTY_RUN_EXPORTS if exports is None else b'{"run_exports":' + exports + b"}"
-            rex.append(raw_sep + name + entry)
-            raw_sep = b","
+            rex.append(name + entry)
+            raw.append(name + record)
             if with_patches:
                 if removed:
                     self.patch_removed.append(filename)
                 else:
-                    pat.append(pat_sep + name + (patch if patch is not None else record))
-                    pat_sep = b","
-        self.raw_sep, self.pat_sep = raw_sep, pat_sep
-        self.raw.write(b"".join(raw))
-        self.rex.write(b"".join(rex))
+                    pat.append(name + (patch if patch is not None else record))
+        self.rex_open = _write_chunk(self.rex, b",".join(rex), self.rex_open)
+        raw_chunk = b",".join(raw)
+        if may_need_v3(raw_chunk) or patch_marked:
+            kept, pat = self._take_v3(batch, raw, raw_chunk, pat, patch_marked)
+            raw_chunk = raw_chunk if kept is raw else b",".join(kept)
+        self.raw_open = _write_chunk(self.raw, raw_chunk, self.raw_open)
         if self.patched is not None:
-            self.patched.write(b"".join(pat))
+            self.pat_open = _write_chunk(self.patched, b",".join(pat), self.pat_open)
+
+    def _take_v3(
+        self,
+        batch: Sequence[tuple[Any, ...]],
+        raw: list[bytes],
+        raw_chunk: bytes,
+        pat: list[bytes],
+        patch_marked: bool,
+    ) -> tuple[list[bytes], list[bytes]]:
+        """The batch's raw and patched entries without the records that go under `v3`."""
+        in_v3 = {
+            index
+            for index in _marked_entries(raw, raw_chunk)
+            if self.raw_v3.add_if_needed(batch[index][0], batch[index][2])
+        }
+        kept = [entry for index, entry in enumerate(raw) if index not in in_v3] if in_v3 else raw
+        if self.patched is None or not (in_v3 or patch_marked):
+            return kept, pat
+        pat = []
+        for index, (filename, _name, _record, patch, removed, *_rest) in enumerate(batch):
+            if removed:
+                continue
+            if patch is None:
+                if index in in_v3:
+                    self.pat_v3.add_same_as(self.raw_v3, filename)
+                else:
+                    pat.append(raw[index])
+            elif not (may_need_v3(patch) and self.pat_v3.add_if_needed(filename, patch)):
+                pat.append(encode_json_key(filename) + b":" + patch)
+        return kept, pat
 
     def end_section(self) -> None:
         self._both(b"}")
         self.rex.write(b"}")
 
-    def end(self, removed_from_packages: list[str], repodata_version: int) -> list[str]:
-        """`removed` last: by then the patch-removed names are known."""
-        tail_version = b',"repodata_version":' + str(repodata_version).encode() + b"}"
+    def end(self, removed_from_packages: list[str], repodata_version: int) -> None:
+        """`removed` and `repodata_version`, then `v3` (keys sorted): by then the patch-removed
+        names and the `v3` records are known."""
+        tail_version = b',"repodata_version":' + str(repodata_version).encode()
         self.raw.write(b',"removed":' + encode_json(removed_from_packages) + tail_version)
+        self.raw.write(_v3_tail(self.raw_v3))
         if self.patched is not None:
             all_removed = sorted(set(removed_from_packages).union(self.patch_removed))
             self.patched.write(b',"removed":' + encode_json(all_removed) + tail_version)
+            self.patched.write(_v3_tail(self.pat_v3))
         self.rex.write(b"}")
-        return self.patch_removed
+
+
+def _marked_entries(entries: list[bytes], chunk: bytes) -> set[int]:
+    """Indexes of the entries (joined by commas into `chunk`) that `may_need_v3`."""
+    ends = list(accumulate(len(entry) + 1 for entry in entries))
+    marked: set[int] = set()
+    for needle in V3_NEEDLES:
+        position = chunk.find(needle)
+        while position >= 0:
+            index = bisect_right(ends, position)
+            marked.add(index)
+            position = chunk.find(needle, ends[index])
+    return marked
+
+
+def _write_chunk(sink: Sink, chunk: bytes, map_open: bool) -> bool:
+    """Write comma-joined `"key":value` entries into an open map; whether it has entries now."""
+    if not chunk:
+        return map_open
+    if map_open:
+        sink.write(b",")
+    sink.write(chunk)
+    return True
+
+
+def _v3_tail(v3: V3Section) -> bytes:
+    member = v3.encoded()
+    return (b"," + member if member else b"") + b"}"
 
 
 def compress_zstd(source: Path, target: Sink, level: int) -> None:

@@ -2,7 +2,9 @@
 
 Shard records are the published (patched) records with `md5`/`sha256`/`legacy_bz2_md5` as raw
 bytes and CEP 21 `run_exports` always present (`{}` when the artifact exports nothing), so a
-client never has to fetch run_exports.json.
+client never has to fetch run_exports.json. `run_exports` is the patched record's when a patch
+set it (`publish.run_exports`), else the artifact's. Records with CEP 43/44/45 syntax go under
+the shard's `v3` key (CEP 48, `publish.revisions`), as in repodata.json.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 import msgspec
 
 from stockyard.catalog import PublishRow
+from stockyard.publish.revisions import V3, needs_v3, v3_bucket, v3_record
+from stockyard.publish.run_exports import patched_run_exports
 from stockyard.types.encoding import encode_msgpack, zstd_compress
 from stockyard.types.identifiers import parse_artifact_filename
 
@@ -23,11 +27,15 @@ _decode = msgspec.json.Decoder().decode
 
 def shard_record(row: PublishRow) -> dict[str, Any]:
     record: dict[str, Any] = _decode(row.published)
+    if row.patched is not None:
+        run_exports = patched_run_exports(row.record, record, row.run_exports)
+    else:
+        run_exports = _decode(row.run_exports) if row.run_exports is not None else {}
     for key in _HEX_FIELDS:
         value = record.get(key)
         if isinstance(value, str):
             record[key] = bytes.fromhex(value)
-    record["run_exports"] = _decode(row.run_exports) if row.run_exports is not None else {}
+    record["run_exports"] = run_exports
     return record
 
 
@@ -35,12 +43,24 @@ def render_shard(rows: Iterable[PublishRow], removed: Iterable[str], level: int)
     """The zstd-compressed msgpack shard of one package name."""
     packages: dict[str, Any] = {}
     packages_conda: dict[str, Any] = {}
+    v3: dict[str, dict[str, Any]] = {}
     for row in rows:
         if row.patch_removed:
             continue
+        record = shard_record(row)
+        place = v3_bucket(row.filename)
+        if place is not None and needs_v3(record):
+            v3.setdefault(place[0], {})[place[1]] = v3_record(record)
+            continue
         target = packages_conda if row.filename.endswith(".conda") else packages
-        target[row.filename] = shard_record(row)
-    shard = {"packages": packages, "packages.conda": packages_conda, "removed": sorted(removed)}
+        target[row.filename] = record
+    shard: dict[str, Any] = {
+        "packages": packages,
+        "packages.conda": packages_conda,
+        "removed": sorted(removed),
+    }
+    if v3:
+        shard[V3] = v3
     return zstd_compress(encode_msgpack(shard), level)
 
 

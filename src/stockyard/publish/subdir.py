@@ -3,12 +3,14 @@
 Three phases, each its own function: patch results (only records the instructions touch are
 decoded, patched and re-encoded), shards of the changed names and the shard index, then the
 monolithic files. Order of writes (readers never see a state that names a file that is not
-there yet): shards -> shard index -> repodata.json.zst -> repodata.json -> the rest. Each file
-is written atomically by the `Publisher`, which skips files whose bytes did not change.
+there yet): shards -> shard index -> repodata.json.zst -> repodata.json -> the rest, every
+`.zst` before its `.json`. Each file is written atomically by the `Publisher`, which skips files
+whose bytes did not change.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +21,13 @@ import msgspec
 from stockyard.catalog import Catalog, Channel, PublishRow, SubdirState
 from stockyard.patches.apply import CompiledPatches, compile_patches, patch_record
 from stockyard.publish import html
-from stockyard.publish.monolithic import SECTIONS, compress_bz2, compress_zstd, write_monolithic
+from stockyard.publish.monolithic import (
+    SECTIONS,
+    compress_bz2,
+    compress_zstd,
+    replace_head,
+    write_monolithic,
+)
 from stockyard.publish.shards import (
     removed_by_name,
     render_shard,
@@ -28,7 +36,7 @@ from stockyard.publish.shards import (
     shard_key,
 )
 from stockyard.publish.writer import HashingWriter, Publisher
-from stockyard.types.encoding import encode_json
+from stockyard.types.encoding import encode_json, zstd_compress
 from stockyard.types.policy import PublishOptions
 from stockyard.types.repodata import (
     CURRENT_REPODATA,
@@ -51,7 +59,8 @@ __all__ = [
 ]
 
 #: Bumped when the rendering changes, so existing channels are re-rendered once.
-RENDER_VERSION = 1
+#: 2: CEP 48 `v3`, patched run_exports in shards and run_exports.json, `.zst` of every file.
+RENDER_VERSION = 2
 
 #: Package names whose rows are loaded at once when rendering shards.
 _SHARD_CHUNK = 500
@@ -221,7 +230,8 @@ class _SubdirJob:
 
     def publish_monolithic(self, removed: list[str]) -> list[tuple[str, int, int, str]]:
         """repodata.json (+ .zst, .bz2, current_repodata), repodata_from_packages.json and
-        run_exports.json in one streaming pass; returns the listing for index.html."""
+        run_exports.json (each with its .zst) in one streaming pass; returns the listing for
+        index.html."""
         info: dict[str, Any] = {"subdir": self.subdir}
         if self.base_url:
             info["base_url"] = self.base_url
@@ -229,17 +239,15 @@ class _SubdirJob:
         # render one stream and publish it under both names.
         unpatched = not self.catalog.has_patch_results(self.channel.id, self.subdir)
         listing: list[tuple[str, int, int, str]] = []
-        scratch_file = self.publisher.scratch_file
-        with (
-            scratch_file(self.scratch) as raw,
-            scratch_file(self.scratch) as patched,
-            scratch_file(self.scratch) as rex,
-        ):
+        with contextlib.ExitStack() as stack:
+            raw, patched, rex = (
+                stack.enter_context(self.publisher.scratch_file(self.scratch)) for _ in range(3)
+            )
             sections = (
                 (key, self.catalog.iter_publish_batches(self.channel.id, self.subdir, suffix))
                 for key, suffix in SECTIONS
             )
-            write_monolithic(
+            result = write_monolithic(
                 sections,
                 info=info,
                 repodata_version=2 if self.base_url else 1,
@@ -249,17 +257,36 @@ class _SubdirJob:
                 run_exports=rex,
                 listing=listing,
             )
+            raw = self._with_head(stack, raw, result.head, result.from_packages_head)
+            if not unpatched:
+                patched = self._with_head(stack, patched, result.head, result.patched_head)
             self._publish_repodata(raw, None if unpatched else patched)
-            self.publisher.publish_file(f"{self.subdir}/{RUN_EXPORTS_JSON}", rex)
+            self._publish_with_zst(f"{self.subdir}/{RUN_EXPORTS_JSON}", rex)
         return listing
 
+    def _with_head(
+        self, stack: contextlib.ExitStack, writer: HashingWriter, old: bytes, new: bytes | None
+    ) -> HashingWriter:
+        """`writer`'s document with its head replaced by `new` (CEP 48 `repodata_revisions`,
+        known only after the records were streamed); `writer` itself when `new` is None."""
+        if new is None:
+            return writer
+        writer.close()
+        fixed = stack.enter_context(self.publisher.scratch_file(self.scratch))
+        replace_head(writer.path, len(old), new, fixed)
+        return fixed
+
     def _publish_repodata(self, raw: HashingWriter, patched: HashingWriter | None) -> None:
-        """The compressed variants first, then repodata.json, then repodata_from_packages."""
+        """The compressed variants first, then repodata.json, then repodata_from_packages
+        (each `.zst` before its `.json`)."""
         published = patched if patched is not None else raw
         published.close()
         prefix = f"{self.subdir}/{REPODATA_JSON}"
+        from_packages = f"{self.subdir}/{REPODATA_FROM_PACKAGES}"
         with self.publisher.scratch_file(self.scratch) as zst:
             compress_zstd(published.path, zst, self.options.zst_level)
+            if patched is None:  # the same bytes, so the same .zst
+                self.publisher.copy_file(f"{from_packages}.zst", zst)
             self.publisher.publish_file(f"{prefix}.zst", zst)
         if self.options.bz2:
             with self.publisher.scratch_file(self.scratch) as bz:
@@ -267,12 +294,23 @@ class _SubdirJob:
                 self.publisher.publish_file(f"{prefix}.bz2", bz)
         if self.options.current_repodata:
             current = _current_repodata(published.path)
-            self.publisher.write(f"{self.subdir}/{CURRENT_REPODATA}", current)
+            key = f"{self.subdir}/{CURRENT_REPODATA}"
+            self.publisher.write(f"{key}.zst", zstd_compress(current, self.options.zst_level))
+            self.publisher.write(key, current)
         if patched is None:
             self.publisher.copy_file(prefix, raw)
+            self.publisher.publish_file(from_packages, raw)
         else:
             self.publisher.publish_file(prefix, patched)
-        self.publisher.publish_file(f"{self.subdir}/{REPODATA_FROM_PACKAGES}", raw)
+            self._publish_with_zst(from_packages, raw)
+
+    def _publish_with_zst(self, key: str, writer: HashingWriter) -> None:
+        """`key.zst` (CEP 36: every repodata file SHOULD have one), then `key`."""
+        writer.close()
+        with self.publisher.scratch_file(self.scratch) as zst:
+            compress_zstd(writer.path, zst, self.options.zst_level)
+            self.publisher.publish_file(f"{key}.zst", zst)
+        self.publisher.publish_file(key, writer)
 
     def publish_extras(self, listing: list[tuple[str, int, int, str]]) -> None:
         instructions = encode_json(self.instructions or _EMPTY_INSTRUCTIONS)

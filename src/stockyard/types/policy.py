@@ -6,6 +6,7 @@ stored policy, so they publish the same bytes. `stockyard index` flags write it.
 
 from __future__ import annotations
 
+import posixpath
 from typing import Annotated
 
 import msgspec
@@ -26,15 +27,42 @@ class PublishOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     bz2: bool = False
     #: Also conda-index's current_repodata.json.
     current_repodata: bool = False
-    #: The channel's base URL (CEP 15); each subdir's `info.base_url` is `<base_url>/<subdir>/`.
+    #: Where artifacts are downloaded from (CEP 15): an absolute URL, or a URL relative to the
+    #: channel root (`./`, `../mirror`, `/abs/path`). Each subdir's `info.base_url` is the URL of
+    #: `<base_url>/<subdir>/`, as seen from that subdir's repodata.json.
     base_url: str | None = None
     #: index.html listings per subdir and at the channel root.
     html: bool = True
 
     def subdir_base_url(self, subdir: str) -> str | None:
+        """CEP 15 `info.base_url` of `subdir`. A relative base URL is given relative to the
+        channel root; clients resolve it against `<channel>/<subdir>/repodata.json`, one level
+        deeper, hence the extra `../` (`./` becomes `../<subdir>/`, the subdir itself)."""
         if not self.base_url:
             return None
-        return f"{self.base_url.rstrip('/')}/{subdir}/"
+        base = self.base_url.rstrip("/")
+        if is_absolute_url(base) or base.startswith("/"):
+            return f"{base}/{subdir}/"
+        relative = posixpath.normpath(posixpath.join("..", base or "."))
+        return f"{relative}/{subdir}/"
+
+
+def is_absolute_url(value: str) -> bool:
+    """`scheme://...` (http, https, file, s3...)."""
+    scheme, sep, _ = value.partition("://")
+    return bool(sep) and scheme.isascii() and scheme.isalpha()
+
+
+def check_base_url(value: str) -> str:
+    """A CEP 15 base URL we can publish: absolute (`https://...`, `file://...`) or relative to
+    the channel root (`./`, `../mirror`, `/abs`). Anything else is ambiguous (`cdn.example.com`
+    would be a relative path)."""
+    if is_absolute_url(value) or value.startswith(("./", "../", "/")) or value in {".", ".."}:
+        return value
+    raise InvalidMetadata(
+        f"base URL {value!r} is neither absolute nor explicitly relative",
+        hint="Use https://host/path, or a path relative to the channel: ./, ../mirror, /path.",
+    )
 
 
 class ChannelPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -29,8 +29,15 @@ def icon_path(icon_sha256: str) -> str:
 ArtifactKey = Literal["packages", "packages.conda"]
 
 
+#: CEP 48: a revision key, `vN` with N an integer >= 3 (`v3`, ..., `v10`, ...). msgspec searches
+#: patterns, where `$` also matches before a final newline: `(?!\n)` refuses one.
+RevisionKey = Annotated[str, Meta(pattern=r"^v([3-9]|[1-9][0-9]+)(?!\n)$")]
+
+
 class RevisionInfo(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=False):
-    """CEP 48: metadata about one `vN` revision key."""
+    """CEP 48: metadata about one `vN` revision key. `n_packages` is the number of records
+    under `vN` in this document; `oldest` / `newest` their smallest / largest
+    `indexed_timestamp` (ms)."""
 
     message: Annotated[str, Meta(max_length=8192)] | None = None
     n_packages: Annotated[int, Meta(ge=0)] | None = None
@@ -46,10 +53,8 @@ class RepodataInfo(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unkn
     #: CEP 15: where artifacts live, absolute or relative to the repodata URL (with
     #: `repodata_version: 2`).
     base_url: str | None = None
-    #: CEP 48.
-    repodata_revisions: (
-        dict[Annotated[str, Meta(pattern=r"^v[3-9][0-9]*$")], RevisionInfo] | None
-    ) = None
+    #: CEP 48: the `vN` top-level keys of this document, with their metadata.
+    repodata_revisions: dict[RevisionKey, RevisionInfo] | None = None
 
 
 class Repodata(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=False):
@@ -63,7 +68,8 @@ class Repodata(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_
     repodata_version: Annotated[int, Meta(ge=1, le=2)] | None = None
     #: Content-trust signatures keyed by filename (conda's metadata signing).
     signatures: dict[str, Any] | None = None
-    #: CEP 48 revision: `{extension: {filename-without-extension: record}}`.
+    #: CEP 48 revision 3: `{extension: {filename without extension: record}}`, the records that
+    #: use CEP 43/44/45 syntax (kept out of `packages` / `packages.conda`).
     v3: dict[Annotated[str, Meta(min_length=1)], dict[str, PackageRecord]] | None = None
 
 
@@ -113,3 +119,5 @@ class Shard(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fie
     packages: dict[str, ShardRecord] = {}
     packages_conda: dict[str, ShardRecord] = msgspec.field(default={}, name="packages.conda")
     removed: list[str] = []
+    #: CEP 48 revision 3, as in repodata.json: `{extension: {filename without extension: record}}`.
+    v3: dict[Annotated[str, Meta(min_length=1)], dict[str, ShardRecord]] | None = None
