@@ -1,6 +1,6 @@
 """Fill a channel's catalog with N records directly, the way a mirror ingests upstream repodata.
 
-Records come from the real metadata in ../shared/data, multiplied into distinct names and builds
+Records come from the real metadata in tests/data, multiplied into distinct names and builds
 (about 25,000 package names, like conda-forge) and spread over five subdirs in conda-forge-like
 proportions. The artifacts are not on disk (origin "mirror"), so the indexer does not treat them
 as removed.

@@ -9,7 +9,7 @@ import pytest
 
 from stockyard.config import load_settings
 from stockyard.deploy.nginx import (
-    IMMUTABLE_URI_PATTERNS,
+    CACHE_URI_PATTERNS,
     MEDIA_TYPES,
     NginxFront,
     app_address,
@@ -89,7 +89,8 @@ def test_front_serves_the_public_tree(tmp_path: Path) -> None:
     assert "server 127.0.0.1:8000;" in text
     # The app's Cache-Control values, including the configured max-age.
     assert 'default "public, max-age=45";' in text
-    assert '"public, max-age=31536000, immutable"' in text
+    assert '"public, max-age=31536000, immutable"' in text  # shards and icons
+    assert '"public, max-age=45, must-revalidate"' in text  # artifacts (force can replace them)
     # Upload limit (plus multipart fields) and unbuffered uploads.
     assert "client_max_body_size 105m;" in text
     assert "proxy_request_buffering off;" in text
@@ -177,9 +178,9 @@ def test_cache_control_map_agrees_with_the_app(tmp_path: Path, key: str) -> None
     assert chosen == cache_control(key, max_age=60, private=False)
 
 
-def test_immutable_patterns_are_all_rendered(tmp_path: Path) -> None:
+def test_cache_patterns_are_all_rendered(tmp_path: Path) -> None:
     _, entries = _map_entries(render_nginx(_front(tmp_path)))
-    assert [pattern for pattern, _ in entries] == list(IMMUTABLE_URI_PATTERNS)
+    assert [pattern for pattern, _ in entries] == [pattern for pattern, _ in CACHE_URI_PATTERNS]
 
 
 @pytest.mark.parametrize("key", KEYS)

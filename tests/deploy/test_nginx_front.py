@@ -107,7 +107,7 @@ def test_nginx_front_in_front_of_stockyard_serve(tmp_path: Path) -> None:
             package = web.get(f"/main/noarch/{first[0].name}")
             assert package.status_code == 200
             assert hashlib.sha256(package.content).hexdigest() == sha256_of(first[0])
-            assert package.headers["cache-control"] == "public, max-age=31536000, immutable"
+            assert package.headers["cache-control"] == "public, max-age=60, must-revalidate"
             assert package.headers["content-type"] == "application/octet-stream"
             ranged = web.get(f"/main/noarch/{first[0].name}", headers={"range": "bytes=0-9"})
             assert ranged.status_code == 206 and ranged.content == first[0].read_bytes()[:10]

@@ -299,3 +299,17 @@ def test_second_indexer_waits_then_fails_clearly(channel: Path) -> None:
         pytest.raises(LockTimeout, match="another process"),
     ):
         index_channel(channel, IndexOptions(lock_timeout=0.2))
+
+
+def test_a_subdir_or_a_file_is_refused_with_a_hint(
+    channel: Path, make_artifact: MakeArtifact
+) -> None:
+    from stockyard.types.errors import ConfigError
+
+    path = make_artifact("noarch", "pkg")
+    with pytest.raises(ConfigError, match="subdir of a channel") as refused:
+        index_channel(channel / "noarch")
+    assert str(channel.resolve()) in refused.value.hint
+    assert not (channel / "noarch" / "noarch").exists()
+    with pytest.raises(ConfigError, match="is a file"):
+        index_channel(path)

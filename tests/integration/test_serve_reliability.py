@@ -285,12 +285,13 @@ def test_concurrent_uploads_and_reads(server: Server, tmp_path: Path) -> None:
 
 
 def _tree(root: Path) -> dict[str, str]:
-    """Every file of the channels and their sha256, minus the lock file and the gzip cache.
-    (The catalog is left out: authenticated requests record a token's last use.)"""
+    """Every file of the channels and their sha256, minus lock files (the publish lock, the
+    upload spool's owner locks) and the gzip cache. (The catalog is left out: authenticated
+    requests record a token's last use.)"""
     out = {}
     for path in sorted((root / "channels").rglob("*")):
         relative = path.relative_to(root).as_posix()
-        if path.is_file() and not relative.endswith("index.lock") and "/gzip/" not in relative:
+        if path.is_file() and not relative.endswith(".lock") and "/gzip/" not in relative:
             out[relative] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out
 

@@ -190,3 +190,32 @@ def test_browse_channel_search_and_package(server: tuple[LiveServer, str]) -> No
         finally:
             context.close()
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_api_docs_render_without_internet(server: tuple[LiveServer, str]) -> None:
+    """/api/docs loads Swagger UI from the server itself: the page is not blank offline (every
+    request outside 127.0.0.1 is refused here)."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (/usr/bin/chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    live, _ = server
+    html = httpx.get(f"{live.url}/api/docs").text
+    assert "cdn" not in html and "https://" not in html
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = browser.new_page()
+            outside: list[str] = []
+            page.route(
+                re.compile(r"^(?!http://127\.0\.0\.1).*"),
+                lambda route: (outside.append(route.request.url), route.abort()),
+            )
+            page.goto(f"{live.url}/api/docs")
+            expect(page.locator(".opblock").first).to_be_visible(timeout=15_000)
+            assert page.locator(".opblock").count() > 5
+            assert outside == []
+        finally:
+            browser.close()

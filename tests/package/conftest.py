@@ -11,7 +11,6 @@ from stockyard.testing.corpus import default_data_dir, synthesize_channel
 
 @pytest.fixture(scope="session")
 def small_channel(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    if not (default_data_dir() / "repodata").is_dir():
-        pytest.skip(f"shared data not found at {default_data_dir()}")
+    assert (default_data_dir() / "repodata").is_dir(), default_data_dir()
     dest = tmp_path_factory.mktemp("channel")
     return synthesize_channel(dest, 120, seed=7, processes=1)

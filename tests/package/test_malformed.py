@@ -126,12 +126,28 @@ def _missing_version(tmp_path: Path) -> Path:
     return _index_variant(tmp_path, json.dumps(index).encode())
 
 
-def _wrong_type(tmp_path: Path) -> Path:
-    return _index_variant(tmp_path, json.dumps({**INDEX, "build_number": "0"}).encode())
+def _name_not_a_string(tmp_path: Path) -> Path:
+    # The types of other keys are admission's to judge (tests/index/test_admission.py).
+    return _index_variant(tmp_path, json.dumps({**INDEX, "name": ["pkg"]}).encode())
 
 
-def _wrong_depends(tmp_path: Path) -> Path:
-    return _index_variant(tmp_path, json.dumps({**INDEX, "depends": "python"}).encode(), "tar.bz2")
+def _nested_too_deep(tmp_path: Path) -> Path:
+    nested = "[" * 1000 + "]" * 1000
+    raw = json.dumps({**INDEX, "extra": "X"}).replace('"X"', nested).encode()
+    return _index_variant(tmp_path, raw, "tar.bz2")
+
+
+def _nested_beyond_the_limit(tmp_path: Path) -> Path:
+    nested = "[" * 40 + "]" * 40
+    return _index_variant(
+        tmp_path, json.dumps({**INDEX, "extra": "X"}).replace('"X"', nested).encode()
+    )
+
+
+def _not_utf8(tmp_path: Path) -> Path:
+    return _index_variant(
+        tmp_path, json.dumps({**INDEX, "extra": "X"}).encode().replace(b"X", b"\xff")
+    )
 
 
 def _filename_mismatch(tmp_path: Path) -> Path:
@@ -200,8 +216,10 @@ CASES: dict[str, Case] = {
     "index.json not JSON": (_not_json, InvalidArtifact, "index.json is not valid JSON"),
     "index.json not an object": (_not_object, InvalidArtifact, "not a JSON object"),
     "index.json without version": (_missing_version, InvalidArtifact, "has no 'version'"),
-    "index.json wrong type": (_wrong_type, InvalidArtifact, r"\$\.build_number"),
-    "index.json depends not a list": (_wrong_depends, InvalidArtifact, r"\$\.depends"),
+    "index.json name not a string": (_name_not_a_string, InvalidArtifact, "not a string"),
+    "index.json nested 1000 deep": (_nested_too_deep, InvalidArtifact, "nested more than 32"),
+    "index.json nested 40 deep": (_nested_beyond_the_limit, InvalidArtifact, "nested more than"),
+    "index.json not UTF-8": (_not_utf8, InvalidArtifact, "index.json is not valid JSON"),
     "filename mismatch": (_filename_mismatch, InvalidArtifact, "filename says"),
     "no index.json": (_no_index, InvalidArtifact, "no info/index.json"),
     "duplicate index.json": (_duplicate_index, InvalidArtifact, "appears twice"),

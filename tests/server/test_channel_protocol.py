@@ -223,9 +223,36 @@ def test_cache_control(client, settings, filled) -> None:
     shard = client.get(f"/main/noarch/shards/{shards[0].name}")
     assert shard.headers["cache-control"] == immutable
     assert shard.headers["etag"] == f'"{shards[0].name.split(".")[0]}"'
+    # Artifacts can be replaced by a forced upload: revalidated after the repodata max-age.
     package = client.head(f"/main/noarch/{filled[0].name}")
-    assert package.headers["cache-control"] == immutable
+    assert package.headers["cache-control"] == "public, max-age=30, must-revalidate"
     assert package.headers["content-type"] == "application/octet-stream"
+
+
+def test_forced_overwrite_gives_a_new_etag(client, write_token, tmp_path: Path) -> None:
+    """An artifact's name is not content-addressed: after `force=true` replaced its bytes, a
+    client revalidating with the old ETag gets 200 and the new bytes, never a 304."""
+    old = make_artifact(tmp_path / "old", "over", summary="first build")
+    new = make_artifact(tmp_path / "new", "over", summary="second build")
+    assert old.name == new.name and old.read_bytes() != new.read_bytes()
+    assert quetz_upload(client, "main", old, write_token).status_code == 201
+    first = client.get(f"/main/noarch/{old.name}")
+    assert first.content == old.read_bytes()
+    assert "immutable" not in first.headers["cache-control"]
+    etag = first.headers["etag"]
+    assert client.get(f"/main/noarch/{old.name}", headers={"if-none-match": etag}).status_code == (
+        304
+    )
+    assert quetz_upload(client, "main", new, write_token, force=True).status_code == 201
+    again = client.get(
+        f"/main/noarch/{old.name}",
+        headers={"if-none-match": etag, "if-modified-since": first.headers["last-modified"]},
+    )
+    assert again.status_code == 200
+    assert again.content == new.read_bytes()
+    assert again.headers["etag"] != etag
+    listed = client.get("/main/noarch/repodata.json").json()["packages.conda"][old.name]
+    assert listed["sha256"] == sha256_of(new)
 
 
 def test_package_download_matches_repodata(client, filled) -> None:

@@ -116,22 +116,38 @@ def test_channel_visibility(capsys, data) -> None:
     assert (public / "team" / "noarch" / "repodata.json").is_file()
 
 
-def test_bootstrap_removes_stale_spooled_uploads(tmp_path: Path) -> None:
+def test_bootstrap_removes_every_orphaned_spooled_upload(tmp_path: Path) -> None:
+    """No upload survives a restart: spool files of dead server processes go, whatever their
+    age; a live process's (a replica sharing the data directory) stay."""
     import os
 
     from stockyard.config import load_settings
     from stockyard.server.channels import bootstrap
+    from stockyard.server.spool import SpoolOwner
 
     settings = load_settings(env={}, overrides={"data_dir": str(tmp_path / "d")})
     bootstrap(settings)
     spool = tmp_path / "d" / "channels" / "main" / ".stockyard" / "uploads"
     spool.mkdir(parents=True)
-    old, fresh = spool / ".upload.old.part", spool / ".upload.new.part"
+    dead = SpoolOwner()
+    dead.claim(spool)
+    dead_lock = next(spool.glob(".owner.*.lock"))
+    dead.close()
+    dead_lock.write_bytes(b"")  # as a killed process leaves it: present, not locked
+    old, fresh = spool / ".upload.old.part", spool / f"{dead.file_prefix}new.part"
     old.write_bytes(b"x")
     fresh.write_bytes(b"y")
     os.utime(old, (0, 0))
-    again = bootstrap(settings)
-    assert not old.exists() and fresh.exists()
+    live = SpoolOwner()
+    live.claim(spool)
+    in_flight = spool / f"{live.file_prefix}busy.part"
+    in_flight.write_bytes(b"z")
+    try:
+        again = bootstrap(settings)
+        assert not old.exists() and not fresh.exists() and not dead_lock.exists()
+        assert in_flight.exists()
+    finally:
+        live.close()
     assert again.admin_token is None and again.created_channels == []
 
 
@@ -163,3 +179,13 @@ def test_argument_errors_use_our_format(capsys) -> None:
     code, _, err = run(capsys, "index", "--zst-level", "99", ".")
     assert code == 2
     assert err.startswith("error:") and "hint:" in err and "--help" in err
+
+
+def test_channel_urls_use_the_port_the_server_serves_at(capsys, tmp_path) -> None:
+    from stockyard.config import load_settings
+    from stockyard.server.channels import bootstrap
+
+    data = tmp_path / "data"
+    bootstrap(load_settings(env={}, overrides={"data_dir": str(data), "port": 8123}))
+    code, out, _ = run(capsys, "channel", "create", "team", "--data", str(data), "--json")
+    assert code == 0 and json.loads(out)["url"] == "http://127.0.0.1:8123/team"

@@ -101,8 +101,12 @@ def test_cache_control_kinds() -> None:
         "private, max-age=5"
     )
     immutable = "public, max-age=31536000, immutable"
-    for key in ("noarch/a-1-0.conda", "linux-64/a-1-0.tar.bz2", "icons/" + "0" * 64 + ".png"):
-        assert cache_control(key, max_age=60, private=False) == immutable
+    assert cache_control("icons/" + "0" * 64 + ".png", max_age=60, private=False) == immutable
+    for key in ("noarch/a-1-0.conda", "linux-64/a-1-0.tar.bz2"):
+        assert cache_control(key, max_age=60, private=False) == (
+            "public, max-age=60, must-revalidate"
+        )
+        assert cache_control(key, max_age=5, private=True) == "private, max-age=5, must-revalidate"
     shard = "noarch/shards/" + "0" * 64 + ".msgpack.zst"
     assert cache_control(shard, max_age=60, private=False) == immutable
 

@@ -57,7 +57,9 @@ def test_access_log_redacts_tokens(client, caplog, private_channel, private_read
 
 def test_redact_path() -> None:
     assert redact_path("/t/sy-abc/main/x") == "/t/<redacted>/main/x"
-    assert redact_path("/main/t/x") == "/main/t/x"
+    # Wherever a `t` segment appears (a proxy prefix, doubled slashes), what follows is hidden.
+    assert redact_path("/main/t/x") == "/main/t/<redacted>"
+    assert redact_path("/main/noarch/repodata.json") == "/main/noarch/repodata.json"
 
 
 def test_logging_config_silences_uvicorn_access_log() -> None:

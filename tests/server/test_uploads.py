@@ -9,16 +9,20 @@ from pathlib import Path
 
 import pytest
 
+from stockyard.server.spool import LOCK_PREFIX
 from tests.server.artifacts import make_artifact, sha256_of
 from tests.server.conftest import UPLOAD_LIMIT, channel_dir
 from tests.server.uploading import prefix_upload, put_upload, quetz_upload
 
 
 def stored_files(settings, channel: str = "main") -> set[str]:
-    """Every artifact or attestation in the channel, plus anything left in the upload spool."""
+    """Every artifact or attestation in the channel, plus anything left in the upload spool
+    (but the server's own spool owner lock)."""
     root = channel_dir(settings, channel)
     out = set()
     for path in root.rglob("*"):
+        if path.name.startswith(LOCK_PREFIX):
+            continue
         if path.is_file() and (
             path.name.endswith((".conda", ".tar.bz2", ".attestation.json", ".part"))
             or "uploads" in path.parts

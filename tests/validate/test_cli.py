@@ -48,7 +48,8 @@ def test_invalid_file_exits_1_with_one_line_per_problem(
     assert lines == [
         f"{good}: ok (3 records) repodata",
         f"{bad}: /info: repodata_version 2 requires info.base_url (CEP 15)",
-        f"{bad}: /packages/numpy-1.0-py_0.tar.bz2/build_number: expected `int` >= 0, got -1",
+        f"{bad}: /packages/numpy-1.0-py_0.tar.bz2/build_number: expected an integer from 0 to "
+        "2^64-1, got -1",
         f"{bad}: 2 problems repodata",
     ]
 
@@ -59,7 +60,7 @@ def test_json_output_is_one_list_of_reports(
     assert main(["validate", "--json", str(good), str(bad)]) == 1
     reports = json.loads(capsys.readouterr().out)
     assert [set(r) for r in reports] == [
-        {"path", "kind", "valid", "problems", "records", "notes"}
+        {"path", "kind", "valid", "problems", "records", "notes", "warnings"}
     ] * 2
     assert [(r["path"], r["kind"], r["valid"], r["records"]) for r in reports] == [
         (str(good), "repodata", True, 3),
@@ -67,8 +68,40 @@ def test_json_output_is_one_list_of_reports(
     ]
     assert reports[1]["problems"][1] == {
         "pointer": "/packages/numpy-1.0-py_0.tar.bz2/build_number",
-        "message": "expected `int` >= 0, got -1",
+        "message": "expected an integer from 0 to 2^64-1, got -1",
+        "severity": "error",
     }
+
+
+@pytest.fixture
+def legacy(tmp_path: Path) -> Path:
+    doc = repodata()
+    doc["packages"]["numpy-1.0-py_0.tar.bz2"]["noarch"] = True
+    return write(tmp_path / "legacy" / "repodata.json", doc)
+
+
+def test_warnings_are_printed_and_exit_0(legacy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(legacy)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{legacy}: /packages/numpy-1.0-py_0.tar.bz2/noarch: warning: ")
+    assert "boolean true" in lines[0]
+    assert lines[1] == f"{legacy}: ok (3 records), 1 warning repodata"
+
+
+def test_strict_fails_on_warnings(legacy: Path, good: Path) -> None:
+    assert main(["validate", "--strict", str(good)]) == 0
+    assert main(["validate", "--strict", str(legacy)]) == 1
+
+
+def test_json_warnings_have_severity_warning(
+    legacy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", "--json", str(legacy)]) == 0
+    (report,) = json.loads(capsys.readouterr().out)
+    assert report["valid"] is True
+    assert [(w["pointer"], w["severity"]) for w in report["warnings"]] == [
+        ("/packages/numpy-1.0-py_0.tar.bz2/noarch", "warning")
+    ]
 
 
 def test_missing_path_is_a_clear_error_and_others_still_run(
@@ -143,7 +176,6 @@ def test_no_path_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Missing argument" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not R_REPODATA.exists(), reason="shared data not found")
 def test_real_repodata_through_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "--kind", "repodata", str(R_REPODATA)]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == f"{R_REPODATA}: ok (4211 records) repodata"

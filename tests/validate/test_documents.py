@@ -171,10 +171,21 @@ def test_index_json() -> None:
     assert found({"name": "a"}, "index_json") == [""]
 
 
-def test_index_json_timestamp_in_seconds_is_noted() -> None:
+def test_index_json_timestamp_in_seconds_is_a_warning() -> None:
     report = validate_document(index_json(timestamp=1700000000), "index_json", source="x")
     assert report.valid
-    assert [n.pointer for n in report.notes] == ["/timestamp"]
+    assert [(w.pointer, w.severity) for w in report.warnings] == [("/timestamp", "warning")]
+    assert "looks like seconds" in report.warnings[0].message
+
+
+def test_index_json_legacy_shapes_are_warnings_not_problems() -> None:
+    report = validate_document(
+        index_json(noarch=True, version="R15B01", track_features=["a", "b"]),
+        "index_json",
+        source="x",
+    )
+    assert report.valid
+    assert [w.pointer for w in report.warnings] == ["/noarch", "/track_features", "/version"]
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from stockyard.types.records import PackageRecord
 from stockyard.types.repodata import Repodata
+from stockyard.types.typecheck import check, escape, show
 from stockyard.validate import validate_document
-from stockyard.validate.typecheck import check, escape, show
 
 from .conftest import record
 

@@ -96,7 +96,7 @@ def hash_token(token: str) -> str:
 
 
 def is_token_shaped(value: str) -> bool:
-    return bool(_token_re.match(value))
+    return bool(_token_re.fullmatch(value))
 
 
 _COLUMNS = (

@@ -36,7 +36,12 @@ def channel_create(
     as_json: bool = typer.Option(False, "--json", help="Print the channel as JSON."),
 ) -> None:
     """Create a channel and publish its (empty) repodata."""
-    from stockyard.server.channels import create_channel, data_dir_exists, open_catalog
+    from stockyard.server.channels import (
+        create_channel,
+        data_dir_exists,
+        open_catalog,
+        server_url,
+    )
 
     settings = load_cli_settings(config, data)
     if not data_dir_exists(settings):
@@ -46,7 +51,7 @@ def channel_create(
         channel = create_channel(settings, catalog, name, private=private, description=description)
     finally:
         catalog.close()
-    url = f"{settings.base_url}/{channel.name}"
+    url = f"{server_url(settings)}/{channel.name}"
     if as_json:
         print_json({"name": channel.name, "private": channel.private, "url": url})
         return
@@ -118,7 +123,7 @@ def channel_list(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List every channel (private ones included: this is the operator's view)."""
-    from stockyard.server.channels import open_catalog
+    from stockyard.server.channels import open_catalog, server_url
 
     settings = load_cli_settings(config, data)
     catalog = open_catalog(settings)
@@ -130,7 +135,7 @@ def channel_list(
                 {
                     "name": channel.name,
                     "private": channel.private,
-                    "url": f"{settings.base_url}/{channel.name}",
+                    "url": f"{server_url(settings)}/{channel.name}",
                     "subdirs": stats.subdirs,
                     "packages": stats.package_count,
                     "artifacts": stats.artifact_count,

@@ -51,8 +51,8 @@ def index(
     base_url: str = typer.Option(
         None,
         "--base-url",
-        help="Where packages are downloaded from (CEP 15): sets info.base_url to "
-        "<URL>/<subdir>/ and repodata_version 2.",
+        help="Where packages are downloaded from (CEP 15): an absolute URL, or a path relative "
+        "to the channel (./, ../mirror, /path); sets info.base_url and repodata_version 2.",
     ),
     db_url: str = typer.Option(
         None,
@@ -71,6 +71,11 @@ def index(
 ) -> None:
     """Index a channel: read new and changed artifacts, update the catalog, publish repodata.
 
+    Artifacts whose metadata cannot be published (see docs/specs/repodata.md, Admission) are
+    skipped with the reason; legacy metadata (a boolean noarch, an upper-case version, a
+    timestamp in seconds...) is published as the package says and reported as a warning
+    (`--json`: a `warnings` list per file, each with its JSON pointer and message).
+
     Writes, per subdir: repodata.json (+ .zst), repodata_from_packages.json, the shard index and
     shards, run_exports.json, patch_instructions.json, index.html; at the root: channeldata.json
     and index.html. Only what changed is read and rewritten.
@@ -82,15 +87,10 @@ def index(
     import os
 
     from stockyard.index.run import IndexOptions, index_channel
-    from stockyard.types.policy import PublishOptions
+    from stockyard.types.policy import PublishOptions, check_base_url
 
-    if base_url and not base_url.startswith(("http://", "https://", "file://", "./")):
-        from stockyard.types.errors import ConfigError
-
-        raise ConfigError(
-            f"--base-url {base_url!r} is not a URL",
-            hint="Use an absolute URL such as https://cdn.example.com/channel",
-        )
+    if base_url:
+        check_base_url(base_url)
     flags: dict[str, Any] = {
         "shards": shards,
         "zst_level": zst_level,
@@ -115,15 +115,34 @@ def index(
     if as_json:
         print_json(result.to_dict())
     else:
-        for skipped in result.skipped:
-            stderr.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}", highlight=False)
+        _print_problems(result)
+        warned = f", {len(result.warnings)} with warnings" if result.warnings else ""
         stdout.print(
             f"indexed {result.channel}: {result.added} added, {result.changed} changed, "
             f"{result.removed} removed, {result.unchanged} unchanged, "
-            f"{len(result.skipped)} skipped; {result.files_written} files written "
+            f"{len(result.skipped)} skipped{warned}; {result.files_written} files written "
             f"in {result.seconds:.2f}s",
             highlight=False,
         )
+
+
+def _print_problems(result: IndexResult) -> None:
+    """Skipped artifacts (refused by reading or admission), then the warnings of the indexed
+    ones (legacy metadata, published as it is)."""
+    from rich.markup import escape
+
+    for skipped in result.skipped:
+        stderr.print(
+            f"[yellow]skipped[/] {escape(skipped.path)}: {escape(skipped.reason)}",
+            highlight=False,
+        )
+    for file in result.warnings:
+        for warning in file.warnings:
+            stderr.print(
+                f"[yellow]warning[/] {escape(file.path)}: {escape(warning.pointer or '(root)')}: "
+                f"{escape(warning.message)}",
+                highlight=False,
+            )
 
 
 def _index_with_progress(channel_dir: Path, options: IndexOptions) -> IndexResult:

@@ -12,6 +12,7 @@ from stockyard.cli import (
     deploy_cmd,
     index_cmd,
     package_cmd,
+    patch_cmd,
     schema_cmd,
     serve_cmd,
     token_cmd,
@@ -40,6 +41,7 @@ for _module in (
     channel_cmd,
     token_cmd,
     deploy_cmd,
+    patch_cmd,
 ):
     _module.register(app)
 

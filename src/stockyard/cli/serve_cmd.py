@@ -40,6 +40,7 @@ def serve(
 
     from stockyard.server.app import SETTINGS_ENV, create_app
     from stockyard.server.channels import bootstrap
+    from stockyard.server.http_limits import uvicorn_options
     from stockyard.server.listen import check_port_free
     from stockyard.server.observability import logging_config
 
@@ -58,6 +59,7 @@ def serve(
         "access_log": False,  # our access log redacts /t/<token>/; uvicorn's would not
         "server_header": False,
         "timeout_graceful_shutdown": 10,
+        **uvicorn_options(),  # bounded request heads: 431 past 64 KiB or 100 header lines
     }
     if settings.workers > 1:
         os.environ[SETTINGS_ENV] = settings.to_json().decode()

@@ -28,7 +28,12 @@ def register(app: typer.Typer) -> None:
             "from its name (or, for an oddly named JSON file, its content); --kind overrides it. "
             "Kinds:\n\n"
             f"{_KINDS_HELP}\n\n"
-            "Exit code: 0 when every file is valid, 1 when any is invalid or unreadable."
+            "Package records are judged like every way into a channel judges them "
+            "(docs/specs/repodata.md, Admission): what clients cannot parse is a problem; legacy "
+            "shapes a channel still publishes (a boolean noarch, an upper-case version, a "
+            "timestamp in seconds...) are warnings.\n\n"
+            "Exit code: 0 when every file is valid, 1 when any is invalid or unreadable (or, "
+            "with --strict, has warnings)."
         ),
     )(validate)
 
@@ -39,6 +44,9 @@ def validate(
         None, "--kind", help=f"Kind of every PATH instead of guessing: {', '.join(KINDS)}."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON list of reports."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Fail (exit 1) on warnings too, as a strict channel does."
+    ),
 ) -> None:
     from stockyard.types.errors import StockyardError
     from stockyard.validate import validate_path
@@ -55,7 +63,7 @@ def validate(
             failed = True
             continue
         reports.append(report)
-        failed |= not report.valid
+        failed |= not report.valid or (strict and bool(report.warnings))
         if not as_json:
             _print_report(report)
     if as_json:
@@ -73,6 +81,12 @@ def _print_report(report: ValidationReport) -> None:
             f"[dim]{where}: {_show_pointer(note.pointer)}: note: {escape(note.message)}[/]",
             highlight=False,
         )
+    for warning in report.warnings:
+        stdout.print(
+            f"{where}: [cyan]{_show_pointer(warning.pointer)}[/]: [yellow]warning:[/] "
+            f"{escape(warning.message)}",
+            highlight=False,
+        )
     for problem in report.problems:
         stdout.print(
             f"{where}: [cyan]{_show_pointer(problem.pointer)}[/]: {escape(problem.message)}",
@@ -80,7 +94,11 @@ def _print_report(report: ValidationReport) -> None:
         )
     if report.valid:
         counted = f" ({report.records} records)" if report.records else ""
-        stdout.print(f"{where}: [green]ok[/]{counted} [dim]{report.kind}[/]", highlight=False)
+        n = len(report.warnings)
+        warned = f", [yellow]{n} warning{'s' if n != 1 else ''}[/]" if n else ""
+        stdout.print(
+            f"{where}: [green]ok[/]{counted}{warned} [dim]{report.kind}[/]", highlight=False
+        )
     else:
         n = len(report.problems)
         stdout.print(

@@ -49,6 +49,9 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: Seconds an upload waits for the channel's publish lock before giving up with 503.
     lock_timeout: Annotated[float, Meta(gt=0)] = 60.0
+    #: Seconds an upload body may go without a byte arriving; then 408 and the spooled part is
+    #: deleted (a stalled client never holds a spool file or a connection for long).
+    upload_idle_timeout: Annotated[float, Meta(gt=0)] = 60.0
     #: Behind nginx: an `internal` location aliasing `<data_dir>/channels/` (e.g.
     #: "/_stockyard_files/"). Files the app has authorized are then sent by nginx through
     #: `X-Accel-Redirect` instead of by Python. None: the app sends files itself.
@@ -116,7 +119,7 @@ def parse_size(value: str | int) -> int:
     """`2GiB`, `500MB`, `1048576` -> bytes."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    match = _size_re.match(str(value))
+    match = _size_re.fullmatch(str(value))
     unit = (match.group(2) or "").lower() if match else ""
     if not match or unit not in _SIZE_UNITS:
         raise ConfigError(
@@ -129,7 +132,7 @@ def parse_duration(value: str | float) -> float:
     """`30d`, `12h`, `90m`, `45s`, `3600` -> seconds."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    match = _duration_re.match(str(value))
+    match = _duration_re.fullmatch(str(value))
     if not match:
         raise ConfigError(
             f"invalid duration {value!r}", hint="Use a number with a unit: 45s, 90m, 12h, 30d, 2w."

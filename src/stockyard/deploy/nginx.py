@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
@@ -37,13 +37,15 @@ UPSTREAM: Final = "stockyard_app"
 CACHE_CONTROL_VAR: Final = "$stockyard_cache_control"
 MIB: Final = 1024 * 1024
 
-#: URL paths (after the channel's prefix) that the app serves as immutable; the same rules as
-#: `stockyard.server.http_files.is_immutable`, as PCRE patterns over nginx's `$uri`
-#: (`/<channel>/<key>`). Tested against the app's function in tests/deploy.
-IMMUTABLE_URI_PATTERNS: Final = (
-    r"/shards/[0-9a-f]{64}\.msgpack\.zst$",
-    r"\.(?:conda|tar\.bz2)$",
-    r"^/[^/]+/icons/.*\.png$",
+#: URL paths (after the channel's prefix) whose Cache-Control differs from the default, each with
+#: a key of that kind: the value is what `stockyard.server.http_files.cache_control` answers for
+#: that key, as PCRE patterns over nginx's `$uri` (`/<channel>/<key>`). Content-addressed shards
+#: and icons are immutable; artifacts (replaceable with force=true) must revalidate. Tested
+#: against the app's function in tests/deploy.
+CACHE_URI_PATTERNS: Final = (
+    (r"/shards/[0-9a-f]{64}\.msgpack\.zst$", "noarch/shards/" + "0" * 64 + ".msgpack.zst"),
+    (r"\.(?:conda|tar\.bz2)$", "noarch/x-1-0.conda"),
+    (r"^/[^/]+/icons/.*\.png$", "icons/" + "0" * 64 + ".png"),
 )
 
 #: nginx `types` for published files: what the app's `media_type` answers. Everything else
@@ -80,7 +82,10 @@ class NginxFront:
     server_name: str = "_"
     #: Cache-Control values, as the app sends them for public channels.
     short_cache_control: str = "public, max-age=60"
-    immutable_cache_control: str = "public, max-age=31536000, immutable"
+    #: (pattern, Cache-Control) for the `CACHE_URI_PATTERNS`, in order.
+    cache_controls: tuple[tuple[str, str], ...] = field(
+        default_factory=lambda: cache_controls_for(60)
+    )
     #: nginx `client_max_body_size`, in MiB (the upload limit plus multipart overhead).
     client_max_body_mib: int = 2048 + 8
     #: Seconds nginx waits on the app (an upload may wait for the channel lock, then publish).
@@ -121,8 +126,18 @@ def default_app_url(settings: Settings) -> str:
     return f"http://{host}:{settings.port}"
 
 
+def cache_controls_for(max_age: int) -> tuple[tuple[str, str], ...]:
+    """(pattern, Cache-Control) of the `CACHE_URI_PATTERNS`, as the app answers them."""
+    from stockyard.server.http_files import cache_control
+
+    return tuple(
+        (pattern, cache_control(key, max_age=max_age, private=False))
+        for pattern, key in CACHE_URI_PATTERNS
+    )
+
+
 def _check_listen(listen: str) -> str:
-    if not _listen_re.match(listen):
+    if not _listen_re.fullmatch(listen):
         raise ConfigError(
             f"invalid listen address {listen!r}",
             hint="Use a port (8080) or address:port (127.0.0.1:8080, [::]:8080).",
@@ -164,7 +179,7 @@ def nginx_front_for(
             f"no Stockyard data directory at {str(settings.data_path)!r} (no public/ links)",
             hint="Start `stockyard serve --data DIR` once, or pass the server's --data/--config.",
         )
-    if not _server_name_re.match(server_name):
+    if not _server_name_re.fullmatch(server_name):
         raise ConfigError(f"invalid server name {server_name!r}")
     if (ssl_certificate is None) != (ssl_certificate_key is None):
         raise ConfigError("give both the TLS certificate and its key, or neither")
@@ -174,7 +189,7 @@ def nginx_front_for(
         flags = listen.split()[1:]
         listen += "".join(f" {flag}" for flag in ("ssl", "http2") if flag not in flags)
     accel = settings.accel_redirect
-    if accel is not None and not _accel_re.match(accel):
+    if accel is not None and not _accel_re.fullmatch(accel):
         raise ConfigError(f"accel_redirect {accel!r} is not a plain /path/ nginx can use")
     # The multipart form of an upload carries the artifact plus small fields (attestation).
     body_limit = settings.max_upload_bytes + MAX_FIELD_BYTES + MIB
@@ -187,9 +202,7 @@ def nginx_front_for(
         short_cache_control=cache_control(
             "repodata.json", max_age=settings.repodata_max_age, private=False
         ),
-        immutable_cache_control=cache_control(
-            "x-1-0.conda", max_age=settings.repodata_max_age, private=False
-        ),
+        cache_controls=cache_controls_for(settings.repodata_max_age),
         client_max_body_mib=math.ceil(body_limit / MIB),
         proxy_timeout=max(300, math.ceil(settings.lock_timeout) + 120),
         accel_location=accel,
@@ -225,12 +238,12 @@ def render_nginx(front: NginxFront) -> str:
     add("# changing the server's settings; creating channels or changing their visibility needs")
     add("# nothing: Stockyard keeps public/ linking exactly the public channels.")
     add("")
-    add("# Cache-Control as the app sends it: long-lived for content-addressed shards, artifacts")
-    add("# and icons; short for repodata, the shard index, channeldata and the rest.")
+    add("# Cache-Control as the app sends it: immutable for content-addressed shards and icons,")
+    add("# revalidated for artifacts; short for repodata, shard index, channeldata and the rest.")
     add(f"map $uri {CACHE_CONTROL_VAR} {{")
     add(f"    default {_quoted(front.short_cache_control)};")
-    for pattern in IMMUTABLE_URI_PATTERNS:
-        add(f"    {_quoted('~' + pattern)} {_quoted(front.immutable_cache_control)};")
+    for pattern, value in front.cache_controls:
+        add(f"    {_quoted('~' + pattern)} {_quoted(value)};")
     add("}")
     add("")
     add(f"upstream {UPSTREAM} {{")
@@ -365,7 +378,7 @@ def render_nginx_main(
 
 __all__ = [
     "CACHE_CONTROL_VAR",
-    "IMMUTABLE_URI_PATTERNS",
+    "CACHE_URI_PATTERNS",
     "MEDIA_TYPES",
     "NginxFront",
     "app_address",

@@ -68,7 +68,7 @@ def systemd_unit_for(
     command: tuple[str, ...] | None = None,
 ) -> SystemdUnit:
     for value, what in ((user, "user"), (group, "group")):
-        if value is not None and not _name_re.match(value):
+        if value is not None and not _name_re.fullmatch(value):
             raise ConfigError(f"invalid {what} name {value!r}")
     db_url = settings.db_url or ""
     return SystemdUnit(

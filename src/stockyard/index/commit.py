@@ -23,13 +23,12 @@ import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stockyard.catalog import Catalog, Channel, Move, SubdirChanges, SubdirState
 from stockyard.index.policy import load_policy_patch_source
 from stockyard.index.workspace import ChannelWorkspace
 from stockyard.patches.apply import validate_instructions
-from stockyard.patches.sources import PatchSource
 from stockyard.publish.channel import publish_channel_files, refresh_channeldata_entries
 from stockyard.publish.subdir import (
     SubdirChange,
@@ -43,6 +42,9 @@ from stockyard.storage import Store
 from stockyard.types.errors import InvalidMetadata, StockyardError
 from stockyard.types.policy import ChannelPolicy
 from stockyard.types.repodata import CHANNELDATA_JSON, REPODATA_JSON
+
+if TYPE_CHECKING:
+    from stockyard.patches.sources import PatchSource
 
 _EMPTY_INSTRUCTIONS: dict[str, Any] = {
     "patch_instructions_version": 1,

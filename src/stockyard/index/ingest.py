@@ -1,4 +1,4 @@
-"""From artifact files to catalog rows: read metadata (in parallel), check it, build records."""
+"""From artifact files to catalog rows: read metadata (in parallel), admit it, build records."""
 
 from __future__ import annotations
 
@@ -12,9 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from stockyard.catalog import ArtifactRow
+from stockyard.package.metadata import INDEX_JSON
 from stockyard.package.read import ArtifactMetadata, read_artifact
+from stockyard.types.admission import describe, examine
 from stockyard.types.encoding import encode_json
 from stockyard.types.errors import InvalidArtifact, StockyardError
+from stockyard.types.identifiers import parse_artifact_filename
+from stockyard.types.problems import Problem
 from stockyard.types.repodata import icon_path
 
 #: index.json keys that describe a download location, not the package; never republished.
@@ -93,11 +97,26 @@ def subdir_mismatch(meta: ArtifactMetadata, subdir: str) -> str | None:
     return None
 
 
-def build_record(meta: ArtifactMetadata, subdir: str, indexed_timestamp: int) -> dict[str, Any]:
-    """The repodata record of an artifact: index.json plus hashes, size and CEP 47 timestamp."""
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """An artifact's repodata record as it is published, and what admission warned about."""
+
+    record: dict[str, Any]
+    #: Legacy or non-standard metadata, published as it is (`stockyard.types.admission`);
+    #: pointers are into the record, whose keys are index.json's.
+    warnings: list[Problem]
+
+
+def build_record(
+    meta: ArtifactMetadata, subdir: str, indexed_timestamp: int, now_ms: int
+) -> Admitted:
+    """The repodata record of an artifact: index.json (verbatim, as conda-index publishes it)
+    plus hashes, size and CEP 47 timestamp, admitted (`stockyard.types.admission`).
+
+    Raises InvalidArtifact naming every problem when it cannot be published. `now_ms` is the
+    time that counts as now for CEP 47's checks.
+    """
     record = {k: v for k, v in meta.index_json.items() if k not in _NOT_RECORD_KEYS}
-    record.setdefault("subdir", subdir)
-    record.setdefault("depends", [])
     record["md5"] = meta.md5
     record["sha256"] = meta.sha256
     record["size"] = meta.size
@@ -105,13 +124,25 @@ def build_record(meta: ArtifactMetadata, subdir: str, indexed_timestamp: int) ->
     if meta.run_exports:
         # As rattler-index does: clients that read run_exports (rattler-build) need no second file.
         record["run_exports"] = meta.run_exports
-    return record
+    expected = parse_artifact_filename(meta.filename)
+    verdict = examine(record, kind="index_json", expected=expected, now_ms=now_ms)
+    if verdict.errors:
+        raise InvalidArtifact(
+            meta.filename,
+            f"{INDEX_JSON} cannot be published: {describe(verdict.errors)}",
+            hint="Fix the package's metadata and rebuild it; see docs/specs/repodata.md, "
+            "section Admission.",
+        )
+    record.setdefault("subdir", subdir)  # as conda-index does for packages that lack it
+    record.setdefault("depends", [])
+    return Admitted(record, verdict.warnings)
 
 
 def artifact_row(
-    meta: ArtifactMetadata, subdir: str, mtime_ns: int, indexed_timestamp: int
+    meta: ArtifactMetadata, subdir: str, mtime_ns: int, admitted: Admitted
 ) -> ArtifactRow:
-    record = build_record(meta, subdir, indexed_timestamp)
+    """The catalog row of an admitted artifact (`build_record`)."""
+    record = admitted.record
     icon_sha256 = hashlib.sha256(meta.icon).hexdigest() if meta.icon else None
     return ArtifactRow(
         subdir=subdir,
@@ -128,7 +159,7 @@ def artifact_row(
         about=encode_json(meta.about) if meta.about is not None else None,
         path_flags=encode_json(path_flags_dict(meta)),
         icon_sha256=icon_sha256,
-        indexed_timestamp=indexed_timestamp,
+        indexed_timestamp=record["indexed_timestamp"],
     )
 
 

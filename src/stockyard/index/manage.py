@@ -16,7 +16,7 @@ from stockyard.index.commit import STAGING, TRASH, ChangeSet, ChannelCommit
 from stockyard.index.lock import DEFAULT_LOCK_TIMEOUT
 from stockyard.index.workspace import ChannelWorkspace
 from stockyard.storage import Store
-from stockyard.types.errors import Conflict, NotFound
+from stockyard.types.errors import Conflict, InvalidIdentifier, NotFound
 from stockyard.types.identifiers import check_subdir, parse_artifact_filename
 
 
@@ -40,9 +40,15 @@ class PackageChange:
 
 
 def _require(catalog: Catalog, handle: ChannelHandle, subdir: str, filename: str) -> ArtifactRow:
-    check_subdir(subdir)
-    parse_artifact_filename(filename)
-    row = catalog.artifact(handle.channel.id, subdir, filename)
+    """The stored artifact. A name that is not even valid cannot be stored: also NotFound (the
+    catalog holds only checked names, so nothing unchecked ever reaches a storage key)."""
+    try:
+        check_subdir(subdir)
+        parse_artifact_filename(filename)
+    except InvalidIdentifier:
+        row = None
+    else:
+        row = catalog.artifact(handle.channel.id, subdir, filename)
     if row is None:
         raise NotFound(
             f"{subdir}/{filename} is not in channel {handle.channel.name}",

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
-from stockyard.patches.sources import PatchSource, load_patch_source
 from stockyard.types.policy import ChannelPolicy, PublishOptions
+
+if TYPE_CHECKING:
+    from stockyard.patches.sources import PatchSource
 
 
 def updated_policy(
@@ -39,4 +42,7 @@ def load_policy_patch_source(policy: ChannelPolicy, channel_dir: Path) -> PatchS
     touched)."""
     if not policy.patch_source:
         return None
+    # Imported here: most channels have no patch source, and it is not cheap to import.
+    from stockyard.patches.sources import load_patch_source
+
     return load_patch_source(policy.patch_source, channel_dir=channel_dir)

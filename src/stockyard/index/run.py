@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stockyard.catalog import Catalog, Channel, SubdirChanges, sqlite_url
+from stockyard.catalog import ArtifactRow, Catalog, Channel, SubdirChanges, sqlite_url
 from stockyard.index.commit import ChangeSet, ChannelCommit
 from stockyard.index.ingest import (
     Clock,
     ReadFailure,
     artifact_row,
+    build_record,
     icon_entry,
     read_artifacts,
     subdir_mismatch,
@@ -31,9 +32,10 @@ from stockyard.index.seed import published_stamps
 from stockyard.index.workspace import ChannelWorkspace
 from stockyard.package.read import ArtifactMetadata
 from stockyard.storage import LocalStore, Store
-from stockyard.types.errors import ConfigError, NotFound
-from stockyard.types.identifiers import SUBDIR_PATTERN
+from stockyard.types.errors import ConfigError, InvalidArtifact, NotFound
+from stockyard.types.identifiers import SUBDIR_PATTERN, artifact_format
 from stockyard.types.policy import PublishOptions
+from stockyard.types.problems import Problem
 
 _subdir_re = re.compile(SUBDIR_PATTERN)
 
@@ -64,6 +66,17 @@ class Skipped:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class FileWarnings:
+    """What admission warned about in one indexed artifact (published as it is)."""
+
+    path: str
+    warnings: list[Problem]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "warnings": [w.to_dict() for w in self.warnings]}
+
+
 @dataclass(slots=True)
 class IndexResult:
     channel: str
@@ -72,6 +85,8 @@ class IndexResult:
     removed: int = 0
     unchanged: int = 0
     skipped: list[Skipped] = field(default_factory=list)
+    #: Artifacts indexed with legacy or non-standard metadata (`stockyard.types.admission`).
+    warnings: list[FileWarnings] = field(default_factory=list)
     subdirs_published: list[str] = field(default_factory=list)
     files_written: int = 0
     seconds: float = 0.0
@@ -86,6 +101,7 @@ class IndexResult:
             "removed": self.removed,
             "unchanged": self.unchanged,
             "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "warnings": [w.to_dict() for w in self.warnings],
             "subdirs_published": self.subdirs_published,
             "files_written": self.files_written,
             "seconds": round(self.seconds, 4),
@@ -126,10 +142,18 @@ def index_channel(
 
 
 def _check_channel_dir(channel_dir: Path) -> None:
+    """The folder must be a channel: not missing, not a file, not one of its subdirs."""
+    hint = "Pass the folder that holds the noarch/ and <platform>/ folders."
+    if channel_dir.is_file():
+        raise ConfigError(f"{str(channel_dir)!r} is a file, not a channel directory", hint=hint)
     if not channel_dir.is_dir():
-        raise NotFound(
-            f"channel directory {str(channel_dir)!r} does not exist",
-            hint="Pass the folder that holds the noarch/ and <platform>/ folders.",
+        raise NotFound(f"channel directory {str(channel_dir)!r} does not exist", hint=hint)
+    holds_artifacts = any(artifact_format(p.name) for p in channel_dir.iterdir() if p.is_file())
+    if _subdir_re.fullmatch(channel_dir.name) and holds_artifacts:
+        parent = channel_dir.resolve().parent
+        raise ConfigError(
+            f"{str(channel_dir)!r} is a subdir of a channel (it holds artifacts directly)",
+            hint=f"Index the channel instead: stockyard index {parent}",
         )
 
 
@@ -237,14 +261,15 @@ class _IndexRun:
     ) -> ChangeSet:
         changes = ChangeSet()
         for scan in scans:
-            changes.subdirs.append(self._subdir_changes(scan, metas.get(scan.subdir, [])))
-            for meta in metas.get(scan.subdir, []):
-                changes.icons.update(icon_entry(meta))
+            subdir_metas = metas.get(scan.subdir, [])
+            changes.subdirs.append(self._subdir_changes(scan, subdir_metas, changes.icons))
             self.result.removed += len(scan.removed)
             self.result.unchanged += scan.unchanged
         return changes
 
-    def _subdir_changes(self, scan: SubdirScan, metas: list[ArtifactMetadata]) -> SubdirChanges:
+    def _subdir_changes(
+        self, scan: SubdirScan, metas: list[ArtifactMetadata], icons: dict[str, bytes]
+    ) -> SubdirChanges:
         known = self.catalog.file_states(self.channel.id, scan.subdir) if scan.maybe_changed else {}
         maybe = set(scan.maybe_changed)
         seeds = {} if scan.subdir in self.known else published_stamps(self.store, scan.subdir)
@@ -261,12 +286,32 @@ class _IndexRun:
             # same bytes keep a stamp published before the catalog lost it.
             seeded = seeds.get(meta.filename)
             stamp = seeded[1] if seeded is not None and seeded[0] == meta.sha256 else now
-            change.upserts.append(artifact_row(meta, scan.subdir, mtime, stamp))
+            row = self._admit(scan, meta, mtime, stamp, now)
+            if row is None:
+                continue
+            change.upserts.append(row)
+            icons.update(icon_entry(meta))
             if meta.filename in maybe:
                 self.result.changed += 1
             else:
                 self.result.added += 1
         return change
+
+    def _admit(
+        self, scan: SubdirScan, meta: ArtifactMetadata, mtime: int, stamp: int, now: int
+    ) -> ArtifactRow | None:
+        """The row of an artifact admission accepts (its warnings noted), else None (skipped
+        with the reason, and read again next run)."""
+        path = self._local_path(scan.subdir, meta.filename)
+        try:
+            admitted = build_record(meta, scan.subdir, stamp, now)
+        except InvalidArtifact as exc:
+            self.result.skipped.append(Skipped(path, exc.reason))
+            scan.skipped = True
+            return None
+        if admitted.warnings:
+            self.result.warnings.append(FileWarnings(path, admitted.warnings))
+        return artifact_row(meta, scan.subdir, mtime, admitted)
 
     def _report(self, phase: str, completed: int, total: int) -> None:
         if self.progress is not None:

@@ -1,12 +1,14 @@
 """Adding uploaded artifacts to a channel and republishing incrementally.
 
 An upload is checked completely first (`validate_upload`: parses, sha256 matches, index.json agrees
-with filename and subdir), without any lock, so uploads validate in parallel. Validated uploads
-are then committed in batches (`ingest_uploads`): one channel lock, one catalog transaction and
-one publish per changed subdir for every upload waiting, which is what keeps latency low when many
-clients upload at once. Accepted files are staged in the store and moved into place only after
-the catalog commit names them (`stockyard.index.commit`); on any failure before that an upload's
-temp file is deleted and nothing of it is stored.
+with filename and subdir and passes admission, `stockyard.types.admission`), without any lock, so
+uploads validate in parallel. Validated uploads are then committed in batches (`ingest_uploads`):
+one channel lock, one catalog transaction and one publish per changed subdir for every upload
+waiting, which is what keeps latency low when many clients upload at once. Each upload's result
+carries admission's warnings (legacy metadata published as it is); a channel whose policy is
+`strict` refuses such uploads instead. Accepted files are staged in the store and moved into place
+only after the catalog commit names them (`stockyard.index.commit`); on any failure before that an
+upload's temp file is deleted and nothing of it is stored.
 """
 
 from __future__ import annotations
@@ -20,18 +22,24 @@ from pathlib import Path
 from stockyard.catalog import ArtifactRow, Catalog, Channel, FileState, Move, SubdirChanges
 from stockyard.index.commit import STAGING, ChangeSet, ChannelCommit
 from stockyard.index.ingest import (
+    Admitted,
     Clock,
     artifact_row,
+    build_record,
     icon_entry,
     subdir_mismatch,
     system_clock_ms,
 )
 from stockyard.index.lock import DEFAULT_LOCK_TIMEOUT
 from stockyard.index.workspace import ChannelWorkspace
-from stockyard.package.read import ArtifactMetadata, read_artifact
+from stockyard.package.metadata import INDEX_JSON
+from stockyard.package.read import ArtifactMetadata
+from stockyard.package.verify import verify_artifact
 from stockyard.storage import Store
+from stockyard.types.admission import describe
 from stockyard.types.errors import Conflict, HashMismatch, InvalidArtifact, StockyardError
 from stockyard.types.identifiers import check_sha256, check_subdir, parse_artifact_filename
+from stockyard.types.problems import Problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +51,8 @@ class UploadResult:
     size: int
     replaced: bool
     seconds: float
+    #: Legacy or non-standard metadata it was published with (`stockyard.types.admission`).
+    warnings: list[Problem] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,22 +77,31 @@ def validate_upload(
     force: bool = False,
     attestation: bytes | None = None,
 ) -> ValidatedUpload:
-    """Read and check an upload. Raises a StockyardError (and deletes the temp file) if bad."""
+    """Check an upload completely: everything `stockyard package verify` checks (metadata, every
+    payload member decompressed once within the package `Limits`, no unsafe member, payload
+    matching paths.json), the sha256 sent, the subdir. Raises a StockyardError (and deletes the
+    temp file) if bad."""
     received = time.perf_counter()
     try:
         parse_artifact_filename(filename)
         if subdir is not None:
             check_subdir(subdir)
-        meta = read_artifact(temp_path, filename=filename)
-        if sha256 is not None and check_sha256(sha256) != meta.sha256:
+        report = verify_artifact(temp_path, filename=filename)
+        if sha256 is not None and check_sha256(sha256) != report.sha256:
             raise HashMismatch(
-                f"{filename}: sha256 of the upload is {meta.sha256}, not {sha256.lower()}",
+                f"{filename}: sha256 of the upload is {report.sha256}, not {sha256.lower()}",
                 hint="The upload was corrupted or the wrong file was sent; upload it again.",
             )
+        report.raise_for_problems()
+        meta = report.metadata
+        if meta is None:  # reading failed, so raise_for_problems raised
+            raise InvalidArtifact(filename, "unreadable")
         target_subdir = subdir or _declared_subdir(meta)
         problem = subdir_mismatch(meta, target_subdir)
         if problem:
             raise InvalidArtifact(filename, problem)
+        now = system_clock_ms()
+        build_record(meta, target_subdir, now, now)  # admission: refuse what cannot be published
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             temp_path.unlink()
@@ -110,7 +129,9 @@ def ingest_uploads(
     try:
         with workspace.lock(lock_timeout):
             commit = ChannelCommit.open(catalog, store, channel, workspace)
-            batch = _UploadBatch(catalog, store, channel, uploads, clock())
+            batch = _UploadBatch(
+                catalog, store, channel, uploads, clock(), strict=commit.policy.strict
+            )
             changes = batch.stage()
             commit.commit_or_report(changes)
             return batch.outcomes(time.perf_counter())
@@ -130,8 +151,10 @@ class _UploadBatch:
     uploads: list[ValidatedUpload]
     #: CEP 47 `indexed_timestamp` of this batch: the time it becomes available.
     now: int
+    #: The channel policy's `strict`: refuse uploads admission warns about.
+    strict: bool = False
     refusals: dict[int, StockyardError] = field(default_factory=dict)
-    accepted: list[tuple[int, ArtifactRow, bool]] = field(default_factory=list)
+    accepted: list[tuple[int, ArtifactRow, bool, list[Problem]]] = field(default_factory=list)
 
     def stage(self) -> ChangeSet:
         """Put accepted files under staging keys; the commit moves them into place."""
@@ -156,29 +179,52 @@ class _UploadBatch:
             if refusal is not None:
                 self.refusals[i] = refusal
                 continue
+            previous = known.get(upload.filename)
+            # CEP 47: a forced replacement with other bytes is a new artifact; the same bytes
+            # again keep their stamp.
+            same = previous is not None and previous.sha256 == upload.meta.sha256
+            stamp = previous.indexed_timestamp if previous is not None and same else self.now
+            admitted = self._admit(i, subdir, stamp)
+            if admitted is None:
+                continue
             target = f"{subdir}/{upload.filename}"
             staged = f"{STAGING}/{subdir}/{upload.filename}.{secrets.token_hex(8)}"
             self.store.put_file(staged, upload.temp_path)
             changes.moves.append(Move(staged, target))
             if upload.attestation is not None:
                 self.store.put(f"{target}.attestation.json", upload.attestation)
-            previous = known.get(upload.filename)
-            # CEP 47: a forced replacement with other bytes is a new artifact; the same bytes
-            # again keep their stamp.
-            same = previous is not None and previous.sha256 == upload.meta.sha256
-            stamp = previous.indexed_timestamp if previous is not None and same else self.now
             # A move keeps the mtime, so the next index run sees the file as unchanged.
             info = self.store.stat(staged)
             mtime = info.mtime_ns if info is not None else time.time_ns()
-            row = artifact_row(upload.meta, subdir, mtime, stamp)
+            row = artifact_row(upload.meta, subdir, mtime, admitted)
             rows[upload.filename] = row  # a forced repeat in the batch: the last one wins
-            self.accepted.append((i, row, previous is not None))
+            self.accepted.append((i, row, previous is not None, admitted.warnings))
             changes.icons.update(icon_entry(upload.meta))
         return rows
 
+    def _admit(self, i: int, subdir: str, stamp: int) -> Admitted | None:
+        """The upload's record by admission, or None when refused (noted in `refusals`): its
+        metadata cannot be published, or the channel is strict and admission warned."""
+        upload = self.uploads[i]
+        try:
+            admitted = build_record(upload.meta, subdir, stamp, self.now)
+        except InvalidArtifact as exc:
+            self.refusals[i] = exc
+            return None
+        if self.strict and admitted.warnings:
+            self.refusals[i] = InvalidArtifact(
+                upload.filename,
+                f"this channel is strict and {INDEX_JSON} breaks its rules: "
+                f"{describe(admitted.warnings)}",
+                hint="Fix the package's metadata and rebuild it, or ask the channel's owner "
+                "to turn off `strict` in its policy.",
+            )
+            return None
+        return admitted
+
     def outcomes(self, done: float) -> list[UploadResult | StockyardError]:
         results: dict[int, UploadResult | StockyardError] = dict(self.refusals)
-        for i, row, replaced in self.accepted:
+        for i, row, replaced, warnings in self.accepted:
             upload = self.uploads[i]
             results[i] = UploadResult(
                 channel=self.channel.name,
@@ -188,6 +234,7 @@ class _UploadBatch:
                 size=row.size,
                 replaced=replaced,
                 seconds=done - upload.received,
+                warnings=warnings,
             )
         return [results[i] for i in range(len(self.uploads))]
 

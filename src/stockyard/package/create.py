@@ -48,10 +48,10 @@ def index_mtime(index_json: bytes | None) -> int:
         return 0
     try:
         value = msgspec.json.decode(index_json)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return 0
     timestamp = value.get("timestamp") if isinstance(value, dict) else None
-    if not isinstance(timestamp, int) or isinstance(timestamp, bool) or timestamp < 0:
+    if not isinstance(timestamp, int) or isinstance(timestamp, bool) or not 0 <= timestamp < 2**63:
         return 0
     return timestamp // 1000 if timestamp > 10**11 else timestamp  # old records hold seconds
 
@@ -344,7 +344,14 @@ def create_from_directory(
         index = msgspec.json.decode(raw_index)
         filename = f"{index['name']}-{index['version']}-{index['build']}.{fmt}"
         parse_artifact_filename(filename)
-    except (msgspec.DecodeError, KeyError, TypeError, InvalidIdentifier) as exc:
+    except (
+        msgspec.DecodeError,
+        UnicodeDecodeError,
+        RecursionError,
+        KeyError,
+        TypeError,
+        InvalidIdentifier,
+    ) as exc:
         raise InvalidArtifact(
             str(index_path), f"cannot name the artifact from it ({exc})"
         ) from None

@@ -2,7 +2,9 @@
 
 A `.conda` yields the members of its info tarball first, then those of its payload tarball; a
 `.tar.bz2` yields its members in archive order. Decompression is bounded by
-`Limits.max_total_bytes` and the member count by `Limits.max_members`, across the whole artifact.
+`Limits.max_total_bytes` across the whole artifact, each payload stream by
+`Limits.stream_budget` of its compressed size (bombs), and the member count by
+`Limits.max_members`.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def iter_members(
     """
     if fmt == "tar.bz2":
         os.lseek(fd, 0, os.SEEK_SET)
-        source = bz2_stream(file_chunks(fd), limits.max_total_bytes, "the bzip2 tarball")
+        source = bz2_stream(file_chunks(fd), limits.stream_budget(size), "the bzip2 tarball")
         reader = TarReader(source, max_members=limits.max_members)
         info_bytes = 0
         for member in reader:
@@ -102,7 +104,10 @@ def iter_members(
             raise ArchiveProblem(f"{zmember.name} is compressed inside the zip (must be stored)")
         start, end = member_data_range(read_at, zmember, directory.directory_offset)
         raw = _CrcFile(fd, start, end)
-        limit = min(budget, limits.max_info_bytes) if section == "info" else budget
+        if section == "info":
+            limit = min(budget, limits.max_info_bytes)
+        else:
+            limit = min(budget, limits.stream_budget(end - start))
         source = zstd_stream(raw, limit, zmember.name)
         reader = TarReader(source, max_members=members_left)
         count = 0

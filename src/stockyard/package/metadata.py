@@ -13,9 +13,10 @@ from typing import Any, Final, Literal
 import msgspec
 
 from stockyard.package._problems import ArchiveProblem
+from stockyard.types.encoding import MAX_NESTING, exceeds_nesting
 from stockyard.types.identifiers import ArtifactName
 from stockyard.types.package_files import PathsJson
-from stockyard.types.records import IndexJson, normalize_run_exports
+from stockyard.types.records import normalize_run_exports
 
 INDEX_JSON: Final = "info/index.json"
 ABOUT_JSON: Final = "info/about.json"
@@ -54,7 +55,6 @@ class _FlagDocument(msgspec.Struct):
 
 
 _flag_document = msgspec.json.Decoder(_FlagDocument)
-_index_json = msgspec.json.Decoder(IndexJson)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,28 +118,47 @@ class ArtifactMetadata:
         )
 
 
-def _decode_object(raw: bytes, member: str) -> dict[str, Any]:
+def decode_json(raw: bytes, member: str, decode: Any = _json.decode) -> Any:
+    """A JSON member of an artifact, decoded; anything unreadable is an `ArchiveProblem`: not
+    JSON, not UTF-8, or nested more than `MAX_NESTING` levels deep (msgspec stops at its own
+    recursion limit; we at ours, well below any parser's)."""
     try:
-        value = _json.decode(raw)
-    except msgspec.DecodeError as exc:
+        value = decode(raw)
+    except msgspec.ValidationError as exc:
+        raise ArchiveProblem(f"{member} is invalid: {exc}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise ArchiveProblem(f"{member} is not valid JSON ({exc})") from None
+    except RecursionError:
+        value = _TOO_DEEP  # nested beyond msgspec's own limit
+    if value is _TOO_DEEP or exceeds_nesting(value):
+        raise ArchiveProblem(f"{member} is nested more than {MAX_NESTING} levels deep")
+    return value
+
+
+_TOO_DEEP: Final = object()
+
+
+def _decode_object(raw: bytes, member: str) -> dict[str, Any]:
+    value = decode_json(raw, member)
     if not isinstance(value, dict):
         raise ArchiveProblem(f"{member} is not a JSON object")
     return value
 
 
 def parse_index_json(raw: bytes | None, expected: ArtifactName) -> dict[str, Any]:
-    """`info/index.json`, validated against `IndexJson` and the artifact's filename."""
+    """`info/index.json`, decoded, whose name, version and build agree with the filename.
+
+    Nothing else is checked here: what a channel publishes of it is decided by admission
+    (`stockyard.types.admission`), which every way in applies.
+    """
     if raw is None:
         raise ArchiveProblem(f"no {INDEX_JSON} in the artifact")
     index = _decode_object(raw, INDEX_JSON)
     for key in ("name", "version", "build"):
         if key not in index:
             raise ArchiveProblem(f"{INDEX_JSON} has no {key!r}")
-    try:
-        _index_json.decode(raw)  # validation only; decoding bytes beats converting the dict
-    except msgspec.ValidationError as exc:
-        raise ArchiveProblem(f"{INDEX_JSON} is invalid: {exc}") from None
+        if not isinstance(index[key], str):
+            raise ArchiveProblem(f"{INDEX_JSON} has a {key!r} that is not a string")
     found = (index["name"], index["version"], index["build"])
     if found != (expected.name, expected.version, expected.build):
         raise ArchiveProblem(
@@ -188,12 +207,8 @@ def _flags(name: str, paths: Iterable[str], prefix_modes: Iterable[str]) -> Path
 
 
 def parse_paths_json(raw: bytes) -> PathsJson:
-    try:
-        return _paths_json.decode(raw)
-    except msgspec.ValidationError as exc:
-        raise ArchiveProblem(f"{PATHS_JSON} is invalid: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise ArchiveProblem(f"{PATHS_JSON} is not valid JSON ({exc})") from None
+    document: PathsJson = decode_json(raw, PATHS_JSON, _paths_json.decode)
+    return document
 
 
 def has_prefix_modes(raw: bytes) -> list[tuple[str, str]]:
@@ -235,12 +250,8 @@ def _split_quoted(line: str) -> list[str]:
 def path_flags(name: str, files: Mapping[str, bytes]) -> PathFlags:
     raw_paths = files.get(PATHS_JSON)
     if raw_paths is not None:
-        try:
-            entries = _flag_document.decode(raw_paths).paths
-        except msgspec.ValidationError as exc:
-            raise ArchiveProblem(f"{PATHS_JSON} is invalid: {exc}") from None
-        except msgspec.DecodeError as exc:
-            raise ArchiveProblem(f"{PATHS_JSON} is not valid JSON ({exc})") from None
+        flag_document: _FlagDocument = decode_json(raw_paths, PATHS_JSON, _flag_document.decode)
+        entries = flag_document.paths
         return _flags(
             name,
             (e.path for e in entries),
@@ -273,9 +284,7 @@ def build_metadata(
     raw = files.get(RUN_EXPORTS_JSON)
     if raw is not None:
         try:
-            run_exports = normalize_run_exports(_json.decode(raw))
-        except msgspec.DecodeError as exc:
-            raise ArchiveProblem(f"{RUN_EXPORTS_JSON} is not valid JSON ({exc})") from None
+            run_exports = normalize_run_exports(decode_json(raw, RUN_EXPORTS_JSON))
         except msgspec.ValidationError as exc:
             raise ArchiveProblem(f"{RUN_EXPORTS_JSON} is invalid: {exc}") from None
     icon = files.get(ICON)

@@ -32,6 +32,7 @@ from stockyard.package.metadata import (
     ArtifactMetadata,
     PathFlags,
     build_metadata,
+    decode_json,
 )
 from stockyard.package.streams import (
     Bz2Producer,
@@ -111,7 +112,7 @@ def _read(path: str, expected: ArtifactName, limits: Limits) -> ArtifactMetadata
             if expected.extension == "conda":
                 files = _large_conda_info_members(fd, st.st_size, hashing, limits)
             else:
-                files = tar_bz2_info_members(hashing, limits)
+                files = tar_bz2_info_members(hashing, st.st_size, limits)
                 for _ in hashing:
                     pass  # the rest of the file is only hashed
             size, sha256, md5 = hashing.size, hashing.sha256.hexdigest(), hashing.md5.hexdigest()
@@ -194,11 +195,12 @@ _FIRST_BZ2_STEP: Final = 1 << 18
 
 
 def _small_tar_bz2_info_members(data: bytes, limits: Limits) -> dict[str, bytes]:
+    budget = limits.stream_budget(len(data))
     decompressor = bz2.BZ2Decompressor()
     try:
-        first = decompressor.decompress(data, min(_FIRST_BZ2_STEP, limits.max_total_bytes))
+        first = decompressor.decompress(data, min(_FIRST_BZ2_STEP, budget))
     except (OSError, EOFError):
-        return tar_bz2_info_members(iter((data,)), limits)  # reports the corruption
+        return tar_bz2_info_members(iter((data,)), len(data), limits)  # reports the corruption
     if decompressor.eof and not decompressor.unused_data:
         reader = TarReader(first, max_members=limits.max_members)
     else:
@@ -209,22 +211,21 @@ def _small_tar_bz2_info_members(data: bytes, limits: Limits) -> dict[str, bytes]
         def produce(n: int) -> bytes:
             return pending.pop() if pending else producer(n)
 
-        source = StreamSource(produce, limit=limits.max_total_bytes, what="the bzip2 tarball")
+        source = StreamSource(produce, limit=budget, what="the bzip2 tarball")
         reader = TarReader(source, max_members=limits.max_members)
     return collect_info_members(reader, limits, stop_after_info=True)
 
 
-def tar_bz2_info_members(chunks: Iterator[bytes], limits: Limits) -> dict[str, bytes]:
-    source = bz2_stream(chunks, limits.max_total_bytes, "the bzip2 tarball")
+def tar_bz2_info_members(chunks: Iterator[bytes], size: int, limits: Limits) -> dict[str, bytes]:
+    """The `INFO_MEMBERS` of a `.tar.bz2` of `size` bytes arriving as `chunks`; decompression is
+    bounded by `Limits.stream_budget` (a bomb placed before `info/` stops early)."""
+    source = bz2_stream(chunks, limits.stream_budget(size), "the bzip2 tarball")
     reader = TarReader(source, max_members=limits.max_members)
     return collect_info_members(reader, limits, stop_after_info=True)
 
 
 def check_metadata_json(raw: bytes) -> None:
-    try:
-        value = _json.decode(raw)
-    except msgspec.DecodeError:
-        raise ArchiveProblem(f"{METADATA_JSON} is not valid JSON") from None
+    value = decode_json(raw, METADATA_JSON)
     version = value.get("conda_pkg_format_version") if isinstance(value, dict) else None
     if version != CONDA_FORMAT_VERSION:
         raise ArchiveProblem(

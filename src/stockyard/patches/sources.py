@@ -8,7 +8,13 @@ Three kinds, as conda-index accepts them (`ChannelIndex._patch_repodata`):
   `<subdir>/patch_instructions.json`; the spec may also be the bare name of such a package, and
   the newest artifact of that name in the channel's `noarch/` is used (the package is extracted
   safely with `stockyard.package.extract` into a scratch directory);
-- a Python file defining `_patch_repodata(repodata, subdir)` that returns instructions.
+- a Python file defining `_patch_repodata(repodata, subdir)` that returns instructions;
+- conda-forge's patch YAML (`if:`/`then:` documents, docs/specs/patch-yaml.md): a `.yaml` /
+  `.yml` file, or a directory of them (told apart from an instructions directory by content: it
+  holds `*.yaml`/`*.yml` files and no `<subdir>/patch_instructions.json`; a conda-forge `recipe/`
+  directory with its `patch_yaml/` works too). The rules are compiled once
+  (`stockyard.patches.yaml_rules`) and turned into instructions for each subdir's repodata
+  (`YamlPatchSource`, a `GeneratorPatchSource`, so the index builds the repodata for it).
 
 A subdir the source says nothing about gets empty instructions (conda-index does the same for a
 patch package without that subdir). Static sources are parsed and validated completely when
@@ -32,6 +38,8 @@ from rattler.exceptions import InvalidVersionError
 
 from stockyard.package.extract import extract_artifact
 from stockyard.patches.apply import validate_instructions
+from stockyard.patches.instructions_gen import instructions_from_changes
+from stockyard.patches.yaml_rules import YAML_SUFFIXES, PatchYamlRules, load_patch_yaml
 from stockyard.types import identifiers as ids
 from stockyard.types.errors import ConfigError, InvalidIdentifier, InvalidMetadata
 from stockyard.types.repodata import PATCH_INSTRUCTIONS_JSON
@@ -43,8 +51,8 @@ _SUBDIR_RE = re.compile(ids.SUBDIR_PATTERN)
 _GENERATOR_FUNCTION = "_patch_repodata"
 _SPEC_HINT = (
     "Pass a patch_instructions.json file, a directory of <subdir>/patch_instructions.json, "
-    "a patch package (.conda/.tar.bz2) or its name in the channel's noarch/, or a Python file "
-    "defining _patch_repodata(repodata, subdir)."
+    "a patch package (.conda/.tar.bz2) or its name in the channel's noarch/, a Python file "
+    "defining _patch_repodata(repodata, subdir), or a patch YAML file (.yaml/.yml) or directory."
 )
 
 
@@ -134,6 +142,32 @@ class GeneratorPatchSource:
         return f"GeneratorPatchSource({str(self.path)!r})"
 
 
+class YamlPatchSource(GeneratorPatchSource):
+    """Patch YAML rules (a file or a directory), compiled when loaded.
+
+    A `GeneratorPatchSource` because, like a Python generator, it computes the instructions from
+    the subdir's unpatched repodata (the index builds that repodata only for generator sources).
+    Unlike one, it never mutates the repodata, so none is copied, and its instructions are valid
+    by construction. The fingerprint covers every file's bytes and the engine version.
+    """
+
+    def __init__(self, path: Path, rules: PatchYamlRules) -> None:
+        super().__init__(path, self._generate, b"")
+        self.rules = rules
+        self.fingerprint = hashlib.sha256(
+            b"stockyard-patches-yaml\n" + rules.fingerprint.encode()
+        ).hexdigest()
+
+    def _generate(self, repodata: dict[str, Any], subdir: str) -> dict[str, Any]:
+        return instructions_from_changes(repodata, self.rules.changed_records(repodata, subdir))
+
+    def instructions_for(self, subdir: str, repodata: dict[str, Any]) -> dict[str, Any]:
+        return self._generate(repodata, subdir)
+
+    def __repr__(self) -> str:
+        return f"YamlPatchSource({str(self.path)!r})"
+
+
 def _json_copy(repodata: dict[str, Any]) -> dict[str, Any]:
     """A deep copy for the generator to scribble on (a JSON round trip is ~4x faster than
     copy.deepcopy on repodata)."""
@@ -170,7 +204,7 @@ def _load_json_file(path: Path) -> StaticPatchSource:
     if not data or _INSTRUCTION_KEYS & data.keys():
         validate_instructions(data, origin=str(path))
         return StaticPatchSource(str(path), {}, every_subdir=raw)
-    not_subdirs = [key for key in data if not _SUBDIR_RE.match(key)]
+    not_subdirs = [key for key in data if not _SUBDIR_RE.fullmatch(key)]
     if not_subdirs:
         raise InvalidMetadata(
             f"{path}: neither patch instructions nor instructions keyed by subdir "
@@ -189,7 +223,7 @@ def _load_directory(path: Path) -> StaticPatchSource:
     by_subdir: dict[str, bytes] = {}
     for child in sorted(path.iterdir()):
         candidate = child / PATCH_INSTRUCTIONS_JSON
-        if _SUBDIR_RE.match(child.name) and candidate.is_file():
+        if _SUBDIR_RE.fullmatch(child.name) and candidate.is_file():
             by_subdir[child.name] = _checked_subdir_instructions(
                 candidate.read_bytes(), str(candidate)
             )
@@ -208,7 +242,7 @@ def _load_package(path: Path) -> StaticPatchSource:
                 f"{path}!{child.name}/{PATCH_INSTRUCTIONS_JSON}",
             )
             for child in sorted(root.iterdir())
-            if _SUBDIR_RE.match(child.name) and (child / PATCH_INSTRUCTIONS_JSON).is_file()
+            if _SUBDIR_RE.fullmatch(child.name) and (child / PATCH_INSTRUCTIONS_JSON).is_file()
         }
     if not by_subdir:
         raise InvalidMetadata(
@@ -285,8 +319,12 @@ def load_patch_source(spec: str, *, channel_dir: Path | None = None) -> PatchSou
     if path is None:
         return _load_named_package(spec, channel_dir)
     if path.is_dir():
+        if _is_yaml_directory(path):
+            return YamlPatchSource(path, load_patch_yaml(path))
         return _load_directory(path)
     name = path.name
+    if name.endswith(YAML_SUFFIXES):
+        return YamlPatchSource(path, load_patch_yaml(path))
     if name.endswith(".json"):
         return _load_json_file(path)
     if name.endswith(".py"):
@@ -294,6 +332,17 @@ def load_patch_source(spec: str, *, channel_dir: Path | None = None) -> PatchSou
     if ids.is_artifact_filename(name):
         return _load_package(path)
     raise ConfigError(f"{path}: unknown kind of patch source", hint=_SPEC_HINT)
+
+
+def _is_yaml_directory(path: Path) -> bool:
+    """A directory of patch YAML files (or a conda-forge `recipe/` with `patch_yaml/`) rather
+    than one of `<subdir>/patch_instructions.json`."""
+    if any((child / PATCH_INSTRUCTIONS_JSON).is_file() for child in path.iterdir()):
+        return False
+    candidates = [*path.iterdir()]
+    if (path / "patch_yaml").is_dir():
+        candidates += [*(path / "patch_yaml").iterdir()]
+    return any(child.suffix in YAML_SUFFIXES and child.is_file() for child in candidates)
 
 
 def _load_named_package(spec: str, channel_dir: Path | None) -> PatchSource:

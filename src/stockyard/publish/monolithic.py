@@ -3,7 +3,7 @@
 One streaming pass over the catalog writes `repodata_from_packages.json` (records as read from
 the artifacts), `repodata.json` (patched) and `run_exports.json` (CEP 12) side by side; records
 are not decoded or re-encoded, except the few a patch changed (for their run_exports,
-`publish.run_exports`) and those that pass `may_need_v3`'s byte test (`publish.revisions`).
+`types.published_run_exports`) and those that pass `may_need_v3`'s byte test (`publish.revisions`).
 Records with CEP 43/44/45 syntax go under `v3` instead of `packages` / `packages.conda` (CEP 48);
 `info.repodata_revisions` announces them. `info` is written first, before the `v3` records are
 known: a document that has some is written with the plain `info` and its head replaced after
@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from stockyard.publish.revisions import V3, V3_NEEDLES, V3Section, may_need_v3
-from stockyard.publish.run_exports import patched_run_exports_bytes
 from stockyard.types.encoding import encode_json, encode_json_key, zstd_compressor
+from stockyard.types.published_run_exports import patched_run_exports_bytes
 
 
 class Sink(Protocol):

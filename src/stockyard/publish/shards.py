@@ -3,8 +3,8 @@
 Shard records are the published (patched) records with `md5`/`sha256`/`legacy_bz2_md5` as raw
 bytes and CEP 21 `run_exports` always present (`{}` when the artifact exports nothing), so a
 client never has to fetch run_exports.json. `run_exports` is the patched record's when a patch
-set it (`publish.run_exports`), else the artifact's. Records with CEP 43/44/45 syntax go under
-the shard's `v3` key (CEP 48, `publish.revisions`), as in repodata.json.
+set it (`types.published_run_exports`), else the artifact's. Records with CEP 43/44/45 syntax go
+under the shard's `v3` key (CEP 48, `publish.revisions`), as in repodata.json.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import msgspec
 
 from stockyard.catalog import PublishRow
 from stockyard.publish.revisions import V3, needs_v3, v3_bucket, v3_record
-from stockyard.publish.run_exports import patched_run_exports
 from stockyard.types.encoding import encode_msgpack, zstd_compress
 from stockyard.types.identifiers import parse_artifact_filename
+from stockyard.types.published_run_exports import patched_run_exports
 
 _HEX_FIELDS = ("md5", "sha256", "legacy_bz2_md5")
 _decode = msgspec.json.Decoder().decode

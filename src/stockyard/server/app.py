@@ -39,7 +39,7 @@ from starlette.types import Scope
 
 from stockyard import __version__
 from stockyard.config import Settings, load_settings
-from stockyard.server import api, channel_files, packages_api, ui, uploads
+from stockyard.server import api, api_docs, channel_files, packages_api, ui, uploads
 from stockyard.server.channels import layout_for, open_catalog
 from stockyard.server.errors import install_error_handlers
 from stockyard.server.observability import AccessLogMiddleware, Metrics, health
@@ -79,8 +79,14 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
-            yield
+            async with anyio.create_task_group() as group:
+                group.start_soon(_sweep_spools, state)
+                try:
+                    yield
+                finally:
+                    group.cancel_scope.cancel()
         finally:
+            state.spool_owner.close()
             state.catalog.close()
 
     app = FastAPI(
@@ -88,7 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         summary="A conda channel server: channels, packages, uploads and tokens.",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # server/api_docs.py: the same page, with local assets
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -102,6 +108,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.include_router(api.router)
     app.include_router(packages_api.router)
+    api_docs.register(app)
     _add(app, "/api/channels/{channel}/upload/{filename}", uploads.quetz_upload, ["POST"])
     _add(app, "/api/v1/upload/{channel}", uploads.prefix_upload, ["POST"])
 
@@ -131,6 +138,22 @@ def app_from_environment() -> FastAPI:
 
     logging.config.dictConfig(logging_config(settings.log_format, settings.log_level))
     return create_app(settings)
+
+
+async def _sweep_spools(state: ServerState) -> None:
+    """Every `SWEEP_SECONDS`: delete upload spool files of dead server processes and any older
+    than `STALE_UPLOAD_SECONDS` (see server/spool.py)."""
+    from stockyard.server.spool import SWEEP_SECONDS, sweep
+
+    while True:
+        await anyio.sleep(SWEEP_SECONDS)
+        try:
+            removed = await anyio.to_thread.run_sync(sweep, state.layout.channels_dir)
+        except OSError as exc:
+            log.warning("upload spool sweep failed: %s", exc)
+            continue
+        if removed:
+            log.info("removed %d abandoned upload spool file(s)", removed)
 
 
 async def _root(_request: Request) -> Response:

@@ -11,11 +11,10 @@ Used by the CLI (`stockyard serve`, `stockyard channel ...`) and by the app; no 
 
 from __future__ import annotations
 
-import contextlib
+import json
 import os
 import secrets
 import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -48,8 +47,6 @@ DEFAULT_CHANNEL: Final = "main"
 #: Inside a channel directory: the indexer's lock and scratch; the server adds its upload spool
 #: and gzip cache. Never served.
 STATE_DIR_NAME: Final = STATE_DIR
-#: Spooled uploads older than this (seconds) were left by a crash; removed at start.
-STALE_UPLOAD_SECONDS: Final = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +101,31 @@ def open_catalog(settings: Settings, *, create: bool = False) -> Catalog:
     return Catalog.open(settings.catalog_url)
 
 
+#: Written by `stockyard serve` in the data directory: the URL it serves at, so commands run
+#: beside it (`stockyard channel create`) print URLs with the server's real host and port.
+SERVER_FILE: Final = "server.json"
+
+
+def record_server_url(settings: Settings) -> None:
+    path = settings.data_path / SERVER_FILE
+    temp = path.with_suffix(".tmp")
+    temp.write_text(json.dumps({"base_url": settings.base_url}))
+    os.replace(temp, path)
+
+
+def server_url(settings: Settings) -> str:
+    """The URL clients use: `public_url` when set, else what the last `stockyard serve` of this
+    data directory recorded, else the settings' host and port."""
+    if settings.public_url:
+        return settings.base_url
+    try:
+        recorded = json.loads((settings.data_path / SERVER_FILE).read_text())
+    except (OSError, ValueError):
+        return settings.base_url
+    value = recorded.get("base_url") if isinstance(recorded, dict) else None
+    return value if isinstance(value, str) and value else settings.base_url
+
+
 def check_servable_channel_name(name: str) -> str:
     """A CEP 26 channel name that the server can route: one path segment, not reserved."""
     check_channel_name(name)
@@ -113,12 +135,25 @@ def check_servable_channel_name(name: str) -> str:
             "names only",
             hint="Use a name such as 'team-label' instead of 'team/label'.",
         )
+    if _is_platform_name(name):
+        raise InvalidIdentifier(
+            f"channel name {name!r} is the name of a platform subdir (CEP 26: channel names "
+            "should not look like subdirs; clients would read <server>/{name}/ as a subdir)",
+            hint="Choose another name, e.g. 'team-linux' or 'builds'.",
+        )
     if name in RESERVED_CHANNEL_NAMES:
         raise Conflict(
             f"channel name {name!r} is reserved: it would collide with the server's /{name} path",
             hint=f"Choose another name; reserved: {', '.join(sorted(RESERVED_CHANNEL_NAMES))}.",
         )
     return name
+
+
+def _is_platform_name(name: str) -> bool:
+    """`noarch` and every platform conda knows (py-rattler's list, so new ones come along)."""
+    from rattler import Subdir
+
+    return name in {str(subdir) for subdir in Subdir.all()}
 
 
 def publish_channel(settings: Settings, name: str) -> None:
@@ -197,20 +232,12 @@ def delete_channel(settings: Settings, catalog: Catalog, name: str) -> None:
 
 
 def remove_stale_uploads(layout: DataLayout, name: str) -> int:
-    """Delete spooled uploads a crash left behind (old enough that no upload still writes)."""
-    spool = layout.state_dir(name) / "uploads"
-    removed = 0
-    cutoff = time.time() - STALE_UPLOAD_SECONDS
-    try:
-        entries = list(spool.iterdir())
-    except FileNotFoundError:
-        return 0
-    for entry in entries:
-        with contextlib.suppress(OSError):
-            if entry.is_file() and entry.stat().st_mtime < cutoff:
-                entry.unlink()
-                removed += 1
-    return removed
+    """Delete every spooled upload whose server process is gone (a crash or `kill -9` left it),
+    whatever its age: no upload survives a restart. A replica sharing the data directory keeps
+    its uploads in flight (see server/spool.py)."""
+    from stockyard.server.spool import SPOOL_DIR, remove_orphans
+
+    return remove_orphans(layout.state_dir(name) / SPOOL_DIR)
 
 
 def set_channel_visibility(
@@ -269,6 +296,7 @@ def bootstrap(settings: Settings, *, reindex: bool = True) -> BootstrapResult:
             result.admin_token = catalog.create_token(
                 scope="admin", description="created by stockyard serve"
             ).token
+        record_server_url(settings)
         result.channels = catalog.list_channels()
         sync_public_links(layout_for(settings), result.channels)
         for channel in result.channels:

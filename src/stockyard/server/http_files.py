@@ -4,10 +4,13 @@ gzip content-coding, caching headers and a streaming file response.
 Nothing here knows about channels or tokens; `channel_files` decides *which* file to serve.
 
 - ETag: strong, from the file's size and mtime (published files are replaced by atomic rename
-  and never rewritten when their bytes are unchanged, so size+mtime identifies the bytes);
+  and never rewritten when their bytes are unchanged, so size+mtime identifies the bytes; a
+  forced re-upload of an artifact is a rename of a newly written file, so it gets a new ETag);
   content-addressed shards use their sha256. The gzip variant of a file is a different
   representation, so it gets a different strong ETag (`"<etag>-gzip"`); If-None-Match is
   compared weakly (RFC 9110 13.1.2), against the variant this request would receive.
+- Cache-Control: `immutable` only for content-addressed names (shards, icons); artifacts can be
+  replaced by a forced upload, so they are revalidated after the repodata max-age.
 - gzip: only for `.json`/`.html`, only when the client accepts it and sends no Range. The
   compressed bytes are produced once per file version (deterministic: no mtime or name in the
   gzip header) and cached in the channel's state directory, so they can be sent with ranges and
@@ -99,23 +102,30 @@ def media_type(key: str) -> str:
 
 
 def is_immutable(key: str) -> bool:
-    """Content-addressed shards and icons, and artifacts (a name's bytes do not change unless
-    re-uploaded with force; clients verify the sha256 from repodata anyway)."""
-    return bool(
-        _shard_re.search(key)
-        or key.endswith((".conda", ".tar.bz2"))
-        or (key.startswith("icons/") and key.endswith(".png"))
-    )
+    """Content-addressed files: shards (`shards/<sha256>.msgpack.zst`) and icons
+    (`icons/<sha256>.png`). Their bytes can never change under the same name."""
+    return bool(_shard_re.search(key) or (key.startswith("icons/") and key.endswith(".png")))
+
+
+def is_artifact(key: str) -> bool:
+    return key.endswith((".conda", ".tar.bz2"))
 
 
 def cache_control(key: str, *, max_age: int, private: bool) -> str:
-    """Short-lived for repodata, the shard index and channeldata; long-lived for the rest.
+    """Long-lived and `immutable` only for content-addressed files (shards, icons).
 
-    Files of a private channel are `private`: a shared cache must not hand them to others.
+    Everything else, artifacts included, lives `max_age` (the repodata max-age): an artifact's
+    name is not content-addressed, an upload with `force=true` replaces its bytes, and a cache
+    must not keep the old bytes longer than it keeps the repodata that lists the new sha256.
+    Artifacts are `must-revalidate` (a stale copy is never served without asking; the ETag makes
+    that a 304 when nothing changed). Files of a private channel are `private`: a shared cache
+    must not hand them to others.
     """
     visibility = "private" if private else "public"
     if is_immutable(key):
         return f"{visibility}, {IMMUTABLE}"
+    if is_artifact(key):
+        return f"{visibility}, max-age={max_age}, must-revalidate"
     return f"{visibility}, max-age={max_age}"
 
 
@@ -171,7 +181,7 @@ def if_range_matches(header: str, etag: str, last_modified: str) -> bool:
 def parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
     """`(start, end_exclusive)` for one satisfiable range; None to ignore the header (invalid
     or several ranges); False when unsatisfiable (416)."""
-    match = _range_re.match(header)
+    match = _range_re.fullmatch(header)
     if not match:
         return None
     first, last = match.groups()

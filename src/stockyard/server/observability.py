@@ -20,12 +20,65 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ACCESS_LOGGER: Final = "stockyard.access"
-_token_in_path = re.compile(r"^/t/[^/]+")
+REDACTED: Final = "<redacted>"
+#: A `t` or `T` path segment (however many slashes around it) and the segment after it: conda's
+#: `/t/<token>/` form, also as `//t/`, `/T/` or deeper in a path that routed nowhere.
+_token_segment = re.compile(r"(?<![^/])([tT]/+)([^/]+)")
+#: The same in free text, where the segment also ends at white space or a quote.
+_token_segment_in_text = re.compile(r"(?<![^/])([tT]/+)([^/\s'\"]+)")
+#: A Stockyard token anywhere (`sy-` and 40 letters or digits).
+_token = re.compile(r"\bsy-[A-Za-z0-9]{40}\b")
+#: Credential headers as they appear when headers are printed (dicts, lists of pairs, raw
+#: lines): the header name, its separator, an optional scheme, then the secret.
+_credential_header = re.compile(
+    r"(?i)((?:authorization|x-api-key|proxy-authorization)['\"]?\s*[:=,]\s*(?:b?['\"])?\s*)"
+    r"(?:(bearer|basic|token)\s+)?[^\s'\",)\]}]+"
+)
 
 
 def redact_path(path: str) -> str:
-    """The request path with a `/t/<token>/` prefix hidden."""
-    return _token_in_path.sub("/t/<redacted>", path)
+    """The request path with every segment after a `t`/`T` segment (conda's `/t/<token>/`,
+    however many slashes) and anything shaped like a Stockyard token hidden."""
+    if "t/" in path or "T/" in path:
+        path = _token_segment.sub(rf"\1{REDACTED}", path)
+    if "sy-" in path:
+        path = _token.sub(REDACTED, path)
+    return path
+
+
+def redact_text(text: str) -> str:
+    """A log message with tokens hidden: token paths, Stockyard tokens, and the values of
+    `Authorization` / `X-API-Key` headers wherever they were printed."""
+    if "t/" in text or "T/" in text:
+        text = _token_segment_in_text.sub(rf"\1{REDACTED}", text)
+    if "sy-" in text:
+        text = _token.sub(REDACTED, text)
+    lowered = text.lower()
+    if "authorization" in lowered or "x-api-key" in lowered:
+        text = _credential_header.sub(lambda m: m.group(1) + _scheme(m.group(2)) + REDACTED, text)
+    return text
+
+
+def _scheme(scheme: str | None) -> str:
+    return f"{scheme} " if scheme else ""
+
+
+class RedactingFilter(logging.Filter):
+    """Hides tokens in every record a handler emits (messages, arguments, tracebacks), so no
+    log line (ours, uvicorn's, a library's exception) can carry a credential."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "access", None) is not None:
+            return True  # access lines are built redacted
+        message = record.getMessage()
+        redacted = redact_text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
+        return True
 
 
 class Metrics:
@@ -139,7 +192,9 @@ class JsonFormatter(logging.Formatter):
             data.update(access)
         else:
             data["message"] = record.getMessage()
-        if record.exc_info:
+        if record.exc_text:
+            data["exception"] = record.exc_text
+        elif record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
         return json.dumps(data, separators=(",", ":"))
 
@@ -155,10 +210,12 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"default": formatter},
+        "filters": {"redact": {"()": f"{__name__}.RedactingFilter"}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "formatter": "default",
+                "filters": ["redact"],
                 "stream": "ext://sys.stderr",
             }
         },
@@ -181,7 +238,9 @@ __all__ = [
     "AccessLogMiddleware",
     "JsonFormatter",
     "Metrics",
+    "RedactingFilter",
     "health",
     "logging_config",
     "redact_path",
+    "redact_text",
 ]

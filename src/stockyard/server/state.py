@@ -12,6 +12,7 @@ from starlette.requests import HTTPConnection
 from stockyard.catalog import Catalog, Channel
 from stockyard.config import Settings
 from stockyard.server.channels import DataLayout
+from stockyard.server.spool import SpoolOwner
 from stockyard.server.upload_batch import UploadBatcher
 from stockyard.storage import LocalStore
 
@@ -49,6 +50,8 @@ class ServerState:
     layout: DataLayout
     metrics: Metrics
     channels: ChannelCache = field(default_factory=lambda: ChannelCache(0))
+    #: This process's claim on the upload spool files it writes (see server/spool.py).
+    spool_owner: SpoolOwner = field(default_factory=SpoolOwner)
     _batchers: dict[int, UploadBatcher] = field(default_factory=dict)
 
     def upload_batcher(self, channel: Channel) -> UploadBatcher:

@@ -8,9 +8,11 @@
 - artifactory: `PUT /{channel}/{subdir}/{filename}`, Bearer or Basic (password = token).
 
 The caller's write scope is checked before the body is read. The body is spooled to the
-channel's state directory with a hard size cap (413 as soon as it is exceeded), then handed to
-`ingest_upload`, which validates everything and republishes the subdir under the channel lock.
-Any failure deletes the spooled file; nothing is stored. Success is 201 with a JSON summary.
+channel's state directory with a hard size cap (413 as soon as it is exceeded) and an idle
+timeout (408 when no byte arrives for `upload_idle_timeout` seconds), then handed to
+`validate_upload` (everything `stockyard package verify` checks) and committed with the other
+uploads waiting for the channel. Any failure deletes the spooled file; nothing is stored.
+Success is 201 with a JSON summary. Spool files a crash leaves are removed by server/spool.py.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -32,6 +35,7 @@ from starlette.responses import JSONResponse, Response
 from stockyard.catalog import Channel
 from stockyard.server.auth import authenticate, channel_for, presented_token
 from stockyard.server.errors import stockyard_error_response
+from stockyard.server.spool import FILE_SUFFIX, SPOOL_DIR, SpoolOwner
 from stockyard.server.state import ServerState, get_state
 from stockyard.types.errors import InvalidMetadata, SizeLimitExceeded, StockyardError
 from stockyard.types.identifiers import check_sha256, check_subdir, parse_artifact_filename
@@ -49,16 +53,39 @@ class InvalidUpload(StockyardError):
     default_hint = "Upload with rattler-build (quetz, prefix or artifactory) or see docs/serve.md."
 
 
+class UploadTimeout(StockyardError):
+    """The client stopped sending the upload body."""
+
+    default_hint = "Retry the upload; check the network between the client and the server."
+    http_status = 408
+
+
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in _TRUE
 
 
-class _Spool:
-    """A temp file in `directory` that refuses to grow past `limit` bytes."""
+async def _body_chunks(request: Request, idle_timeout: float, label: str) -> AsyncIterator[bytes]:
+    """The request body, refusing a client that sends nothing for `idle_timeout` seconds."""
+    stream = request.stream()
+    while True:
+        try:
+            with anyio.fail_after(idle_timeout):
+                chunk = await anext(stream)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise UploadTimeout(
+                f"{label}: no data arrived for {idle_timeout:g} s; the upload was abandoned"
+            ) from None
+        yield chunk
 
-    def __init__(self, directory: Path, limit: int, label: str) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=".upload.", suffix=".part", dir=directory)
+
+class _Spool:
+    """A temp file in `directory`, owned by this process, that refuses to grow past `limit`."""
+
+    def __init__(self, directory: Path, limit: int, label: str, owner: SpoolOwner) -> None:
+        owner.claim(directory)
+        fd, name = tempfile.mkstemp(prefix=owner.file_prefix, suffix=FILE_SUFFIX, dir=directory)
         self.handle = os.fdopen(fd, "wb")
         self.path = Path(name)
         self.limit = limit
@@ -121,10 +148,18 @@ def _check_declared_length(request: Request, limit: int, label: str) -> None:
         )
 
 
-async def spool_raw(request: Request, directory: Path, limit: int, label: str) -> Spooled:
-    spool = _Spool(directory, limit, label)
+async def spool_raw(
+    request: Request,
+    directory: Path,
+    limit: int,
+    label: str,
+    *,
+    owner: SpoolOwner,
+    idle_timeout: float,
+) -> Spooled:
+    spool = _Spool(directory, limit, label, owner)
     try:
-        async for chunk in request.stream():
+        async for chunk in _body_chunks(request, idle_timeout, label):
             spool.add(chunk)
             if spool.should_flush:
                 await spool.flush()
@@ -139,9 +174,10 @@ async def spool_raw(request: Request, directory: Path, limit: int, label: str) -
 class _MultipartUpload:
     """Collects a multipart body: the `file` part to a spool, the rest in (capped) memory."""
 
-    def __init__(self, directory: Path, limit: int) -> None:
+    def __init__(self, directory: Path, limit: int, owner: SpoolOwner) -> None:
         self.directory = directory
         self.limit = limit
+        self.owner = owner
         self.spool: _Spool | None = None
         self.file_headers: dict[str, str] = {}
         self.fields: dict[str, bytearray] = {}
@@ -182,7 +218,7 @@ class _MultipartUpload:
             label = self.file_headers.get("x-file-name", "upload")
             if "x-file-name" in self.file_headers:
                 parse_artifact_filename(label)  # a bad name stops the upload before its bytes
-            self.spool = _Spool(self.directory, self.limit, label)
+            self.spool = _Spool(self.directory, self.limit, label, self.owner)
             self._target = "file"
         else:
             self._target = name or "unnamed"
@@ -208,12 +244,14 @@ class _MultipartUpload:
             self.spool.discard()
 
 
-async def spool_multipart(request: Request, directory: Path, limit: int) -> Spooled:
+async def spool_multipart(
+    request: Request, directory: Path, limit: int, *, owner: SpoolOwner, idle_timeout: float
+) -> Spooled:
     _, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if not boundary:
         raise InvalidUpload("multipart body without a boundary")
-    upload = _MultipartUpload(directory, limit)
+    upload = _MultipartUpload(directory, limit, owner)
     callbacks = {
         name: getattr(upload, name)
         for name in (
@@ -228,7 +266,7 @@ async def spool_multipart(request: Request, directory: Path, limit: int) -> Spoo
     }
     parser = MultipartParser(boundary, callbacks, max_header_count=32)  # type: ignore[arg-type]
     try:
-        async for chunk in request.stream():
+        async for chunk in _body_chunks(request, idle_timeout, "upload"):
             try:
                 parser.write(chunk)
             except StockyardError:
@@ -286,11 +324,16 @@ async def _upload(
             parse_artifact_filename(filename)  # refuse ../ and odd names before reading a byte
         if subdir is not None:
             check_subdir(subdir)
-        spool_dir = state.layout.state_dir(channel.name) / "uploads"
+        spool_dir = state.layout.state_dir(channel.name) / SPOOL_DIR
+        owner, idle = state.spool_owner, state.settings.upload_idle_timeout
         if protocol == "prefix" and multipart:
-            spooled = await spool_multipart(request, spool_dir, limit)
+            spooled = await spool_multipart(
+                request, spool_dir, limit, owner=owner, idle_timeout=idle
+            )
         else:
-            spooled = await spool_raw(request, spool_dir, limit, label)
+            spooled = await spool_raw(
+                request, spool_dir, limit, label, owner=owner, idle_timeout=idle
+            )
         name = filename or spooled.filename
         if not name:
             raise InvalidUpload(
@@ -336,7 +379,10 @@ async def _upload(
         result = await state.upload_batcher(channel).submit(upload)
     except StockyardError as exc:
         state.metrics.upload(protocol, ok=False)
-        return stockyard_error_response(exc)
+        response = stockyard_error_response(exc)
+        if isinstance(exc, UploadTimeout):
+            response.headers["connection"] = "close"  # the rest of the body is not read
+        return response
     except ClientDisconnect:
         state.metrics.upload(protocol, ok=False)
         return Response(status_code=400)
@@ -356,6 +402,7 @@ async def _upload(
             "replaced": result.replaced,
             "seconds": round(result.seconds, 4),
             "url": f"{state.channel_url(channel.name)}/{key}",
+            "warnings": [warning.to_dict() for warning in result.warnings],
         },
         status_code=201,
     )

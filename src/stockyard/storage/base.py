@@ -32,7 +32,7 @@ def check_key(key: str) -> str:
     if key.startswith("/") or "\\" in key or "\0" in key:
         raise InvalidKey(f"storage key {key[:80]!r} must be a relative path")
     for segment in key.split("/"):
-        if segment in {"", ".", ".."} or not _segment_re.match(segment):
+        if segment in {"", ".", ".."} or not _segment_re.fullmatch(segment):
             raise InvalidKey(f"storage key {key[:80]!r} has an invalid segment {segment[:40]!r}")
     return key
 

@@ -1,10 +1,10 @@
 """Synthesize realistic channels for tests and benchmarks.
 
-Artifacts get real metadata (name, version, build, depends, license, timestamp... from the shared
-repodata in `../shared/data`) and tiny payloads: a file or two, a matching `info/paths.json`, an
-`about.json`, sometimes `run_exports.json`, activation scripts, link scripts or prefix
-placeholders, so every field `read_artifact` derives is exercised. Output is deterministic for a
-seed.
+Artifacts get real metadata (name, version, build, depends, license, timestamp... from the real
+repodata in the repository's `tests/data`, see its README) and tiny payloads: a file or two, a
+matching `info/paths.json`, an `about.json`, sometimes `run_exports.json`, activation scripts,
+link scripts or prefix placeholders, so every field `read_artifact` derives is exercised. Output
+is deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import random
+import re
 from collections.abc import Iterable, Iterator
 from multiprocessing import get_context
 from pathlib import Path
@@ -21,8 +22,14 @@ from typing import Any, Final
 import msgspec
 
 from stockyard.package.create import write_artifact
+from stockyard.types.encoding import zstd_decompress
 from stockyard.types.errors import StockyardError
-from stockyard.types.identifiers import MAX_BUILD, is_artifact_filename, parse_artifact_filename
+from stockyard.types.identifiers import (
+    MAX_BUILD,
+    SUBDIR_PATTERN,
+    is_artifact_filename,
+    parse_artifact_filename,
+)
 from stockyard.types.records import validate_index_json
 
 #: Repodata fields describing the artifact file, not its contents: never in index.json.
@@ -30,34 +37,54 @@ _FILE_FIELDS: Final = frozenset(
     {"md5", "sha256", "size", "fn", "url", "legacy_bz2_md5", "legacy_bz2_size", "channel"}
 )
 PREFIX_PLACEHOLDER: Final = "/opt/anaconda1anaconda2anaconda3"
+_PLAIN_NAME: Final = re.compile(r"[^/\\\x00-\x1f]+")
+_SUBDIR: Final = re.compile(SUBDIR_PATTERN)
 _encode = msgspec.json.Encoder(order="sorted").encode
 
 
+#: The largest repodata document the loader decompresses (conda-forge's is about 250 MB).
+_MAX_DOCUMENT_BYTES: Final = 1 << 30
+
+
 def default_data_dir() -> Path:
-    """$STOCKYARD_SHARED_DATA, else `<repository>/../shared/data`."""
+    """$STOCKYARD_SHARED_DATA, else the repository's `tests/data` (see its README)."""
     env = os.environ.get("STOCKYARD_SHARED_DATA")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3].parent / "shared" / "data"
+    return Path(__file__).resolve().parents[3] / "tests" / "data"
+
+
+def repodata_files(data_dir: Path | None = None) -> list[Path]:
+    """`<data_dir>/repodata/*.json` and `*.json.zst`, sorted by name."""
+    directory = (data_dir or default_data_dir()) / "repodata"
+    return sorted([*directory.glob("*.json"), *directory.glob("*.json.zst")])
+
+
+def load_json_document(path: Path) -> Any:
+    """A JSON document, zstd-compressed when its name ends in `.zst`."""
+    raw = path.read_bytes()
+    if path.name.endswith(".zst"):
+        raw = zstd_decompress(raw, _MAX_DOCUMENT_BYTES)
+    return json.loads(raw)
 
 
 def load_shared_records(data_dir: Path | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """(filename, record) for every record of `<data_dir>/repodata/*.json`, in file order.
+    """(filename, record) for every record of `<data_dir>/repodata/*.json[.zst]`, in file order.
 
     Accepts both repodata documents (`packages`, `packages.conda`, `info.subdir`) and bare
     `{filename: record}` maps. Every record gets a `subdir`: its own, else the document's, else
     `noarch` when the record is noarch, else `linux-64`.
     """
-    directory = (data_dir or default_data_dir()) / "repodata"
-    files = sorted(directory.glob("*.json"))
+    files = repodata_files(data_dir)
     if not files:
+        directory = (data_dir or default_data_dir()) / "repodata"
         raise StockyardError(
             f"no repodata JSON files in {directory}",
-            hint="Set STOCKYARD_SHARED_DATA to the shared data directory.",
+            hint="Set STOCKYARD_SHARED_DATA to a directory holding repodata/*.json[.zst].",
         )
     out: list[tuple[str, dict[str, Any]]] = []
     for path in files:
-        document = json.loads(path.read_bytes())
+        document = load_json_document(path)
         if "packages" in document or "packages.conda" in document:
             default_subdir = (document.get("info") or {}).get("subdir")
             groups = [document.get("packages") or {}, document.get("packages.conda") or {}]
@@ -184,6 +211,13 @@ def _write_batch(batch: list[Job]) -> None:
         write_artifact(dest, members, zstd_level=3, bz2_level=9, fsync=False)
 
 
+def _write_fast_batch(batch: list[Job]) -> None:
+    """`_write_batch` with the fastest compression levels (many artifacts, small payloads)."""
+    for dest, index, seed, blob_bytes in batch:
+        members = _members(index, random.Random(seed), blob_bytes)
+        write_artifact(dest, members, zstd_level=1, bz2_level=1, fsync=False)
+
+
 def _batches(jobs: list[Job], size: int) -> Iterable[list[Job]]:
     for start in range(0, len(jobs), size):
         yield jobs[start : start + size]
@@ -240,3 +274,45 @@ def synthesize_channel(
     else:
         _write_batch(jobs)
     return paths
+
+
+def synthesize_records(
+    dest: Path,
+    records: Iterable[tuple[str, dict[str, Any]]],
+    *,
+    seed: int = 0,
+    processes: int = 2,
+) -> list[Path]:
+    """One artifact per `(filename, record)`, written to `<dest>/<record's subdir>/<filename>`.
+
+    Unlike `synthesize_channel`, nothing is validated: index.json is the record as it is (file
+    fields dropped), so every legacy shape real channels carry reaches the indexer. A record
+    whose filename or subdir cannot name a file is left out; a (subdir, filename) seen twice is
+    written once. Returns the paths written, in record order.
+    """
+    rng = random.Random(seed)
+    dest = Path(dest)
+    (dest / "noarch").mkdir(parents=True, exist_ok=True)
+    jobs: list[Job] = []
+    seen: set[Path] = set()
+    for filename, record in records:
+        subdir = record.get("subdir")
+        if not (is_artifact_filename(filename) and _PLAIN_NAME.fullmatch(filename)):
+            continue
+        if not (isinstance(subdir, str) and _SUBDIR.fullmatch(subdir)):
+            continue
+        path = dest / subdir / filename
+        if path in seen:
+            continue
+        seen.add(path)
+        index = {k: v for k, v in record.items() if k not in _FILE_FIELDS}
+        jobs.append((str(path), index, rng.getrandbits(64), 0))
+    for directory in {Path(job[0]).parent for job in jobs}:
+        directory.mkdir(parents=True, exist_ok=True)
+    if processes > 1 and len(jobs) > 200:
+        with get_context("spawn" if os.name == "nt" else "fork").Pool(processes) as pool:
+            for _ in pool.imap_unordered(_write_fast_batch, _batches(jobs, 200)):
+                pass
+    else:
+        _write_fast_batch(jobs)
+    return [Path(job[0]) for job in jobs]

@@ -14,7 +14,7 @@ produces exactly the bytes `encode_json` would produce for the whole object.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 import zstandard
@@ -23,6 +23,10 @@ _json_encoder = msgspec.json.Encoder(order="sorted")
 _msgpack_encoder = msgspec.msgpack.Encoder(order="sorted")
 
 DEFAULT_ZSTD_LEVEL = 3
+#: Containers nested at most this deep in what we decode from artifacts and publish (records,
+#: index.json, about.json...); real documents nest three or four deep. Deeper nesting is refused
+#: before anything is stored: parsers (msgspec, serde) have recursion limits of their own.
+MAX_NESTING: Final = 32
 #: Compressed bytes fed to the decompressor per step (a zstd block expands at most ~32,000x, so
 #: one step overshoots the limit by at most ~32 MiB), and its output buffer size.
 _ZSTD_INPUT_SLICE = 1 << 10
@@ -107,3 +111,16 @@ def zstd_decompress(data: bytes, max_output_size: int) -> bytes:
         # The slice that ended this frame may hold the start of the next one.
         pos -= len(frame.unused_data)
     return b"".join(chunks)
+
+
+def exceeds_nesting(value: Any, limit: int = MAX_NESTING) -> bool:
+    """Whether `value` holds containers nested more than `limit` deep."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False

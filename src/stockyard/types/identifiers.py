@@ -17,6 +17,10 @@ from stockyard.types.errors import InvalidIdentifier
 PACKAGE_NAME_PATTERN: Final = r"^(([a-z0-9])|([a-z0-9_](?!_)))[._-]?([a-z0-9]+(\.|-|_|$))*$"
 VIRTUAL_NAME_PATTERN: Final = r"^__[a-z0-9][._-]?([a-z0-9]+(\.|-|_|$))*$"
 VERSION_PATTERN: Final = r"^[0-9a-z._+!]+$"
+#: Versions of artifacts that exist: CEP 26's characters plus upper case. Older packages carry
+#: them (`R15B01`, `Release_2017_09`, `4.1_21Jan17.6cc.jar`); conda compares versions
+#: case-insensitively and rattler parses them. Admission warns about them.
+ARTIFACT_VERSION_PATTERN: Final = r"^[0-9A-Za-z._+!]+$"
 BUILD_PATTERN: Final = r"^[a-zA-Z0-9_.+]+$"
 EXTENSION_PATTERN: Final = r"^[a-z0-9](\.?[a-z0-9])*$"
 SUBDIR_PATTERN: Final = r"^(noarch|[a-z0-9]+-[a-z0-9]+)$"
@@ -24,6 +28,16 @@ CHANNEL_COMPONENT_PATTERN: Final = r"^[a-z0-9_][a-z0-9_.-]*$"
 LABEL_PATTERN: Final = r"^[a-zA-Z][0-9a-zA-Z_\-./]*$"
 MD5_PATTERN: Final = r"^[0-9a-f]{32}$"
 SHA256_PATTERN: Final = r"^[0-9a-f]{64}$"
+
+
+def search_pattern(pattern: str) -> str:
+    """`pattern` (anchored with `^...$`) for tools that *search* with it: msgspec's `Meta`
+    (Python's `re.search`, where `$` also matches before a trailing newline) and JSON Schema
+    (ECMA-262, where it does not). `(?!\n)$` means the same in both: the string ends here."""
+    if not pattern.endswith("$"):
+        raise ValueError(f"pattern {pattern!r} is not anchored at the end")
+    return pattern[:-1] + r"(?!\n)$"
+
 
 MAX_NAME: Final = 64
 MAX_VERSION: Final = 64
@@ -42,6 +56,7 @@ ArtifactFormat = Literal["conda", "tar.bz2"]
 _name_re = re.compile(PACKAGE_NAME_PATTERN)
 _virtual_re = re.compile(VIRTUAL_NAME_PATTERN)
 _version_re = re.compile(VERSION_PATTERN)
+_artifact_version_re = re.compile(ARTIFACT_VERSION_PATTERN)
 _build_re = re.compile(BUILD_PATTERN)
 _subdir_re = re.compile(SUBDIR_PATTERN)
 _channel_re = re.compile(CHANNEL_COMPONENT_PATTERN)
@@ -58,7 +73,8 @@ def _check(value: object, kind: str, regex: re.Pattern[str], limit: int, rule: s
         raise InvalidIdentifier(
             f"{kind} {value[:40]!r}... is {len(value)} characters long; the limit is {limit}"
         )
-    if not regex.match(value):
+    # fullmatch: `$` alone also matches before a trailing newline ("bb\n").
+    if not regex.fullmatch(value):
         raise InvalidIdentifier(f"{kind} {value!r} is invalid: {rule}")
     return value
 
@@ -85,6 +101,18 @@ def check_version(version: object) -> str:
         _version_re,
         MAX_VERSION,
         "use only digits, lowercase letters, '.', '_', '+' and '!'",
+    )
+
+
+def check_artifact_version(version: object) -> str:
+    """The version of an artifact that exists: CEP 26, upper case allowed (see
+    `ARTIFACT_VERSION_PATTERN`)."""
+    return _check(
+        version,
+        "version",
+        _artifact_version_re,
+        MAX_VERSION,
+        "use only digits, letters, '.', '_', '+' and '!'",
     )
 
 
@@ -122,7 +150,7 @@ def check_label(label: object) -> str:
 
 
 def check_sha256(value: object) -> str:
-    if not isinstance(value, str) or not _sha256_re.match(value.lower()):
+    if not isinstance(value, str) or not _sha256_re.fullmatch(value.lower()):
         raise InvalidIdentifier(
             f"sha256 {str(value)[:80]!r} is not 64 hexadecimal characters",
             hint="Pass the lowercase hex digest, e.g. from `sha256sum FILE`.",
@@ -165,7 +193,8 @@ def parse_artifact_filename(filename: str) -> ArtifactName:
     """Split and validate an artifact filename (no directory part allowed).
 
     The name may contain '-', so the split is from the right: the last two '-' separate version
-    and build, as conda does.
+    and build, as conda does. The version may hold upper-case letters (artifacts that exist carry
+    them; see `ARTIFACT_VERSION_PATTERN`).
     """
     if not isinstance(filename, str) or not filename:
         raise InvalidIdentifier("artifact filename must be a non-empty string")
@@ -191,7 +220,7 @@ def parse_artifact_filename(filename: str) -> ArtifactName:
         )
     name, version, build = parts
     check_package_name(name)
-    check_version(version)
+    check_artifact_version(version)
     check_build_string(build)
     return ArtifactName(name, version, build, fmt)
 

@@ -19,26 +19,42 @@ from stockyard.types import identifiers as ids
 PackageName = Annotated[
     str,
     Meta(
-        pattern=ids.PACKAGE_NAME_PATTERN,
+        pattern=ids.search_pattern(ids.PACKAGE_NAME_PATTERN),
         max_length=ids.MAX_NAME,
         description="CEP 26 distributable package name (lowercase).",
     ),
 ]
 VersionString = Annotated[
     str,
-    Meta(pattern=ids.VERSION_PATTERN, max_length=ids.MAX_VERSION, description="CEP 26 version."),
+    Meta(
+        pattern=ids.search_pattern(ids.VERSION_PATTERN),
+        max_length=ids.MAX_VERSION,
+        description="CEP 26 version.",
+    ),
 ]
 BuildString = Annotated[
     str,
-    Meta(pattern=ids.BUILD_PATTERN, max_length=ids.MAX_BUILD, description="CEP 26 build string."),
+    Meta(
+        pattern=ids.search_pattern(ids.BUILD_PATTERN),
+        max_length=ids.MAX_BUILD,
+        description="CEP 26 build string.",
+    ),
 ]
 Subdir = Annotated[
     str,
-    Meta(pattern=ids.SUBDIR_PATTERN, max_length=ids.MAX_SUBDIR, description="CEP 26 subdir."),
+    Meta(
+        pattern=ids.search_pattern(ids.SUBDIR_PATTERN),
+        max_length=ids.MAX_SUBDIR,
+        description="CEP 26 subdir.",
+    ),
 ]
 NonNegativeInt = Annotated[int, Meta(ge=0)]
-Md5Hex = Annotated[str, Meta(pattern=ids.MD5_PATTERN, description="Lowercase hex MD5.")]
-Sha256Hex = Annotated[str, Meta(pattern=ids.SHA256_PATTERN, description="Lowercase hex SHA-256.")]
+Md5Hex = Annotated[
+    str, Meta(pattern=ids.search_pattern(ids.MD5_PATTERN), description="Lowercase hex MD5.")
+]
+Sha256Hex = Annotated[
+    str, Meta(pattern=ids.search_pattern(ids.SHA256_PATTERN), description="Lowercase hex SHA-256.")
+]
 MatchSpecString = Annotated[str, Meta(min_length=1, description="A CEP 29 MatchSpec string.")]
 TimestampMs = Annotated[
     int,

@@ -10,9 +10,9 @@ import re
 from pathlib import Path
 
 from stockyard.types.errors import InvalidArtifact, NotFound, StockyardError
+from stockyard.types.typecheck import pointer_from_error
 from stockyard.validate.documents import check_document
-from stockyard.validate.report import Problem, ValidationReport, pointer_order
-from stockyard.validate.typecheck import pointer_from_error
+from stockyard.validate.report import Problem, ValidationReport, as_notes, pointer_order
 
 #: ArtifactMetadata attribute -> (archive member, document kind).
 _MEMBERS: dict[str, tuple[str, str]] = {
@@ -39,6 +39,7 @@ def validate_artifact(path: Path) -> ValidationReport:
         raise StockyardError(f"{path} is a directory", hint="Pass the artifact files themselves.")
     problems: list[Problem] = []
     notes: list[Problem] = []
+    warnings: list[Problem] = []
     try:
         metadata = read_artifact(path)
     except InvalidArtifact as exc:
@@ -51,11 +52,14 @@ def validate_artifact(path: Path) -> ValidationReport:
             found = check_document(document, kind)
             problems += [_under(member, p) for p in found.problems]
             notes += [_under(member, p) for p in found.notes]
+            warnings += [_under(member, p) for p in found.warnings]
     for problem in _verify(path):
         if problem not in problems:  # verify_artifact repeats read_artifact's reason
             problems.append(problem)
     problems.sort(key=pointer_order)
-    return ValidationReport(str(path), "artifact", not problems, problems, 1, notes)
+    return ValidationReport(
+        str(path), "artifact", not problems, problems, 1, as_notes(notes), warnings
+    )
 
 
 def _verify(path: Path) -> list[Problem]:
@@ -70,12 +74,12 @@ def _verify(path: Path) -> list[Problem]:
 
 
 def _under(member: str, problem: Problem) -> Problem:
-    return Problem(f"{member}{problem.pointer}", problem.message)
+    return Problem(f"{member}{problem.pointer}", problem.message, problem.severity)
 
 
 def _problem_from_reason(reason: str) -> Problem:
     """A Problem from the package layer's message, pointing into the member it names."""
-    match = _INVALID_MEMBER.match(reason)
+    match = _INVALID_MEMBER.fullmatch(reason)
     if match is None:
         return Problem("", reason)
     suffix, message = pointer_from_error(match.group("error") or match.group("json"))

@@ -6,24 +6,30 @@ with its record (CEP 26), `.tar.bz2` names live under `packages` and `.conda` na
 `packages.conda`, `repodata_version: 2` comes with `info.base_url` (CEP 15), `vN` revisions are
 announced in `info.repodata_revisions` and counted right (CEP 48), a shard holds one package name
 (CEP 16).
+
+Package records (in repodata, shards, bare packages maps, and index.json) are judged by admission
+(`stockyard.types.admission`), the rule every way into a channel applies: what clients cannot
+parse is a problem, legacy shapes the strict model does not allow are warnings.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from stockyard.types import identifiers as ids
+from stockyard.types.admission import Kind, examine
 from stockyard.types.channeldata import Channeldata
 from stockyard.types.errors import InvalidIdentifier
 from stockyard.types.package_files import AboutJson, LinkJson, PathsJson
 from stockyard.types.patches import PatchInstructions
-from stockyard.types.records import IndexJson, PackageRecord, RunExports
+from stockyard.types.records import PackageRecord, RunExports
 from stockyard.types.repodata import Repodata, RunExportsDocument, Shard, ShardIndex
+from stockyard.types.typecheck import check, join, struct_field_types
 from stockyard.validate.report import Problem
-from stockyard.validate.typecheck import check, join, struct_field_types
 
 #: Keys the conda client adds to its cached copy of repodata.json (`_url`, `_etag`, ...). They
 #: are not part of what a channel serves; accepted with a note.
@@ -63,7 +69,28 @@ def _keyed_entries(
 class Findings:
     problems: list[Problem] = field(default_factory=list)
     notes: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
     records: int = 0
+    #: What counts as now for CEP 47's checks (milliseconds).
+    now_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
+
+    def admit(self, record: Any, pointer: str, kind: Kind = "record") -> None:
+        """Admission's errors and warnings of one record, under `pointer`."""
+        verdict = examine(record, kind=kind, now_ms=self.now_ms)
+        self.problems += [_under(pointer, p) for p in verdict.errors]
+        self.warnings += [_under(pointer, p) for p in verdict.warnings]
+
+
+def _under(pointer: str, problem: Problem) -> Problem:
+    return Problem(pointer + problem.pointer, problem.message, problem.severity)
+
+
+def _without_records(data: Any, keys: tuple[str, ...]) -> Any:
+    """`data` with the record maps at `keys` emptied: their records are judged by admission,
+    the rest of the document by its Struct."""
+    if not isinstance(data, dict):
+        return data
+    return {k: {} if k in keys and isinstance(v, dict) else v for k, v in data.items()}
 
 
 def check_document(data: Any, kind: str) -> Findings:
@@ -81,7 +108,10 @@ def check_document(data: Any, kind: str) -> Findings:
 
 
 def _repodata(data: Any, found: Findings) -> None:
-    found.problems += check(data, Repodata)
+    envelope = _without_records(data, tuple(MAP_FORMATS))
+    if isinstance(envelope, dict) and isinstance(envelope.get("v3"), dict):
+        envelope["v3"] = _without_records(envelope["v3"], tuple(envelope["v3"]))
+    found.problems += check(envelope, Repodata)
     if not isinstance(data, dict):
         return
     for key in CONDA_CACHE_KEYS:
@@ -94,6 +124,7 @@ def _repodata(data: Any, found: Findings) -> None:
     subdir = _valid_subdir(info.get("subdir"))
     for fmt, filename, record, pointer in _keyed_entries(data, found):
         _record_identity(filename, record, pointer, fmt, subdir, found.problems)
+        found.admit(record, pointer)
     _removed(data.get("removed"), found.problems)
     _repodata_version(data, info, found.problems)
     _revisions(data, info, subdir, found)
@@ -109,11 +140,12 @@ def _valid_subdir(subdir: Any) -> str | None:
 
 def _packages_map(data: Any, found: Findings) -> None:
     """A bare `{filename: record}` map: the records of a repodata file without the envelope."""
-    found.problems += check(data, _PACKAGES_MAP)
+    found.problems += check({} if isinstance(data, dict) else data, _PACKAGES_MAP)
     if isinstance(data, dict):
         found.records = len(data)
         for filename, record in data.items():
             _record_identity(filename, record, join("", filename), None, None, found.problems)
+            found.admit(record, join("", filename))
 
 
 def _record_identity(
@@ -220,7 +252,7 @@ def _revisions(
     revisions = info.get("repodata_revisions")
     revisions = revisions if isinstance(revisions, dict) else {}
     for key in revisions:
-        if isinstance(key, str) and _REVISION_KEY.match(key) and key not in data:
+        if isinstance(key, str) and _REVISION_KEY.fullmatch(key) and key not in data:
             found.problems.append(
                 Problem(
                     join("/info/repodata_revisions", key),
@@ -228,7 +260,7 @@ def _revisions(
                 )
             )
     for key, value in data.items():
-        if not (isinstance(key, str) and _REVISION_KEY.match(key)):
+        if not (isinstance(key, str) and _REVISION_KEY.fullmatch(key)):
             continue
         if key not in revisions:
             found.problems.append(
@@ -259,6 +291,7 @@ def _revision_records(
                 pointer = join(join(join("", key), extension), stem)
                 filename = f"{stem}.{extension}"
                 _record_identity(filename, record, pointer, None, subdir, found.problems)
+            found.admit(record, join(join(join("", key), extension), stem))
     found.records += count
     if not isinstance(meta, dict):
         return
@@ -380,13 +413,7 @@ def _patch_values(patch: dict[str, Any], pointer: str, out: list[Problem]) -> No
 
 def _index_json(data: Any, found: Findings) -> None:
     found.records = 1
-    found.problems += check(data, IndexJson)
-    if isinstance(data, dict):
-        timestamp = data.get("timestamp")
-        if type(timestamp) is int and 0 < timestamp < 10**11:
-            found.notes.append(
-                Problem("/timestamp", "looks like seconds; CEP 34 says milliseconds")
-            )
+    found.admit(data, "", "index_json")
 
 
 def _shard_index(data: Any, found: Findings) -> None:
@@ -410,12 +437,13 @@ def _shard_index(data: Any, found: Findings) -> None:
 
 
 def _shard(data: Any, found: Findings) -> None:
-    found.problems += check(data, Shard)
+    found.problems += check(_without_records(data, tuple(MAP_FORMATS)), Shard)
     if not isinstance(data, dict):
         return
     names: set[str] = set()
     for fmt, filename, record, pointer in _keyed_entries(data, found):
         _record_identity(filename, record, pointer, fmt, None, found.problems)
+        found.admit(record, pointer, "shard_record")
         if isinstance(record, dict) and isinstance(record.get("name"), str):
             names.add(record["name"])
     if len(names) > 1:

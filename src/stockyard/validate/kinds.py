@@ -44,7 +44,7 @@ def detect_kind(path: PurePath) -> str | None:
     name = path.name
     if name.endswith((".conda", ".tar.bz2")):
         return "artifact"
-    if _SHARD_INDEX_NAME.match(name):
+    if _SHARD_INDEX_NAME.fullmatch(name):
         return "shard_index"
     if name.endswith((".msgpack.zst", ".msgpack")):
         return "shard"
@@ -56,7 +56,7 @@ def detect_kind(path: PurePath) -> str | None:
         return "run_exports_json" if path.parent.name == "info" else "run_exports"
     if name in _EXACT_JSON_NAMES:
         return _EXACT_JSON_NAMES[name]
-    if _REPODATA_NAME.match(name):
+    if _REPODATA_NAME.fullmatch(name):
         return "repodata"
     return None
 

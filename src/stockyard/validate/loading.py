@@ -147,15 +147,18 @@ def _bz2_decompress(raw: bytes, limit: int, loaded: Loaded) -> bytes | None:
 def _decode(payload: bytes, decode: Any, what: str, loaded: Loaded) -> None:
     try:
         loaded.data = decode(payload)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         loaded.problems.append(Problem("", f"not valid {what}: {exc}"))
+        return
+    except RecursionError:
+        loaded.problems.append(Problem("", f"not valid {what}: nested too deeply to read"))
         return
     loaded.decoded = True
 
 
 def _check_shard_name(path: Path, raw: bytes, loaded: Loaded) -> None:
     """A shard named by a digest must hash to it (CEP 16: shards are content-addressed)."""
-    match = _DIGEST_NAME.match(path.name)
+    match = _DIGEST_NAME.fullmatch(path.name)
     if match is None:
         return
     actual = hashlib.sha256(raw).hexdigest()

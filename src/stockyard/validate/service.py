@@ -9,7 +9,7 @@ from stockyard.types.errors import InvalidMetadata
 from stockyard.validate.documents import check_document
 from stockyard.validate.kinds import KINDS, detect_kind, sniff_kind
 from stockyard.validate.loading import DEFAULT_LIMIT, LIMITS, load, read_bytes
-from stockyard.validate.report import Problem, ValidationReport, pointer_order
+from stockyard.validate.report import Problem, ValidationReport, as_notes, pointer_order
 
 
 def validate_path(path: Path, *, kind: str | None = None) -> ValidationReport:
@@ -39,11 +39,17 @@ def validate_path(path: Path, *, kind: str | None = None) -> ValidationReport:
             )
         notes = [*notes, Problem("", f"kind {kind!r} guessed from the content; pass --kind to say")]
     if not loaded.decoded:
-        return ValidationReport(str(path), kind, False, loaded.problems, 0, notes)
+        return ValidationReport(str(path), kind, False, loaded.problems, 0, as_notes(notes))
     report = validate_document(loaded.data, kind, source=str(path))
     problems = loaded.problems + report.problems
     return ValidationReport(
-        str(path), kind, not problems, problems, report.records, notes + report.notes
+        str(path),
+        kind,
+        not problems,
+        problems,
+        report.records,
+        as_notes(notes) + report.notes,
+        report.warnings,
     )
 
 
@@ -57,7 +63,10 @@ def validate_document(data: Any, kind: str, *, source: str) -> ValidationReport:
         raise ValueError("an artifact is validated from its file: use validate_path")
     found = check_document(data, kind)
     problems = sorted(found.problems, key=pointer_order)
-    return ValidationReport(source, kind, not problems, problems, found.records, found.notes)
+    warnings = sorted(found.warnings, key=pointer_order)
+    return ValidationReport(
+        source, kind, not problems, problems, found.records, as_notes(found.notes), warnings
+    )
 
 
 def _check_kind(kind: str) -> None:

@@ -3,8 +3,12 @@
 ```
 /ui/                          channels the visitor can read
 /ui/{channel}?q=&page=        subdirs, package search (name or summary), packages
-/ui/{channel}/{name}?page=    versions (newest first) with their builds per subdir
+/ui/{channel}/{name}?page=&files=
+                              a package: install commands, run_exports, used by, versions with
+                              their builds per subdir, the files of one build (package_page.py)
+/ui/-/tokens                  token management for server-wide admins (token_pages.py)
 /ui/static/style.css          the stylesheet
+/ui/static/copy.js            the copy buttons (the only script; pages work without it)
 /t/{token}/ui/...             the same pages with a token in the URL (conda's form)
 ```
 
@@ -13,187 +17,46 @@ exist unless the request carries a read token (URL prefix, X-API-Key, Bearer or 
 the channel protocol), and it is absent from the list. A token from the URL is carried into the
 page's own links only when it is valid, so the visitor keeps browsing with it; it is never
 printed as text (install commands show `<TOKEN>`), and `Referrer-Policy: no-referrer` keeps it
-out of the Referer header of outgoing links.
+out of the Referer header of outgoing links. Headers and the CSP: `common.py`.
 
-Handlers are plain `def`s: FastAPI runs them in worker threads, so catalog reads never block the
-event loop.
+Handlers are plain `def`s: FastAPI runs them in worker threads, so catalog reads and artifact
+reads never block the event loop (the one `async` handler, the revoke form, hands its blocking
+work to the thread pool).
 """
 
 from __future__ import annotations
 
-import shlex
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
-from urllib.parse import quote, urlencode
+from typing import Final
 
 from fastapi import APIRouter, Request
-from jinja2 import Environment
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
-from stockyard.catalog import Catalog, Channel, ChannelStats
-from stockyard.server.api import group_versions
-from stockyard.server.auth import Principal, authenticate, presented_token, readable_channel
-from stockyard.server.client_commands import (
-    TOKEN_PLACEHOLDER,
-    channel_url,
-    install_commands,
-    pixi_commands,
+from stockyard.catalog import Channel, ChannelStats
+from stockyard.server.client_commands import install_commands
+from stockyard.server.state import get_state
+from stockyard.server.ui.common import (
+    OWN_PAGES,
+    SECURITY_HEADERS,
+    Links,
+    Renderer,
+    Visitor,
+    missing_channel,
+    page_number,
+    pagination,
+    public_channel_url,
+    readable,
+    renderer_of,
+    visitor_of,
 )
-from stockyard.server.models import BuildOut, VersionOut
-from stockyard.server.state import ServerState, get_state
-from stockyard.server.ui.templating import Stylesheet, text
-from stockyard.types.errors import NotFound
+from stockyard.server.ui.package_page import VERSIONS_PER_PAGE, package_page
+from stockyard.server.ui.templating import StaticFile, text
+from stockyard.server.ui.token_pages import revoke_token, tokens_page
 
 #: Packages per page of a channel.
 PAGE_SIZE: Final = 50
-#: Versions per page of a package (each with all its builds).
-VERSIONS_PER_PAGE: Final = 20
 #: Longer search queries are cut (as the API's `q`).
 MAX_QUERY: Final = 200
-
-#: Headers of every UI page. No script runs (CSP), the page cannot be framed, and outgoing links
-#: carry no Referer (a `/t/<token>/` URL must not leak to a package's home page). `data:` images
-#: are for the inline favicon (without one, browsers ask for /favicon.ico).
-SECURITY_HEADERS: Final = {
-    "content-security-policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-        "base-uri 'none'; frame-ancestors 'none'"
-    ),
-    "referrer-policy": "no-referrer",
-    "x-content-type-options": "nosniff",
-    "x-frame-options": "DENY",
-}
-
-
-# --- who is looking, and where their links go ----------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Links:
-    """The URLs a page links to. `base` is the app's root path plus `/t/<token>` when the page
-    was opened with a valid token in its URL; the stylesheet never carries the token."""
-
-    root: str
-    base: str
-    stylesheet_version: str
-
-    def ui(self, channel: str | None = None, package: str | None = None, **query: Any) -> str:
-        path = f"{self.base}/ui/"
-        if channel is not None:
-            path += quote(channel, safe="")
-            if package is not None:
-                path += "/" + quote(package, safe="")
-        params = {key: value for key, value in query.items() if value not in (None, "")}
-        return f"{path}?{urlencode(params)}" if params else path
-
-    def files(self, channel: str) -> str:
-        """The channel's root on this server (packages are `files(c)/<subdir>/<filename>`)."""
-        return f"{self.base}/{quote(channel, safe='')}"
-
-    def stylesheet(self) -> str:
-        return f"{self.root}/ui/static/style.css?v={self.stylesheet_version}"
-
-    def api_docs(self) -> str:
-        return f"{self.root}/api/docs"
-
-
-@dataclass(frozen=True, slots=True)
-class Visitor:
-    principal: Principal
-    links: Links
-    #: The URL held a token that is unknown, expired or revoked: the page is what an anonymous
-    #: visitor sees, and says so.
-    rejected_url_token: bool = False
-
-
-def _visitor(request: Request, state: ServerState, stylesheet: Stylesheet) -> Visitor:
-    """Authenticate the request (blocking: one catalog read)."""
-    url_token = request.path_params.get("token")
-    principal = authenticate(state.catalog, presented_token(request.headers, url_token))
-    root = str(request.scope.get("root_path", "")).rstrip("/")
-    keep = bool(url_token) and principal.token is not None
-    base = f"{root}/t/{url_token}" if keep else root
-    return Visitor(
-        principal,
-        Links(root, base, stylesheet.digest),
-        rejected_url_token=bool(url_token) and principal.token is None,
-    )
-
-
-# --- rendering ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Renderer:
-    """The Jinja environment and stylesheet of one app (built by `register`)."""
-
-    env: Environment
-    stylesheet: Stylesheet
-
-    def page(
-        self, visitor: Visitor, template: str, *, status: int = 200, **context: Any
-    ) -> HTMLResponse:
-        body = self.env.get_template(template).render(
-            links=visitor.links, visitor=visitor, **context
-        )
-        headers = dict(SECURITY_HEADERS)
-        if visitor.principal.presented:
-            # What a token shows must not sit in a shared cache or the browser's disk cache.
-            headers["cache-control"] = "private, no-store"
-        else:
-            headers["cache-control"] = "no-cache"
-        headers["vary"] = "Authorization, X-API-Key"
-        return HTMLResponse(body, status_code=status, headers=headers)
-
-    def not_found(
-        self, visitor: Visitor, message: str, hint: str = "", channel: str | None = None
-    ) -> HTMLResponse:
-        return self.page(
-            visitor, "not_found.html", status=404, message=message, hint=hint, channel=channel
-        )
-
-
-def _renderer(request: Request) -> Renderer:
-    return request.app.state.stockyard_ui
-
-
-def _page_number(request: Request) -> int:
-    """`?page=N` (1-based); anything odd is page 1 rather than an error page."""
-    raw = request.query_params.get("page", "1")
-    try:
-        number = int(raw) if len(raw) <= 9 else 1
-    except ValueError:
-        return 1
-    return max(number, 1)
-
-
-@dataclass(frozen=True, slots=True)
-class Pagination:
-    page: int
-    pages: int
-    total: int
-    previous: str | None
-    next: str | None
-
-
-def _pagination(page: int, total: int, size: int, link: Callable[[int], str]) -> Pagination:
-    pages = max(1, -(-total // size))
-    return Pagination(
-        page=page,
-        pages=pages,
-        total=total,
-        # Past the end (a stale bookmark), "previous" leads back to the last page.
-        previous=link(min(page - 1, pages)) if page > 1 else None,
-        next=link(page + 1) if page < pages else None,
-    )
-
-
-def _public_channel_url(state: ServerState, channel: Channel) -> str:
-    """The URL to give conda: with a `<TOKEN>` placeholder for a private channel."""
-    return channel_url(
-        state.settings.base_url, channel.name, TOKEN_PLACEHOLDER if channel.private else None
-    )
 
 
 # --- /ui/ ---------------------------------------------------------------------------------------
@@ -208,8 +71,8 @@ class ChannelRow:
 
 
 def channels_page(request: Request) -> Response:
-    state, renderer = get_state(request), _renderer(request)
-    visitor = _visitor(request, state, renderer.stylesheet)
+    state, renderer = get_state(request), renderer_of(request)
+    visitor = visitor_of(request, state, renderer)
     rows = []
     for channel in state.catalog.list_channels():
         if not visitor.principal.can_read(channel):
@@ -218,7 +81,7 @@ def channels_page(request: Request) -> Response:
             ChannelRow(
                 channel=channel,
                 stats=state.catalog.channel_stats(channel.id),
-                url=_public_channel_url(state, channel),
+                url=public_channel_url(state, channel),
                 install=install_commands(
                     state.settings.base_url, channel.name, "<package>", private=channel.private
                 )["conda"],
@@ -238,32 +101,16 @@ class PackageRow:
     license: str
 
 
-def _readable(catalog: Catalog, name: str, visitor: Visitor) -> Channel | None:
-    try:
-        return readable_channel(catalog, name, visitor.principal)
-    except NotFound:
-        return None
-
-
-def _missing_channel(renderer: Renderer, visitor: Visitor, name: str) -> HTMLResponse:
-    # The words of auth._missing: a private channel is indistinguishable from a missing one.
-    return renderer.not_found(
-        visitor,
-        f"Channel {name!r} does not exist.",
-        "Check the channel name; a private channel needs a token with read scope.",
-    )
-
-
 def channel_page(request: Request) -> Response:
-    state, renderer = get_state(request), _renderer(request)
-    visitor = _visitor(request, state, renderer.stylesheet)
+    state, renderer = get_state(request), renderer_of(request)
+    visitor = visitor_of(request, state, renderer)
     name = request.path_params["channel"]
-    channel = _readable(state.catalog, name, visitor)
+    channel = readable(state.catalog, name, visitor)
     if channel is None:
-        return _missing_channel(renderer, visitor, name)
+        return missing_channel(renderer, visitor, name)
 
     query = request.query_params.get("q", "").strip()[:MAX_QUERY]
-    page = _page_number(request)
+    page = page_number(request)
     offset = (page - 1) * PAGE_SIZE
     if query:
         total, found = state.catalog.search_name_or_summary(
@@ -283,7 +130,7 @@ def channel_page(request: Request) -> Response:
         )
         for item in found
     ]
-    url = _public_channel_url(state, channel)
+    url = public_channel_url(state, channel)
     return renderer.page(
         visitor,
         "channel.html",
@@ -292,7 +139,7 @@ def channel_page(request: Request) -> Response:
         subdirs=subdirs,
         query=query,
         packages=packages,
-        pagination=_pagination(
+        pagination=pagination(
             page,
             total,
             PAGE_SIZE,
@@ -302,105 +149,6 @@ def channel_page(request: Request) -> Response:
         install=install_commands(
             state.settings.base_url, channel.name, "<package>", private=channel.private
         )["conda"],
-    )
-
-
-# --- /ui/{channel}/{name} -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SubdirBuilds:
-    subdir: str
-    builds: list[BuildOut]
-
-
-@dataclass(frozen=True, slots=True)
-class VersionView:
-    version: str
-    subdirs: list[SubdirBuilds]
-    conda: str
-    pixi: str
-    build_count: int
-
-
-def _version_view(
-    version: VersionOut, state: ServerState, channel: Channel, name: str
-) -> VersionView:
-    by_subdir: dict[str, list[BuildOut]] = {}
-    for build in version.builds:  # already ordered by subdir, newest build number first
-        by_subdir.setdefault(build.subdir, []).append(build)
-    spec = shlex.quote(f"{name}={version.version}")
-    conda = install_commands(state.settings.base_url, channel.name, spec, private=channel.private)
-    return VersionView(
-        version=version.version,
-        subdirs=[SubdirBuilds(subdir, builds) for subdir, builds in by_subdir.items()],
-        conda=conda["conda"],
-        pixi=pixi_commands(_public_channel_url(state, channel), spec),
-        build_count=len(version.builds),
-    )
-
-
-def package_page(request: Request) -> Response:
-    state, renderer = get_state(request), _renderer(request)
-    visitor = _visitor(request, state, renderer.stylesheet)
-    channel_name, name = request.path_params["channel"], request.path_params["name"]
-    channel = _readable(state.catalog, channel_name, visitor)
-    if channel is None:
-        return _missing_channel(renderer, visitor, channel_name)
-    artifacts = state.catalog.package_artifacts(channel.id, name)
-    if not artifacts:
-        return renderer.not_found(
-            visitor,
-            f"Package {name!r} is not in channel {channel.name!r}.",
-            "Search the channel for the name.",
-            channel=channel.name,
-        )
-
-    versions = group_versions(artifacts, visitor.links.files(channel.name))
-    latest = versions[0]
-    entry = state.catalog.package_entry(channel.id, name) or {}
-    about = next(
-        (a.about for a in artifacts if a.version == latest.version and a.about), None
-    ) or next((a.about for a in artifacts if a.about), {})
-
-    def field_of(key: str) -> str:
-        return text(entry.get(key)) or text(about.get(key))
-
-    page = _page_number(request)
-    start = (page - 1) * VERSIONS_PER_PAGE
-    shown = [
-        _version_view(v, state, channel, name) for v in versions[start : start + VERSIONS_PER_PAGE]
-    ]
-    url = _public_channel_url(state, channel)
-    return renderer.page(
-        visitor,
-        "package.html",
-        channel=channel,
-        name=name,
-        latest=latest.version,
-        summary=field_of("summary"),
-        # about.json keeps the description's paragraphs; channeldata flattens it to one line.
-        description=text(about.get("description")) or text(entry.get("description")),
-        license=field_of("license"),
-        home=field_of("home"),
-        doc_url=field_of("doc_url"),
-        dev_url=field_of("dev_url"),
-        subdirs=sorted({a.subdir for a in artifacts}),
-        version_count=len(versions),
-        build_count=len(artifacts),
-        versions=shown,
-        first_page=page == 1,
-        pagination=_pagination(
-            page,
-            len(versions),
-            VERSIONS_PER_PAGE,
-            lambda n: visitor.links.ui(channel.name, name, page=n if n > 1 else None),
-        ),
-        url=url,
-        conda=install_commands(
-            state.settings.base_url, channel.name, name, private=channel.private
-        )["conda"],
-        pixi=pixi_commands(url, name),
     )
 
 
@@ -415,8 +163,8 @@ def unknown_page(request: Request) -> Response:
         if request.url.query:
             target += f"?{request.url.query}"
         return RedirectResponse(target, status_code=308)
-    state, renderer = get_state(request), _renderer(request)
-    visitor = _visitor(request, state, renderer.stylesheet)
+    state, renderer = get_state(request), renderer_of(request)
+    visitor = visitor_of(request, state, renderer)
     return renderer.not_found(visitor, "There is no such page.", "Start from the channel list.")
 
 
@@ -424,9 +172,10 @@ def to_ui_root(request: Request) -> Response:
     return RedirectResponse(request.url.path + "/", status_code=308)
 
 
-def stylesheet(request: Request) -> Response:
-    sheet = _renderer(request).stylesheet
-    etag = f'"{sheet.digest}"'
+def _static(request: Request, asset: StaticFile) -> Response:
+    if not asset.body:
+        return unknown_page(request)
+    etag = f'"{asset.digest}"'
     headers = {
         "etag": etag,
         # Pages link it with ?v=<digest>: a changed file has a new URL.
@@ -435,20 +184,43 @@ def stylesheet(request: Request) -> Response:
     }
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
-    return Response(sheet.body, media_type="text/css; charset=utf-8", headers=headers)
+    return Response(asset.body, media_type=asset.media_type, headers=headers)
+
+
+def stylesheet(request: Request) -> Response:
+    return _static(request, renderer_of(request).stylesheet)
+
+
+def script(request: Request) -> Response:
+    return _static(request, renderer_of(request).script)
 
 
 def build_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
     methods = ["GET", "HEAD"]
     router.add_api_route("/ui/static/style.css", stylesheet, methods=methods)
+    router.add_api_route("/ui/static/copy.js", script, methods=methods)
     for prefix in ("", "/t/{token}"):
         router.add_api_route(f"{prefix}/ui", to_ui_root, methods=methods)
         router.add_api_route(f"{prefix}/ui/", channels_page, methods=methods)
+        # Before the channel routes ('-' never starts a channel name; see common.OWN_PAGES).
+        router.add_api_route(f"{prefix}/ui/{OWN_PAGES}/tokens", tokens_page, methods=methods)
+        router.add_api_route(
+            f"{prefix}/ui/{OWN_PAGES}/tokens/revoke", revoke_token, methods=["POST"]
+        )
         router.add_api_route(f"{prefix}/ui/{{channel}}", channel_page, methods=methods)
         router.add_api_route(f"{prefix}/ui/{{channel}}/{{name}}", package_page, methods=methods)
         router.add_api_route(f"{prefix}/ui/{{rest:path}}", unknown_page, methods=methods)
     return router
 
 
-__all__ = ["Links", "Renderer", "Visitor", "build_router"]
+__all__ = [
+    "MAX_QUERY",
+    "PAGE_SIZE",
+    "SECURITY_HEADERS",
+    "VERSIONS_PER_PAGE",
+    "Links",
+    "Renderer",
+    "Visitor",
+    "build_router",
+]

@@ -1,4 +1,5 @@
-"""The web UI's Jinja environment, its filters, and its one stylesheet.
+"""The web UI's Jinja environment, its filters, and its two static files (a stylesheet and the
+script of the copy buttons).
 
 Autoescaping is on for every template: package metadata comes from uploaded artifacts and is
 untrusted (a summary may hold `<script>`). URLs from metadata become links only when they are
@@ -67,6 +68,8 @@ def web_url(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     url = value.strip()
+    if any(ord(c) < 0x21 or c in '\x7f"<>\\`' for c in url):
+        return None  # whitespace or characters no URL has: not something to link to
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -74,16 +77,44 @@ def web_url(value: Any) -> str | None:
     return url if parts.scheme.lower() in {"http", "https"} and parts.netloc else None
 
 
+def first_text(value: Any) -> str:
+    """A metadata field that may be a string or a list of strings (about.json's `source_url`):
+    the first non-empty string."""
+    if isinstance(value, list):
+        return next((text(item) for item in value if text(item)), "")
+    return text(value)
+
+
 @dataclass(frozen=True, slots=True)
-class Stylesheet:
+class StaticFile:
     body: bytes
     #: Content hash: the ETag, and the `?v=` of the link so a new release busts caches.
     digest: str
+    media_type: str
 
 
-def load_stylesheet() -> Stylesheet:
-    body = files("stockyard.server.ui").joinpath("static/style.css").read_bytes()
-    return Stylesheet(body, hashlib.sha256(body).hexdigest()[:16])
+#: The stylesheet (the name predates the script).
+Stylesheet = StaticFile
+
+
+def _load(name: str, media_type: str) -> StaticFile:
+    body = files("stockyard.server.ui").joinpath(f"static/{name}").read_bytes()
+    return StaticFile(body, hashlib.sha256(body).hexdigest()[:16], media_type)
+
+
+def load_stylesheet() -> StaticFile:
+    return _load("style.css", "text/css; charset=utf-8")
+
+
+def load_script() -> StaticFile:
+    """The copy buttons' script: the only script of the UI, served from /ui/static (the CSP
+    allows `script-src 'self'`, nothing inline). An installation without the file (package
+    data left out) serves pages without it: an empty body and digest, no `<script>` tag, the
+    copy buttons stay hidden."""
+    try:
+        return _load("copy.js", "text/javascript; charset=utf-8")
+    except FileNotFoundError:
+        return StaticFile(b"", "", "text/javascript; charset=utf-8")
 
 
 def create_environment() -> Environment:
@@ -96,18 +127,26 @@ def create_environment() -> Environment:
         auto_reload=False,
     )
     env.filters.update(
-        filesize=filesize, datetime_ms=datetime_ms, iso_ms=iso_ms, text=text, web_url=web_url
+        filesize=filesize,
+        datetime_ms=datetime_ms,
+        iso_ms=iso_ms,
+        text=text,
+        web_url=web_url,
+        first_text=first_text,
     )
     env.globals["stockyard_version"] = __version__
     return env
 
 
 __all__ = [
+    "StaticFile",
     "Stylesheet",
     "create_environment",
     "datetime_ms",
     "filesize",
+    "first_text",
     "iso_ms",
+    "load_script",
     "load_stylesheet",
     "text",
     "web_url",
