@@ -10,30 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.integration.browser import ARTIFACTS_DIR, CHROMIUM, CHROMIUM_ARGS, admin_token
 from tests.server.artifacts import make_artifact, sha256_of
 from tests.server.live import LiveServer, live_server
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS_DIR = Path(__file__).resolve().parents[2] / "test-artifacts"
 SCREENSHOT = ARTIFACTS_DIR / "ui-package-page.png"
-
-
-def _admin_token(banner: str) -> str:
-    match = re.search(r"\b(sy-[A-Za-z0-9]{40})\b", banner)
-    assert match, banner
-    return match.group(1)
 
 
 def _upload(server: LiveServer, channel: str, path: Path, token: str) -> None:
@@ -50,7 +33,7 @@ def _upload(server: LiveServer, channel: str, path: Path, token: str) -> None:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[LiveServer, str]]:
     with live_server(tmp_path / "data") as live:
-        token = _admin_token(live.banner)
+        token = admin_token(live.banner)
         art = tmp_path / "artifacts"
         uploads = [
             make_artifact(art, "demo", "0.9", "0", depends=["python >=3.8"]),

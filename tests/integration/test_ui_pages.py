@@ -20,30 +20,13 @@ import httpx
 import pytest
 
 from stockyard.package.create import write_artifact
+from tests.integration.browser import ARTIFACTS_DIR, CHROMIUM, CHROMIUM_ARGS, admin_token
 from tests.server.artifacts import sha256_of
 from tests.server.live import LiveServer, live_server
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS_DIR = Path(__file__).resolve().parents[2] / "test-artifacts"
 SCREENSHOT = ARTIFACTS_DIR / "ui-package-details.png"
-
-
-def _admin_token(banner: str) -> str:
-    match = re.search(r"\b(sy-[A-Za-z0-9]{40})\b", banner)
-    assert match, banner
-    return match.group(1)
 
 
 def _artifact(  # type: ignore[no-untyped-def]
@@ -119,7 +102,7 @@ DEMO_FILES = {
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[LiveServer, str]]:
     with live_server(tmp_path / "data") as live:
-        token = _admin_token(live.banner)
+        token = admin_token(live.banner)
         art = tmp_path / "artifacts"
         about = {
             "summary": "Demonstrates the package details of the Stockyard web UI",

@@ -38,3 +38,16 @@ def test_ready_lists_channels_owed_a_publish(client, catalog: Catalog) -> None: 
     assert client.get("/health/ready").json()["channels_owing_publish"] == ["main"]
     # Still served as last published.
     assert client.get("/main/noarch/repodata.json").status_code == 200
+
+
+def test_repodata_max_age_is_a_channel_setting(client, catalog: Catalog) -> None:  # type: ignore[no-untyped-def]
+    from stockyard.server.channels import set_repodata_max_age
+
+    url = "/main/noarch/repodata.json"
+    assert client.get(url).headers["cache-control"] == "public, max-age=30"  # the settings'
+    set_repodata_max_age(catalog, "main", 0)
+    client.app.state.stockyard.channels.forget("main")  # another process would wait `ttl`
+    assert client.get(url).headers["cache-control"] == "public, max-age=0"
+    set_repodata_max_age(catalog, "main", None)
+    client.app.state.stockyard.channels.forget("main")
+    assert client.get(url).headers["cache-control"] == "public, max-age=30"

@@ -92,6 +92,37 @@ def channel_delete(
     stdout.print(f"deleted channel {name}", highlight=False)
 
 
+@channel_app.command("cache")
+def channel_cache(
+    name: str = typer.Argument(..., help="The channel."),
+    max_age: int = typer.Option(
+        None,
+        "--max-age",
+        min=0,
+        max=31_536_000,
+        help="Seconds clients may reuse its repodata, shard index and channeldata without "
+        "asking (0: revalidate every time, a cheap 304 when nothing changed).",
+    ),
+    default: bool = typer.Option(False, "--default", help="Use the server's setting again."),
+    data: Path = typer.Option(None, "--data", "-d", help=DATA_HELP),
+    config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+) -> None:
+    """Set how long clients cache the channel's repodata (the freshness of new uploads)."""
+    from stockyard.server.channels import open_catalog, set_repodata_max_age
+    from stockyard.types.errors import ConfigError
+
+    if (max_age is None) == (not default):
+        raise ConfigError("give --max-age SECONDS or --default", hint="For example: --max-age 30")
+    settings = load_cli_settings(config, data)
+    catalog = open_catalog(settings)
+    try:
+        set_repodata_max_age(catalog, name, None if default else max_age)
+    finally:
+        catalog.close()
+    value = f"{settings.repodata_max_age} s (the server's)" if default else f"{max_age} s"
+    stdout.print(f"channel {name}: repodata max-age {value}", highlight=False)
+
+
 @channel_app.command("visibility")
 def channel_visibility(
     name: str = typer.Argument(..., help="The channel."),

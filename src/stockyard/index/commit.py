@@ -31,6 +31,7 @@ from stockyard.index.workspace import ChannelWorkspace
 from stockyard.patches.apply import validate_instructions
 from stockyard.publish.channel import publish_channel_files, refresh_channeldata_entries
 from stockyard.publish.subdir import (
+    EMPTY_INSTRUCTIONS,
     SubdirChange,
     needs_full_publish,
     options_fingerprint,
@@ -45,14 +46,6 @@ from stockyard.types.repodata import CHANNELDATA_JSON, REPODATA_JSON
 
 if TYPE_CHECKING:
     from stockyard.patches.sources import PatchSource
-
-_EMPTY_INSTRUCTIONS: dict[str, Any] = {
-    "patch_instructions_version": 1,
-    "packages": {},
-    "packages.conda": {},
-    "remove": [],
-    "revoke": [],
-}
 
 #: Where uploads are staged in the store until their commit (never scanned or served).
 STAGING = ".stockyard/staged"
@@ -247,7 +240,7 @@ class ChannelCommit:
         instructions = self._source_instructions(subdir)
         yanked = self.catalog.yanked_filenames(self.channel.id, subdir)
         if yanked:
-            instructions = {**_EMPTY_INSTRUCTIONS, **instructions}
+            instructions = {**EMPTY_INSTRUCTIONS, **instructions}
             instructions["revoke"] = sorted({*instructions["revoke"], *yanked})
         return instructions
 

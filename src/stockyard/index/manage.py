@@ -68,12 +68,7 @@ def remove_package(
     """Remove an artifact: its record leaves the channel and is listed in `removed`."""
     with handle.workspace.lock(lock_timeout):
         _require(catalog, handle, subdir, filename)
-        trash = f"{TRASH}/{subdir}/{filename}.{secrets.token_hex(8)}"
-        changes = ChangeSet(
-            subdirs=[SubdirChanges(subdir, removed=[filename])],
-            moves=[Move(f"{subdir}/{filename}", trash)],
-        )
-        _commit(catalog, handle, changes)
+        _commit(catalog, handle, _removal(subdir, filename))
     return PackageChange(handle.channel.name, subdir, filename, "removed")
 
 
@@ -126,13 +121,17 @@ def copy_package(
         )
         _commit(catalog, target, changes)
         if move:
-            trash = f"{TRASH}/{subdir}/{filename}.{secrets.token_hex(8)}"
-            removal = ChangeSet(
-                subdirs=[SubdirChanges(subdir, removed=[filename])],
-                moves=[Move(f"{subdir}/{filename}", trash)],
-            )
-            _commit(catalog, source, removal)
+            _commit(catalog, source, _removal(subdir, filename))
     return PackageChange(target.channel.name, subdir, filename, "moved" if move else "copied")
+
+
+def _removal(subdir: str, filename: str) -> ChangeSet:
+    """The record leaves (listed in `removed`); the file goes to the trash with the commit."""
+    trash = f"{TRASH}/{subdir}/{filename}.{secrets.token_hex(8)}"
+    return ChangeSet(
+        subdirs=[SubdirChanges(subdir, removed=[filename])],
+        moves=[Move(f"{subdir}/{filename}", trash)],
+    )
 
 
 def _stage_copy(source: ChannelHandle, target: ChannelHandle, key: str) -> str:

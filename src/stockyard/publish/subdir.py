@@ -65,7 +65,8 @@ RENDER_VERSION = 2
 #: Package names whose rows are loaded at once when rendering shards.
 _SHARD_CHUNK = 500
 
-_EMPTY_INSTRUCTIONS: dict[str, Any] = {
+#: Patch instructions that change nothing (published when a subdir has none).
+EMPTY_INSTRUCTIONS: dict[str, Any] = {
     "patch_instructions_version": 1,
     "packages": {},
     "packages.conda": {},
@@ -313,7 +314,7 @@ class _SubdirJob:
         self.publisher.publish_file(key, writer)
 
     def publish_extras(self, listing: list[tuple[str, int, int, str]]) -> None:
-        instructions = encode_json(self.instructions or _EMPTY_INSTRUCTIONS)
+        instructions = encode_json(self.instructions or EMPTY_INSTRUCTIONS)
         self.publisher.write(f"{self.subdir}/{PATCH_INSTRUCTIONS_JSON}", instructions)
         if self.options.html:
             page = html.render_subdir_index(self.channel.name, self.subdir, sorted(listing))

@@ -65,16 +65,20 @@ def _open(state: ServerState, channel_name: str, key: str) -> tuple[OpenFile | N
 
 def _lookup(
     state: ServerState, channel_name: str, key: str, token: str | None
-) -> tuple[bool, OpenFile | None, bool]:
-    """(private?, the open file or None, is it a directory?) -- blocking, runs in a thread."""
+) -> tuple[bool, int, OpenFile | None, bool]:
+    """(private?, repodata max-age, the open file or None, is it a directory?) -- blocking,
+    runs in a thread."""
     channel = state.catalog.get_channel(channel_name)
+    max_age = state.settings.repodata_max_age
     if channel is not None:
-        state.channels.put(channel)
+        view = state.channel_view(channel)
+        state.channels.put(view)
+        max_age = view.max_age
     if channel is None or channel.private:
         # Only a private channel needs the caller's token (reads of public ones ignore it).
         principal = authenticate(state.catalog, token)
         channel = readable_channel(state.catalog, channel_name, principal)
-    return (channel.private, *_open(state, channel.name, key))
+    return (channel.private, max_age, *_open(state, channel.name, key))
 
 
 async def serve_channel_file(
@@ -86,14 +90,14 @@ async def serve_channel_file(
             raise NotFound(f"no route /{channel_name}/{path[:200]}", hint="See /api/docs.")
         key = file_key(path)
         cached = state.channels.get(channel_name)
-        if cached is not None and not cached.private:
+        if cached is not None and not cached.channel.private:
             # The hot path: a public channel known to exist. No catalog query, no thread hop
             # (opening a local file is a few microseconds).
-            private = False
+            private, max_age = False, cached.max_age
             opened, is_dir = _open(state, channel_name, key)
         else:
             token = presented_token(request.headers, url_token)
-            private, opened, is_dir = await anyio.to_thread.run_sync(
+            private, max_age, opened, is_dir = await anyio.to_thread.run_sync(
                 _lookup, state, channel_name, key, token
             )
     except StockyardError as exc:
@@ -107,7 +111,7 @@ async def serve_channel_file(
             f"no file {key!r} in channel {channel_name!r}",
             "Clients fall back to repodata.json when a variant is missing.",
         )
-    return await _respond(request, state, channel_name, key, opened, private)
+    return await _respond(request, state, channel_name, key, opened, private, max_age)
 
 
 async def _respond(
@@ -117,13 +121,12 @@ async def _respond(
     key: str,
     opened: OpenFile,
     private: bool,
+    max_age: int,
 ) -> Response:
     etag = etag_for(key, opened.size, opened.mtime_ns)
     last_modified = http_date(opened.mtime_ns)
     headers = {
-        "cache-control": cache_control(
-            key, max_age=state.settings.repodata_max_age, private=private
-        ),
+        "cache-control": cache_control(key, max_age=max_age, private=private),
         "last-modified": last_modified,
         "accept-ranges": "bytes",
     }

@@ -240,6 +240,23 @@ def remove_stale_uploads(layout: DataLayout, name: str) -> int:
     return remove_orphans(layout.state_dir(name) / SPOOL_DIR)
 
 
+def set_repodata_max_age(catalog: Catalog, name: str, max_age: int | None) -> Channel:
+    """The channel's repodata Cache-Control max-age (seconds); None: the server's setting.
+    Running servers follow within their channel cache time."""
+    import msgspec
+
+    channel = catalog.require_channel(name)
+    if max_age is not None and not 0 <= max_age <= 31_536_000:
+        raise InvalidIdentifier(
+            f"max-age {max_age} is out of range", hint="Give seconds from 0 to 31536000."
+        )
+    policy = catalog.channel_policy(channel.id)
+    catalog.set_channel_policy(
+        channel.id, msgspec.structs.replace(policy, repodata_max_age=max_age)
+    )
+    return channel
+
+
 def set_channel_visibility(
     settings: Settings, catalog: Catalog, name: str, *, private: bool
 ) -> Channel:

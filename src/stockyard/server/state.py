@@ -20,24 +20,33 @@ if TYPE_CHECKING:
     from stockyard.server.observability import Metrics
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelView:
+    """What serving a channel's files needs: its row and its repodata Cache-Control max-age
+    (the channel's policy `repodata_max_age`, else the server's setting)."""
+
+    channel: Channel
+    max_age: int
+
+
 class ChannelCache:
-    """Channel rows by name for `ttl` seconds, so anonymous reads of a public channel need no
-    catalog query. Only the channel row is cached, never a token: revocation acts at once. A
-    channel made private elsewhere (CLI, another replica) stops being public within `ttl`."""
+    """Channel views by name for `ttl` seconds, so anonymous reads of a public channel need no
+    catalog query. Only the channel is cached, never a token: revocation acts at once. A channel
+    made private (or given another max-age) elsewhere follows within `ttl`."""
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
-        self._rows: dict[str, tuple[float, Channel]] = {}
+        self._rows: dict[str, tuple[float, ChannelView]] = {}
 
-    def get(self, name: str) -> Channel | None:
+    def get(self, name: str) -> ChannelView | None:
         hit = self._rows.get(name)
         if hit is None or hit[0] < time.monotonic():
             return None
         return hit[1]
 
-    def put(self, channel: Channel) -> None:
+    def put(self, view: ChannelView) -> None:
         if self.ttl > 0:
-            self._rows[channel.name] = (time.monotonic() + self.ttl, channel)
+            self._rows[view.channel.name] = (time.monotonic() + self.ttl, view)
 
     def forget(self, name: str) -> None:
         self._rows.pop(name, None)
@@ -71,6 +80,12 @@ class ServerState:
             )
             batcher = self._batchers[channel.id] = UploadBatcher(commit)
         return batcher
+
+    def channel_view(self, channel: Channel) -> ChannelView:
+        """Blocking: reads the channel's policy."""
+        policy_age = self.catalog.channel_policy(channel.id).repodata_max_age
+        max_age = self.settings.repodata_max_age if policy_age is None else policy_age
+        return ChannelView(channel, max_age)
 
     def store(self, channel: Channel) -> LocalStore:
         return self.layout.store(channel.name)
