@@ -130,7 +130,10 @@ def decode_json(raw: bytes, member: str, decode: Any = _json.decode) -> Any:
         raise ArchiveProblem(f"{member} is not valid JSON ({exc})") from None
     except RecursionError:
         value = _TOO_DEEP  # nested beyond msgspec's own limit
-    if value is _TOO_DEEP or exceeds_nesting(value):
+    # Fewer opening brackets than the limit cannot nest deeper than it: most documents never
+    # need the walk (it costs more than decoding them).
+    shallow = raw.count(b"[") + raw.count(b"{") <= MAX_NESTING
+    if value is _TOO_DEEP or (not shallow and exceeds_nesting(value)):
         raise ArchiveProblem(f"{member} is nested more than {MAX_NESTING} levels deep")
     return value
 
