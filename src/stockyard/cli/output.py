@@ -6,6 +6,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from stockyard.types.encoding import encode_json
 
@@ -20,6 +21,7 @@ def print_json(obj: Any) -> None:
 
 
 def print_error(message: str, hint: str = "") -> None:
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    # The texts are not markup: a message quoting `[x.]` or a regex must print as it is.
+    stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
     if hint:
-        stderr.print(f"[dim]hint:[/] {hint}", highlight=False)
+        stderr.print(f"[dim]hint:[/] {escape(hint)}", highlight=False)

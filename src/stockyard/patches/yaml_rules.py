@@ -2,19 +2,19 @@
 
 `load_patch_yaml(path)` reads a `.yaml`/`.yml` file or a directory of them (in sorted filename
 order), validates every document (yaml_model) and compiles it (yaml_conditions, yaml_actions).
-Rules apply in file order, documents in file order; each record is patched independently, so
-applying every rule to each record in turn gives the same result as conda-forge's engine, which
-loops over rules first.
+Rules apply in that order of files, and in each file in the order of its documents. Each record
+is patched independently, so applying every rule to each record in turn gives the same result as
+conda-forge's engine, which loops over the rules first.
 
 **The index.** A rule whose `name` / `name_eq` / `name_in` names packages literally is filed under
 those names; the others (a glob name, `not_name...`, no name condition) apply to every name whose
 name conditions they pass. `rules_for(name)` is that list, in order: everything that can touch
 a record of that name, and the unit a per-name cache of patched records keys on
-(`name_fingerprint`). Within it, most unfiled rules are further keyed by what a record must hold
+(`name_fingerprint`). Within it, most rules are further keyed by what a record must hold
 for them to match or change anything (a `has_depends` entry, an exact `artifact_in` filename,
 or, from their actions, e.g. `replace_depends.old: numpy 1.*` needs a `numpy` entry), so a
-record evaluates only the few rules that can apply to it. When a rule changes a record's lists,
-the rules after it are looked up again.
+record evaluates only the few rules that can apply to it (the rules of a name too, when they
+have such a key). When a rule changes a record's lists, the rules after it are looked up again.
 """
 
 from __future__ import annotations
