@@ -69,10 +69,7 @@ def yank_package(
     channel: str, subdir: Subdir, filename: Filename, state: State, caller: Caller
 ) -> PackageChangeOut:
     """Yank (revoke) an artifact: still listed, never chosen by a solver; reversible."""
-    handle = _handle(state, caller, channel)
-    timeout = state.settings.lock_timeout
-    change = set_yanked(state.catalog, handle, subdir, filename, True, lock_timeout=timeout)
-    return _out(change)
+    return _set_yanked(state, caller, channel, subdir, filename, yanked=True)
 
 
 @router.delete(_PACKAGE + "/yank", response_model=PackageChangeOut, responses=_ERRORS)
@@ -80,9 +77,15 @@ def restore_package(
     channel: str, subdir: Subdir, filename: Filename, state: State, caller: Caller
 ) -> PackageChangeOut:
     """Undo a yank."""
+    return _set_yanked(state, caller, channel, subdir, filename, yanked=False)
+
+
+def _set_yanked(
+    state: ServerState, caller: Caller, channel: str, subdir: str, filename: str, *, yanked: bool
+) -> PackageChangeOut:
     handle = _handle(state, caller, channel)
     timeout = state.settings.lock_timeout
-    change = set_yanked(state.catalog, handle, subdir, filename, False, lock_timeout=timeout)
+    change = set_yanked(state.catalog, handle, subdir, filename, yanked, lock_timeout=timeout)
     return _out(change)
 
 
