@@ -117,3 +117,13 @@ def test_openapi_schema(client) -> None:
     # The conda protocol and the upload protocols are not part of the JSON API schema.
     assert not any(p.startswith("/{channel}") for p in paths)
     assert client.get("/api/docs").status_code == 200
+
+
+def test_delete_token_purges_with_a_flag(client, admin_token, catalog) -> None:  # type: ignore[no-untyped-def]
+    created = catalog.create_token(scope="read")
+    headers = {"X-API-Key": admin_token}
+    assert client.delete(f"/api/tokens/{created.info.id}", headers=headers).status_code == 204
+    assert catalog.resolve_token(str(created.info.id)).revoked_at is not None  # kept, revoked
+    url = f"/api/tokens/{created.info.id}?purge=true"
+    assert client.delete(url, headers=headers).status_code == 204
+    assert all(t.id != created.info.id for t in catalog.list_tokens())

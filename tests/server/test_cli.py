@@ -189,3 +189,13 @@ def test_channel_urls_use_the_port_the_server_serves_at(capsys, tmp_path) -> Non
     bootstrap(load_settings(env={}, overrides={"data_dir": str(data), "port": 8123}))
     code, out, _ = run(capsys, "channel", "create", "team", "--data", str(data), "--json")
     assert code == 0 and json.loads(out)["url"] == "http://127.0.0.1:8123/team"
+
+
+def test_token_delete_needs_yes_and_removes_the_record(capsys, data) -> None:
+    code, out, _ = run(capsys, "token", "create", "--scope", "read", "--data", data)
+    token = out.strip()
+    code, _, err = run(capsys, "token", "delete", token, "--data", data)
+    assert code == 1 and "--yes" in err
+    assert run(capsys, "token", "delete", token, "--yes", "--data", data)[0] == 0
+    code, out, _ = run(capsys, "token", "list", "--data", data, "--json")
+    assert json.loads(out) == []

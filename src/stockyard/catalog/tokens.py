@@ -245,6 +245,13 @@ class TokensPart(CatalogPart):
             )
         return self.resolve_token(str(info.id))
 
+    def delete_token(self, ref: str) -> TokenInfo:
+        """Delete the token named by `ref` for good (its row goes; listings forget it)."""
+        info = self.resolve_token(ref)
+        with self.engine.begin() as conn:
+            conn.execute(tokens.delete().where(tokens.c.id == info.id))
+        return info
+
 
 __all__ = [
     "SCOPES",

@@ -134,5 +134,29 @@ def token_revoke(
     stdout.print(f"revoked token {info.id} ({info.prefix}...)", highlight=False)
 
 
+@token_app.command("delete")
+def token_delete(
+    token: str = typer.Argument(..., help="The token's id, its prefix, or the token itself."),
+    yes: bool = typer.Option(False, "--yes", help="Confirm: the token and its record go."),
+    data: Path = typer.Option(None, "--data", "-d", help=DATA_HELP),
+    config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+) -> None:
+    """Delete a token for good (revoke keeps it listed as revoked)."""
+    from stockyard.server.channels import open_catalog
+    from stockyard.types.errors import ConfigError
+
+    if not yes:
+        raise ConfigError(
+            "deleting a token removes it and its record for good",
+            hint=f"Run again with --yes, or keep it listed with: stockyard token revoke {token}",
+        )
+    catalog = open_catalog(load_cli_settings(config, data))
+    try:
+        info = catalog.delete_token(token)
+    finally:
+        catalog.close()
+    stdout.print(f"deleted token {info.id} ({info.prefix}...)", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(token_app, name="token")

@@ -296,9 +296,17 @@ def post_token(body: TokenCreateIn, state: State, caller: Caller) -> TokenCreate
     summary="Revoke a token (server-wide admin token); effective at once",
 )
 def delete_token(
-    token_id: Annotated[int, Path(ge=1, le=2**62)], state: State, caller: Caller
+    token_id: Annotated[int, Path(ge=1, le=2**62)],
+    state: State,
+    caller: Caller,
+    purge: Annotated[
+        bool, Query(description="Delete the token's record too (default: revoke, keep it listed).")
+    ] = False,
 ) -> Response:
     require_server_scope(caller, "admin", "revoking a token")
     state.catalog.resolve_token(str(token_id))
-    state.catalog.revoke_token(str(token_id))
+    if purge:
+        state.catalog.delete_token(str(token_id))
+    else:
+        state.catalog.revoke_token(str(token_id))
     return Response(status_code=204)
