@@ -10,7 +10,9 @@ import typer
 from stockyard.cli.data_dir import CONFIG_HELP, DATA_HELP, load_cli_settings
 from stockyard.cli.output import print_json, stderr, stdout
 
-channel_app = typer.Typer(help="Create and list the server's channels.", no_args_is_help=True)
+channel_app = typer.Typer(
+    help="Create, list, configure and delete the server's channels.", no_args_is_help=True
+)
 
 
 class _ChannelRow(TypedDict):

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from stockyard.package import ArtifactMetadata, VerifyReport
 
 app = typer.Typer(
-    help="Read, check, convert and unpack conda artifacts (.conda and .tar.bz2).",
+    help="Read, check, convert and unpack conda artifacts (.conda and .tar.bz2); remove, yank "
+    "or copy the packages of a served channel.",
     no_args_is_help=True,
 )
 

@@ -14,7 +14,7 @@ from stockyard.cli.output import print_json, stderr, stdout
 if TYPE_CHECKING:
     from stockyard.catalog import TokenInfo
 
-token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
+token_app = typer.Typer(help="Create, list, revoke and delete API tokens.", no_args_is_help=True)
 
 
 def _when(ms: int | None) -> str:
