@@ -7,7 +7,7 @@ from sqlalchemy import Connection, select, update
 
 from stockyard.catalog.base import CatalogPart, insert_ignore, now_ms
 from stockyard.catalog.rows import Channel
-from stockyard.catalog.schema import channel_policies, channel_state, channels
+from stockyard.catalog.schema import channel_policies, channel_state, channels, metadata
 from stockyard.types.errors import Conflict, NotFound
 from stockyard.types.identifiers import check_channel_name
 from stockyard.types.policy import ChannelPolicy, decode_policy
@@ -57,32 +57,11 @@ class ChannelsPart(CatalogPart):
         return [Channel(*row) for row in rows]
 
     def delete_channel(self, channel_id: int) -> None:
-        """The channel and everything the catalog holds of it (rows cascade)."""
-        from stockyard.catalog.schema import (
-            artifacts,
-            channeldata_entries,
-            pending_moves,
-            published_files,
-            removed,
-            shards,
-            subdirs,
-            tokens,
-        )
-
-        # Explicit deletes: SQLite enforces ON DELETE CASCADE only with foreign keys on, and a
-        # PostgreSQL catalog made elsewhere may lack them; the result must not depend on it.
-        dependent = (
-            artifacts,
-            channeldata_entries,
-            pending_moves,
-            published_files,
-            removed,
-            shards,
-            subdirs,
-            tokens,
-            channel_policies,
-            channel_state,
-        )
+        """The channel and everything the catalog holds of it."""
+        # Explicit deletes from every table keyed by channel_id (dependents first): SQLite
+        # enforces ON DELETE CASCADE only with foreign keys on, and a PostgreSQL catalog made
+        # elsewhere may lack them; the result must not depend on it.
+        dependent = [t for t in reversed(metadata.sorted_tables) if "channel_id" in t.c]
         with self.engine.begin() as conn:
             for table in dependent:
                 conn.execute(table.delete().where(table.c.channel_id == channel_id))

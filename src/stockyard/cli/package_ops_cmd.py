@@ -19,7 +19,7 @@ from stockyard.types.errors import InvalidIdentifier
 if TYPE_CHECKING:
     from stockyard.catalog import Catalog
     from stockyard.config import Settings
-    from stockyard.index.manage import PackageChange
+    from stockyard.index.manage import ChannelHandle, PackageChange
 
 _PATH_HELP = "SUBDIR/FILENAME of the artifact, e.g. linux-64/numpy-2.0-py312_0.conda."
 
@@ -63,29 +63,13 @@ def _run(
         )
 
 
-def remove(
-    channel: str = typer.Argument(..., help="The channel."),
-    path: str = typer.Argument(..., help=_PATH_HELP),
-    data: Path = typer.Option(None, "--data", "-d", help=DATA_HELP),
-    config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
-) -> None:
-    """Remove an artifact from a served channel (its filename is listed in `removed`)."""
-    from stockyard.index.manage import remove_package
-    from stockyard.server.channels import channel_handle
-
-    subdir, filename = _split(path)
-    _run(
-        config,
-        data,
-        lambda s, c: remove_package(
-            c, channel_handle(s, c, channel), subdir, filename, lock_timeout=s.lock_timeout
-        ),
-        as_json,
-    )
+#: (catalog, channel handle, subdir, filename, lock timeout) -> what it did
+_Operation = Callable[["Catalog", "ChannelHandle", str, str, float], "PackageChange"]
 
 
-def _yank(yanked: bool) -> Callable[..., None]:
+def _one_channel_command(operation: Callable[[], _Operation], doc: str) -> Callable[..., None]:
+    """A command that changes one artifact of one channel (`operation` is imported lazily)."""
+
     def command(
         channel: str = typer.Argument(..., help="The channel."),
         path: str = typer.Argument(..., help=_PATH_HELP),
@@ -93,30 +77,34 @@ def _yank(yanked: bool) -> Callable[..., None]:
         config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     ) -> None:
-        from stockyard.index.manage import set_yanked
         from stockyard.server.channels import channel_handle
 
         subdir, filename = _split(path)
+        act = operation()
         _run(
             config,
             data,
-            lambda s, c: set_yanked(
-                c,
-                channel_handle(s, c, channel),
-                subdir,
-                filename,
-                yanked,
-                lock_timeout=s.lock_timeout,
-            ),
+            lambda s, c: act(c, channel_handle(s, c, channel), subdir, filename, s.lock_timeout),
             as_json,
         )
 
-    command.__doc__ = (
-        "Yank an artifact: it stays listed but is revoked, so solvers never choose it."
-        if yanked
-        else "Undo a yank."
-    )
+    command.__doc__ = doc
     return command
+
+
+def _remove() -> _Operation:
+    from stockyard.index.manage import remove_package
+
+    return lambda c, h, subdir, name, t: remove_package(c, h, subdir, name, lock_timeout=t)
+
+
+def _yank(yanked: bool) -> Callable[[], _Operation]:
+    def operation() -> _Operation:
+        from stockyard.index.manage import set_yanked
+
+        return lambda c, h, subdir, name, t: set_yanked(c, h, subdir, name, yanked, lock_timeout=t)
+
+    return operation
 
 
 def copy(
@@ -151,7 +139,17 @@ def copy(
 
 def register(app: typer.Typer) -> None:
     """Adds to the `package` group made by `package_cmd`."""
-    app.command("remove")(remove)
-    app.command("yank")(_yank(True))
-    app.command("unyank")(_yank(False))
+    app.command("remove")(
+        _one_channel_command(
+            _remove,
+            "Remove an artifact from a served channel (its filename is listed in `removed`).",
+        )
+    )
+    app.command("yank")(
+        _one_channel_command(
+            _yank(True),
+            "Yank an artifact: it stays listed but is revoked, so solvers never choose it.",
+        )
+    )
+    app.command("unyank")(_one_channel_command(_yank(False), "Undo a yank."))
     app.command("copy")(copy)
