@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -57,7 +58,11 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(data_dir: Path, *extra_args: str, workers: int = 1) -> Iterator[LiveServer]:
+def live_server(
+    data_dir: Path, *extra_args: str, workers: int = 1, ca_file: Path | None = None
+) -> Iterator[LiveServer]:
+    """`stockyard serve` with `extra_args`; with `ca_file`, it serves HTTPS (pass --tls-cert
+    and --tls-key in `extra_args`) and the readiness check trusts that CA."""
     port = free_port()
     log_path = data_dir.parent / f"server-{port}.log"
     stdout_path = data_dir.parent / f"server-{port}.out"
@@ -80,14 +85,17 @@ def live_server(data_dir: Path, *extra_args: str, workers: int = 1) -> Iterator[
             stderr=log,
             env={**os.environ, "STOCKYARD_LOG_FORMAT": "json"},
         )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if ca_file else 'http'}://127.0.0.1:{port}"
+    verify: ssl.SSLContext | bool = (
+        ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
             try:
-                if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
+                if httpx.get(f"{url}/health/ready", timeout=2, verify=verify).status_code == 200:
                     break
             except httpx.TransportError:
                 pass

@@ -95,3 +95,28 @@ def test_parse_helpers() -> None:
     for bad in ("soon", "-1d", "0s"):
         with pytest.raises(ConfigError):
             parse_duration(bad)
+
+
+def test_tls_needs_both_files(tmp_path: Path) -> None:
+    cert = tmp_path / "cert.pem"
+    cert.write_text("x")
+    with pytest.raises(ConfigError, match="--tls-cert is set but its pair is not") as caught:
+        load_settings(env={}, overrides={"tls_cert": str(cert)})
+    assert "--tls-key" in (caught.value.hint or "")
+
+
+def test_tls_files_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"STOCKYARD_TLS_CERT.*not a readable file"):
+        load_settings(
+            env={"STOCKYARD_TLS_CERT": str(tmp_path), "STOCKYARD_TLS_KEY": str(tmp_path / "k")}
+        )
+
+
+def test_tls_makes_the_base_url_https(tmp_path: Path) -> None:
+    for name in ("c.pem", "k.pem"):
+        (tmp_path / name).write_text("x")
+    settings = load_settings(
+        env={}, overrides={"tls_cert": str(tmp_path / "c.pem"), "tls_key": str(tmp_path / "k.pem")}
+    )
+    assert settings.base_url == "https://127.0.0.1:8000"
+    assert not settings.http2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -27,6 +27,15 @@ def serve(
     no_reindex: bool = typer.Option(
         False, "--no-reindex", help="Do not rescan the channel directories at start."
     ),
+    tls_cert: Path = typer.Option(
+        None, "--tls-cert", help="PEM certificate chain: serve HTTPS (needs --tls-key)."
+    ),
+    tls_key: Path = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert."),
+    http2: bool = typer.Option(
+        False,
+        "--http2",
+        help="Serve HTTP/2 as well as HTTP/1.1 (on Granian: pip install 'stockyard[http2]').",
+    ),
 ) -> None:
     """Serve conda channels over HTTP: the channel protocol, uploads, the JSON API.
 
@@ -34,43 +43,29 @@ def serve(
     and prints the commands to install from and upload to the server.
     """
     import logging.config
-    import os
 
-    import uvicorn
-
-    from stockyard.server.app import SETTINGS_ENV, create_app
     from stockyard.server.channels import bootstrap
-    from stockyard.server.http_limits import uvicorn_options
+    from stockyard.server.engines import run_server
     from stockyard.server.listen import check_port_free
     from stockyard.server.observability import logging_config
 
     settings = load_cli_settings(
-        config, data, host=host, port=port, workers=workers, public_url=public_url
+        config,
+        data,
+        host=host,
+        port=port,
+        workers=workers,
+        public_url=public_url,
+        tls_cert=str(tls_cert) if tls_cert else None,
+        tls_key=str(tls_key) if tls_key else None,
+        http2=True if http2 else None,
     )
     check_port_free(settings.host, settings.port)  # before anything is created or printed
     result = bootstrap(settings, reindex=not no_reindex)
     _print_banner(settings, result)
     log_config = logging_config(settings.log_format, settings.log_level)
     logging.config.dictConfig(log_config)
-    common: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "log_config": log_config,
-        "access_log": False,  # our access log redacts /t/<token>/; uvicorn's would not
-        "server_header": False,
-        "timeout_graceful_shutdown": 10,
-        **uvicorn_options(),  # bounded request heads: 431 past 64 KiB or 100 header lines
-    }
-    if settings.workers > 1:
-        os.environ[SETTINGS_ENV] = settings.to_json().decode()
-        uvicorn.run(
-            "stockyard.server.app:app_from_environment",
-            factory=True,
-            workers=settings.workers,
-            **common,
-        )
-    else:
-        uvicorn.run(create_app(settings), **common)
+    run_server(settings, log_config)
 
 
 def _print_banner(settings: Settings, result: BootstrapResult) -> None:

@@ -59,6 +59,13 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     #: Seconds a channel row (name, visibility) is reused by the file routes, so anonymous reads
     #: of public channels need no catalog query. Tokens are never cached. 0: no cache.
     channel_cache_seconds: Annotated[float, Meta(ge=0, le=60)] = 1.0
+    #: PEM certificate chain and private key: the server itself speaks HTTPS (both or neither).
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    #: Serve HTTP/2 as well as HTTP/1.1 (CEP 16: SHOULD, for the many small shard requests).
+    #: Runs the app on Granian instead of uvicorn (`pip install 'stockyard[http2]'`); with TLS,
+    #: clients pick h2 through ALPN, without it h2c with prior knowledge.
+    http2: bool = False
 
     @property
     def data_path(self) -> Path:
@@ -82,7 +89,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
             host = "127.0.0.1"
         elif ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     def to_json(self) -> bytes:
         return msgspec.json.encode(self)
@@ -196,7 +204,7 @@ def load_settings(
         if value is not None:
             values[key] = value
             origin[key] = f"--{key.replace('_', '-')}"
-    for key in ("db_url", "public_url", "accel_redirect"):
+    for key in ("db_url", "public_url", "accel_redirect", "tls_cert", "tls_key"):
         if values.get(key) == "":
             values[key] = None  # an empty variable means "unset"
     if "max_upload_bytes" in values:
@@ -218,6 +226,7 @@ def load_settings(
             f"{settings.public_url!r} is not an http(s) URL",
             hint="Use e.g. https://conda.example.com",
         )
+    _check_tls(settings, origin)
     accel = settings.accel_redirect
     if accel is not None and not (accel.startswith("/") and accel.endswith("/")):
         raise ConfigError(
@@ -226,3 +235,20 @@ def load_settings(
             hint="Use the nginx internal location, e.g. /_stockyard_files/",
         )
     return settings
+
+
+def _check_tls(settings: Settings, origin: Mapping[str, str]) -> None:
+    """Both TLS files or neither, and each one readable now rather than at the first request."""
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        given = "tls_cert" if settings.tls_cert else "tls_key"
+        raise ConfigError(
+            f"{origin.get(given, given)} is set but its pair is not",
+            hint="Give both --tls-cert (PEM certificate chain) and --tls-key (PEM private key).",
+        )
+    for key in ("tls_cert", "tls_key"):
+        value = getattr(settings, key)
+        if value and not Path(value).is_file():
+            raise ConfigError(
+                f"invalid value for {origin.get(key, key)}: {value!r} is not a readable file",
+                hint="Give the path of a PEM file.",
+            )

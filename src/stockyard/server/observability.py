@@ -173,6 +173,7 @@ class AccessLogMiddleware:
                             "duration_ms": round(elapsed * 1000, 3),
                             "client": client[0] if client else None,
                             "route": route,
+                            "http": scope.get("http_version"),
                         }
                     },
                 )
