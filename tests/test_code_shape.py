@@ -21,6 +21,7 @@ ALLOWED = {
     "catalog": {"types"},
     "publish": {"types", "storage", "catalog", "patches"},
     "index": {"types", "storage", "catalog", "patches", "publish", "package"},
+    "labels": {"types", "storage", "catalog", "index"},
 }
 
 

@@ -56,6 +56,17 @@ class ChannelsPart(CatalogPart):
             rows = conn.execute(select(channels).order_by(channels.c.name)).all()
         return [Channel(*row) for row in rows]
 
+    def label_channels(self, name: str) -> list[Channel]:
+        """The channels holding `name`'s labels (`name/label/<label>`), by name."""
+        prefix = f"{name}/label/"
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(channels)
+                .where(channels.c.name.startswith(prefix, autoescape=True))
+                .order_by(channels.c.name)
+            ).all()
+        return [Channel(*row) for row in rows]
+
     def delete_channel(self, channel_id: int) -> None:
         """The channel and everything the catalog holds of it."""
         # Explicit deletes from every table keyed by channel_id (dependents first): SQLite

@@ -198,4 +198,7 @@ def channel_list(
 
 
 def register(app: typer.Typer) -> None:
+    from stockyard.cli.label_cmd import register_channel
+
+    register_channel(channel_app)
     app.add_typer(channel_app, name="channel")

@@ -21,10 +21,10 @@ if TYPE_CHECKING:
     from stockyard.config import Settings
     from stockyard.index.manage import ChannelHandle, PackageChange
 
-_PATH_HELP = "SUBDIR/FILENAME of the artifact, e.g. linux-64/numpy-2.0-py312_0.conda."
+PATH_HELP = "SUBDIR/FILENAME of the artifact, e.g. linux-64/numpy-2.0-py312_0.conda."
 
 
-def _split(path: str) -> tuple[str, str]:
+def split_artifact_path(path: str) -> tuple[str, str]:
     subdir, _, filename = path.partition("/")
     if not subdir or not filename or "/" in filename:
         raise InvalidIdentifier(
@@ -72,14 +72,14 @@ def _one_channel_command(operation: Callable[[], _Operation], doc: str) -> Calla
 
     def command(
         channel: str = typer.Argument(..., help="The channel."),
-        path: str = typer.Argument(..., help=_PATH_HELP),
+        path: str = typer.Argument(..., help=PATH_HELP),
         data: Path = typer.Option(None, "--data", "-d", help=DATA_HELP),
         config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     ) -> None:
         from stockyard.server.channels import channel_handle
 
-        subdir, filename = _split(path)
+        subdir, filename = split_artifact_path(path)
         act = operation()
         _run(
             config,
@@ -109,7 +109,7 @@ def _yank(yanked: bool) -> Callable[[], _Operation]:
 
 def copy(
     channel: str = typer.Argument(..., help="The source channel."),
-    path: str = typer.Argument(..., help=_PATH_HELP),
+    path: str = typer.Argument(..., help=PATH_HELP),
     to: str = typer.Option(..., "--to", help="The target channel."),
     move: bool = typer.Option(False, "--move", help="Remove it from the source afterwards."),
     data: Path = typer.Option(None, "--data", "-d", help=DATA_HELP),
@@ -120,7 +120,7 @@ def copy(
     from stockyard.index.manage import copy_package
     from stockyard.server.channels import channel_handle
 
-    subdir, filename = _split(path)
+    subdir, filename = split_artifact_path(path)
     _run(
         config,
         data,
@@ -153,3 +153,6 @@ def register(app: typer.Typer) -> None:
     )
     app.command("unyank")(_one_channel_command(_yank(False), "Undo a yank."))
     app.command("copy")(copy)
+    from stockyard.cli.label_cmd import register_package
+
+    register_package(app)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stockyard.catalog import Catalog, Channel, Move, SubdirChanges, SubdirState
-from stockyard.index.policy import load_policy_patch_source
+from stockyard.index.policy import effective_policy, load_policy_patch_source
 from stockyard.index.workspace import ChannelWorkspace
 from stockyard.patches.apply import validate_instructions
 from stockyard.publish.channel import publish_channel_files, refresh_channeldata_entries
@@ -41,6 +41,7 @@ from stockyard.publish.subdir import (
 from stockyard.publish.writer import Publisher
 from stockyard.storage import Store
 from stockyard.types.errors import InvalidMetadata, StockyardError
+from stockyard.types.labels import is_label_channel
 from stockyard.types.policy import ChannelPolicy
 from stockyard.types.repodata import CHANNELDATA_JSON, REPODATA_JSON
 
@@ -117,8 +118,10 @@ class ChannelCommit:
     ) -> ChannelCommit:
         """A commit by the channel's stored policy (or `policy`), its patch source loaded and
         checked. Call with the channel lock held."""
-        policy = policy or catalog.channel_policy(channel.id)
-        patch_source = load_policy_patch_source(policy, workspace.directory)
+        policy = policy or effective_policy(catalog, channel)
+        # A label's patch package, like its policy, is its channel's (two levels up).
+        root_dir = workspace.directory.parents[1] if is_label_channel(channel.name) else None
+        patch_source = load_policy_patch_source(policy, root_dir or workspace.directory)
         return cls(catalog, store, channel, policy, patch_source, workspace.scratch)
 
     def commit(self, changes: ChangeSet, *, recheck: Iterable[str] = ()) -> CommitResult:

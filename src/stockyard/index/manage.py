@@ -6,9 +6,11 @@ re-upload)."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Literal
 
 from stockyard.catalog import ArtifactRow, Catalog, Channel, Move, SubdirChanges
@@ -135,8 +137,11 @@ def _removal(subdir: str, filename: str) -> ChangeSet:
 
 
 def _stage_copy(source: ChannelHandle, target: ChannelHandle, key: str) -> str:
-    """Stream the artifact into the target's staging area (any size, any store)."""
+    """Stream the artifact into the target's staging area (any size, any store); a hard link
+    when both are local directories on one filesystem (labels copy without using space)."""
     staged = f"{STAGING}/{key}.{secrets.token_hex(8)}"
+    if _link(source.store.local_path(key), target.store.local_path(staged)):
+        return staged
     scratch = target.workspace.scratch
     scratch.mkdir(parents=True, exist_ok=True)
     temp = scratch / f"copy.{secrets.token_hex(8)}"
@@ -147,6 +152,17 @@ def _stage_copy(source: ChannelHandle, target: ChannelHandle, key: str) -> str:
     finally:
         temp.unlink(missing_ok=True)
     return staged
+
+
+def _link(source: Path | None, target: Path | None) -> bool:
+    if source is None or target is None:
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:  # another filesystem, or links not supported: copy instead
+        return False
+    return True
 
 
 def _commit(catalog: Catalog, handle: ChannelHandle, changes: ChangeSet) -> None:

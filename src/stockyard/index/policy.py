@@ -7,10 +7,22 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from stockyard.types.labels import is_label_channel, split_label_channel
 from stockyard.types.policy import ChannelPolicy, PublishOptions
 
 if TYPE_CHECKING:
+    from stockyard.catalog import Catalog, Channel
     from stockyard.patches.sources import PatchSource
+
+
+def effective_policy(catalog: Catalog, channel: Channel) -> ChannelPolicy:
+    """The policy a commit to `channel` follows: its own, or for a label its channel's (a
+    label publishes, patches and checks uploads exactly as the channel root does)."""
+    if is_label_channel(channel.name):
+        parent = catalog.get_channel(split_label_channel(channel.name)[0])
+        if parent is not None:
+            return catalog.channel_policy(parent.id)
+    return catalog.channel_policy(channel.id)
 
 
 def updated_policy(

@@ -26,7 +26,7 @@ from stockyard.index.ingest import (
     system_clock_ms,
 )
 from stockyard.index.lock import DEFAULT_LOCK_TIMEOUT
-from stockyard.index.policy import updated_policy
+from stockyard.index.policy import effective_policy, updated_policy
 from stockyard.index.scan import SubdirScan, remember_scans, scan_subdir
 from stockyard.index.seed import published_stamps
 from stockyard.index.workspace import ChannelWorkspace
@@ -34,6 +34,7 @@ from stockyard.package.read import ArtifactMetadata
 from stockyard.storage import LocalStore, Store
 from stockyard.types.errors import ConfigError, InvalidArtifact, NotFound
 from stockyard.types.identifiers import SUBDIR_PATTERN, artifact_format
+from stockyard.types.labels import is_label_channel, label_channel_name, split_label_channel
 from stockyard.types.policy import PublishOptions
 from stockyard.types.problems import Problem
 
@@ -159,7 +160,10 @@ def _check_channel_dir(channel_dir: Path) -> None:
 
 def catalog_channel_name(name: str) -> str:
     """The catalog name of a channel directory (the catalog validates names, CEP 26; a
-    directory may be called anything)."""
+    directory may be called anything). A label's name (`c/label/rc`) keeps its shape."""
+    if is_label_channel(name):
+        parent, label = split_label_channel(name)
+        return label_channel_name(catalog_channel_name(parent), label)
     cleaned = re.sub(r"[^a-z0-9_.-]+", "-", name.lower()).strip("-.") or "channel"
     return cleaned[:128]
 
@@ -181,7 +185,7 @@ class _IndexRun:
 
     def execute(self) -> None:
         # The policy and its patch source are checked before anything is touched.
-        stored = self.catalog.channel_policy(self.channel.id)
+        stored = effective_policy(self.catalog, self.channel)
         policy = updated_policy(stored, self.options.publish, self.options.patch_source)
         commit = ChannelCommit.open(self.catalog, self.store, self.channel, self.workspace, policy)
         if policy != stored:

@@ -39,6 +39,7 @@ from stockyard.server.models import (
 )
 from stockyard.server.state import ServerState, get_state
 from stockyard.types.errors import NotFound
+from stockyard.types.labels import is_label_channel
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "No such (visible) channel or package."}
@@ -76,7 +77,7 @@ def get_channels(state: State, caller: Caller) -> list[ChannelOut]:
     return [
         _channel_out(state, channel)
         for channel in state.catalog.list_channels()
-        if caller.can_read(channel)
+        if caller.can_read(channel) and not is_label_channel(channel.name)  # see /labels
     ]
 
 
@@ -108,6 +109,8 @@ def post_channel(body: ChannelCreateIn, state: State, caller: Caller) -> Channel
     summary="One channel: subdirs and counts",
 )
 def get_channel(channel: str, state: State, caller: Caller) -> ChannelDetailOut:
+    from stockyard.labels import channel_labels
+
     found = readable_channel(state.catalog, channel, caller)
     stats = state.catalog.channel_stats(found.id)
     return ChannelDetailOut(
@@ -116,6 +119,7 @@ def get_channel(channel: str, state: State, caller: Caller) -> ChannelDetailOut:
         package_count=stats.package_count,
         artifact_count=stats.artifact_count,
         last_upload=stats.last_upload,
+        labels=channel_labels(state.catalog, found.name),
     )
 
 

@@ -39,7 +39,7 @@ from starlette.types import Scope
 
 from stockyard import __version__
 from stockyard.config import Settings, load_settings
-from stockyard.server import api, api_docs, channel_files, packages_api, ui, uploads
+from stockyard.server import api, api_docs, channel_files, labels_api, packages_api, ui, uploads
 from stockyard.server.channels import layout_for, open_catalog
 from stockyard.server.errors import install_error_handlers
 from stockyard.server.observability import AccessLogMiddleware, Metrics, health
@@ -108,6 +108,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.include_router(api.router)
     app.include_router(packages_api.router)
+    app.include_router(labels_api.router)
     api_docs.register(app)
     _add(app, "/api/channels/{channel}/upload/{filename}", uploads.quetz_upload, ["POST"])
     _add(app, "/api/v1/upload/{channel}", uploads.prefix_upload, ["POST"])
@@ -117,9 +118,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     file_routes = (
         ("/t/{token}/{channel}/{subdir}/{filename}", uploads.put_upload, ["PUT"]),
+        ("/t/{token}/{channel}/label/{label}/{subdir}/{filename}", uploads.put_upload, ["PUT"]),
         ("/t/{token}/{channel}/{path:path}", channel_files.token_channel_file, ["GET", "HEAD"]),
         ("/t/{token}/{channel}", channel_files.channel_root, ["GET", "HEAD"]),
         ("/{channel}/{subdir}/{filename}", uploads.put_upload, ["PUT"]),
+        ("/{channel}/label/{label}/{subdir}/{filename}", uploads.put_upload, ["PUT"]),
         ("/{channel}/{path:path}", channel_files.channel_file, ["GET", "HEAD"]),
         ("/{channel}", channel_files.channel_root, ["GET", "HEAD"]),
     )

@@ -11,6 +11,7 @@ Used by the CLI (`stockyard serve`, `stockyard channel ...`) and by the app; no 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -26,6 +27,7 @@ from stockyard.index.workspace import STATE_DIR, ChannelWorkspace
 from stockyard.storage import LocalStore
 from stockyard.types.errors import Conflict, InvalidIdentifier, NotFound
 from stockyard.types.identifiers import check_channel_name
+from stockyard.types.labels import is_label_channel, label_channel_name
 
 #: Top-level URL segments the server uses itself; a channel of that name could not be reached.
 RESERVED_CHANNEL_NAMES: Final = frozenset(
@@ -179,7 +181,8 @@ def sync_public_links(layout: DataLayout, channels: list[Channel]) -> None:
     """Make `public/` hold a link for exactly the public channels."""
     public = layout.public_dir
     public.mkdir(parents=True, exist_ok=True)
-    wanted = {c.name for c in channels if not c.private}
+    # Labels nest inside their channel's directory, so its link covers them.
+    wanted = {c.name for c in channels if not c.private and not is_label_channel(c.name)}
     for entry in public.iterdir():
         if entry.name not in wanted and entry.is_symlink():
             entry.unlink()
@@ -216,6 +219,33 @@ def channel_handle(settings: Settings, catalog: Catalog, name: str) -> ChannelHa
     return ChannelHandle(channel, layout.store(name), layout.workspace(name))
 
 
+def ensure_label_channel(settings: Settings, catalog: Catalog, channel: str, label: str) -> str:
+    """The catalog name of `channel`'s label, its channel created (with the channel's
+    visibility) and published empty when it does not exist yet."""
+    parent = catalog.require_channel(channel)
+    name = label_channel_name(parent.name, label)
+    if catalog.get_channel(name) is None:
+        with contextlib.suppress(Conflict):  # another request created it meanwhile
+            catalog.create_channel(name, private=parent.private)
+        publish_channel(settings, name)
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class ServedChannels:
+    """The server data directory's channels as `stockyard.labels.ChannelHandles`."""
+
+    settings: Settings
+    catalog: Catalog
+
+    def handle(self, name: str) -> ChannelHandle:
+        return channel_handle(self.settings, self.catalog, name)
+
+    def label_handle(self, channel: str, label: str) -> ChannelHandle:
+        name = ensure_label_channel(self.settings, self.catalog, channel, label)
+        return channel_handle(self.settings, self.catalog, name)
+
+
 def delete_channel(settings: Settings, catalog: Catalog, name: str) -> None:
     """Delete a channel: its directory is first renamed away (so a crash can never leave files
     that a new channel of the same name would pick up), then its catalog rows, then the files."""
@@ -225,7 +255,9 @@ def delete_channel(settings: Settings, catalog: Catalog, name: str) -> None:
     doomed = layout.root / f".deleted-{name}-{secrets.token_hex(8)}"
     with layout.workspace(name).lock(settings.lock_timeout):
         if directory.exists():
-            directory.rename(doomed)
+            directory.rename(doomed)  # its labels' directories nest inside and go with it
+        for label in catalog.label_channels(name):
+            catalog.delete_channel(label.id)
         catalog.delete_channel(channel.id)
     sync_public_links(layout, catalog.list_channels())
     shutil.rmtree(doomed, ignore_errors=True)
@@ -263,6 +295,8 @@ def set_channel_visibility(
     """Make a channel private or public. A running server follows within its channel cache time
     (`channel_cache_seconds`); the `public/` links change at once."""
     channel = catalog.require_channel(name)
+    for label in catalog.label_channels(name):  # labels are served as their channel is
+        catalog.set_channel_private(label.id, private)
     catalog.set_channel_private(channel.id, private)
     sync_public_links(layout_for(settings), catalog.list_channels())
     return catalog.require_channel(name)

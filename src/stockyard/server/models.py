@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,6 +29,9 @@ class ChannelDetailOut(ChannelOut):
     artifact_count: int
     last_upload: int | None = Field(
         None, description="Newest upload (indexed_timestamp), ms since the epoch."
+    )
+    labels: list[str] = Field(
+        default_factory=list, description="Labels served at <url>/label/<label> (main: <url>)."
     )
 
 
@@ -145,3 +148,30 @@ class PackageCopyIn(BaseModel):
 
     to: str = Field(min_length=1, max_length=128, pattern=CHANNEL_COMPONENT_PATTERN)
     move: bool = Field(False, description="Remove it from the source channel afterwards.")
+
+
+class LabelOut(BaseModel):
+    label: str
+    url: str = Field(description="The label's channel URL for conda/pixi/rattler (-c URL).")
+    package_count: int
+    artifact_count: int
+
+
+class LabelChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    add: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        default_factory=list, max_length=32, description="Labels to give the artifact."
+    )
+    remove: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        default_factory=list, max_length=32, description="Labels to take away (main: the root)."
+    )
+
+
+class LabelsOut(BaseModel):
+    channel: str
+    subdir: str
+    filename: str
+    labels: list[str] = Field(description="Every label the artifact carries; main is the root.")
+    added: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)

@@ -39,6 +39,7 @@ from stockyard.server.spool import FILE_SUFFIX, SPOOL_DIR, SpoolOwner
 from stockyard.server.state import ServerState, get_state
 from stockyard.types.errors import InvalidMetadata, SizeLimitExceeded, StockyardError
 from stockyard.types.identifiers import check_sha256, check_subdir, parse_artifact_filename
+from stockyard.types.labels import DEFAULT_LABEL, check_served_label
 
 #: Buffered bytes are written to disk (in a worker thread) once this much has arrived.
 _FLUSH_AT: Final = 1 << 20
@@ -300,6 +301,22 @@ def _authorize(state: ServerState, channel_name: str, token: str | None) -> Chan
     return channel_for(state.catalog, channel_name, principal, "write")
 
 
+def _label_target(state: ServerState, channel: Channel, label: str | None) -> Channel:
+    """Where an upload with `label` goes: the channel root for none or `main`, else the
+    label's channel (created on first use; rights are the channel's, checked already)."""
+    if label is None or label == DEFAULT_LABEL:
+        return channel
+    from stockyard.server.channels import ensure_label_channel
+
+    name = ensure_label_channel(state.settings, state.catalog, channel.name, label)
+    return state.catalog.require_channel(name)
+
+
+def _requested_label(request: Request, spooled: Spooled, path_label: str | None) -> str | None:
+    """The label from the URL path (PUT), `?label=`, or the prefix form's `label` field."""
+    return path_label or request.query_params.get("label") or spooled.fields.get("label") or None
+
+
 async def _upload(
     request: Request,
     *,
@@ -308,6 +325,7 @@ async def _upload(
     filename: str | None,
     url_token: str | None = None,
     subdir: str | None = None,
+    path_label: str | None = None,
 ) -> Response:
     state = get_state(request)
     limit = state.settings.max_upload_bytes
@@ -324,6 +342,8 @@ async def _upload(
             parse_artifact_filename(filename)  # refuse ../ and odd names before reading a byte
         if subdir is not None:
             check_subdir(subdir)
+        if path_label or request.query_params.get("label"):  # refused before reading a byte
+            check_served_label(path_label or request.query_params["label"])
         spool_dir = state.layout.state_dir(channel.name) / SPOOL_DIR
         owner, idle = state.spool_owner, state.settings.upload_idle_timeout
         if protocol == "prefix" and multipart:
@@ -357,6 +377,9 @@ async def _upload(
                     hint="Send the attestation bundle (a JSON document) as the `attestation` part.",
                 ) from None
         force = _flag(request.query_params.get("force")) or _flag(spooled.fields.get("force"))
+        target_label = _requested_label(request, spooled, path_label)
+        if target_label is not None:
+            check_served_label(target_label)
         from stockyard.index.upload import validate_upload
 
         validate = partial(
@@ -375,6 +398,7 @@ async def _upload(
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
             raise
+        channel = await anyio.to_thread.run_sync(_label_target, state, channel, target_label)
         # Committed with every other upload waiting for this channel (one lock, one publish).
         result = await state.upload_batcher(channel).submit(upload)
     except StockyardError as exc:
@@ -424,7 +448,8 @@ async def prefix_upload(request: Request) -> Response:
 
 
 async def put_upload(request: Request) -> Response:
-    """`PUT [/t/{token}]/{channel}/{subdir}/{filename}` (rattler-build upload artifactory)."""
+    """`PUT [/t/{token}]/{channel}[/label/{label}]/{subdir}/{filename}` (rattler-build upload
+    artifactory)."""
     params = request.path_params
     return await _upload(
         request,
@@ -433,4 +458,5 @@ async def put_upload(request: Request) -> Response:
         filename=params["filename"],
         subdir=params["subdir"],
         url_token=params.get("token"),
+        path_label=params.get("label"),
     )

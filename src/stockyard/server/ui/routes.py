@@ -52,6 +52,7 @@ from stockyard.server.ui.common import (
 from stockyard.server.ui.package_page import VERSIONS_PER_PAGE, package_page
 from stockyard.server.ui.templating import StaticFile, text
 from stockyard.server.ui.token_pages import revoke_token, tokens_page
+from stockyard.types.labels import is_label_channel
 
 #: Packages per page of a channel.
 PAGE_SIZE: Final = 50
@@ -75,7 +76,7 @@ def channels_page(request: Request) -> Response:
     visitor = visitor_of(request, state, renderer)
     rows = []
     for channel in state.catalog.list_channels():
-        if not visitor.principal.can_read(channel):
+        if not visitor.principal.can_read(channel) or is_label_channel(channel.name):
             continue
         rows.append(
             ChannelRow(
