@@ -8,7 +8,8 @@ One run synthesizes a channel (real metadata, `--count` artifacts), indexes it i
   shared machine then hits every target alike) for a 304 revalidation of repodata.json
   (If-None-Match with the target's own ETag, set by a wrk Lua script), a full repodata.json
   without and with gzip, and a package download;
-  for `stockyard serve --workers 1`, `--workers 2`, plain nginx serving the published directory
+  for `stockyard serve --workers 1`, `--workers 2` (uvicorn), the same with `--http2` (the app
+  on Granian, `granian_w1`/`granian_w2`), plain nginx serving the published directory
   (static only) and the documented nginx front (`stockyard deploy nginx`) before the app;
 - upload-to-installable latency with `--uploaders` concurrent uploaders: from starting the
   upload POST until a client GET of repodata.json and of the package name's shard both list the
@@ -52,7 +53,6 @@ from tests.server.live import free_port, live_server  # noqa: E402
 
 from stockyard.config import Settings, load_settings  # noqa: E402
 from stockyard.deploy.nginx import (  # noqa: E402
-    IMMUTABLE_URI_PATTERNS,
     nginx_front_for,
     render_nginx_main,
 )
@@ -193,8 +193,7 @@ def static_nginx_conf(settings: Settings, prefix: Path, port: int) -> str:
     front = nginx_front_for(settings, listen=f"127.0.0.1:{port}", app="http://127.0.0.1:9")
     user = worker_user()
     patterns = "\n".join(
-        f'        "~{pattern}" "{front.immutable_cache_control}";'
-        for pattern in IMMUTABLE_URI_PATTERNS
+        f'        "~{pattern}" "{value}";' for pattern, value in front.cache_controls
     )
     prefix = prefix.resolve()
     return f"""{f"user {user};" if user else ""}
@@ -443,10 +442,13 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         targets: dict[str, str] = {}
         for workers in (1, 2):
-            name = f"stockyard_w{workers}"
-            if name not in skip:
-                server = stack.enter_context(live_server(data, "--no-reindex", workers=workers))
-                targets[name] = server.url
+            for engine, flags in (("stockyard", ()), ("granian", ("--http2",))):
+                name = f"{engine}_w{workers}"
+                if name not in skip:
+                    server = stack.enter_context(
+                        live_server(data, "--no-reindex", *flags, workers=workers)
+                    )
+                    targets[name] = server.url
         if "nginx_static" not in skip:
             port = free_port()
             conf = static_nginx_conf(settings, workdir / "nginx-static", port)
@@ -482,7 +484,8 @@ def main() -> None:
         }
     python_best = {
         scenario: max(
-            ratios.get(n, {}).get(scenario, 0.0) for n in ("stockyard_w1", "stockyard_w2")
+            ratios.get(n, {}).get(scenario, 0.0)
+            for n in ("stockyard_w1", "stockyard_w2", "granian_w1", "granian_w2")
         )
         for scenario in SCENARIOS
     }

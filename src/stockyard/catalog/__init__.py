@@ -6,6 +6,7 @@ from stockyard.catalog.base import now_ms
 from stockyard.catalog.browse import ArtifactDetail, ChannelStats, PackageSummary
 from stockyard.catalog.core import Catalog
 from stockyard.catalog.db import CatalogError, sqlite_url
+from stockyard.catalog.history import PatchSetRow, SnapshotRow
 from stockyard.catalog.rows import (
     ArtifactRow,
     Channel,
@@ -30,8 +31,10 @@ __all__ = [
     "NameSummaryRow",
     "NewToken",
     "PackageSummary",
+    "PatchSetRow",
     "PublishRow",
     "Scope",
+    "SnapshotRow",
     "SubdirChanges",
     "SubdirState",
     "TokenInfo",

@@ -10,14 +10,24 @@ from stockyard.catalog.browse import BrowsePart
 from stockyard.catalog.channels import ChannelsPart
 from stockyard.catalog.db import create_catalog_engine
 from stockyard.catalog.derived import DerivedPart
+from stockyard.catalog.history import HistoryPart
 from stockyard.catalog.publishing import PublishingPart
 from stockyard.catalog.tokens import TokensPart
 
 
-class Catalog(ChannelsPart, ArtifactsPart, PublishingPart, DerivedPart, TokensPart, BrowsePart):
+class Catalog(
+    ChannelsPart,
+    ArtifactsPart,
+    PublishingPart,
+    DerivedPart,
+    TokensPart,
+    BrowsePart,
+    HistoryPart,
+):
     """Channels and policy (`channels`), artifacts and commits (`artifacts`), publish state and
     patch results (`publishing`), shard/channeldata/published-file caches (`derived`), API
-    tokens (`tokens`), read-only browsing for the JSON API and web UI (`browse`)."""
+    tokens (`tokens`), read-only browsing for the JSON API and web UI (`browse`), patch-set
+    versions and snapshots (`history`)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

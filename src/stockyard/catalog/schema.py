@@ -25,7 +25,7 @@ metadata = MetaData()
 
 #: Bumped when the tables change; stored in `catalog_info`. Older catalogs are upgraded in place
 #: by the statements in `MIGRATIONS` (version -> statements that bring version-1 to version).
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE subdirs ADD COLUMN scan_signature VARCHAR(64)",),
@@ -37,6 +37,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE artifacts ADD COLUMN yanked BOOLEAN NOT NULL DEFAULT FALSE",
         "CREATE INDEX IF NOT EXISTS ix_artifacts_yanked ON artifacts (channel_id, subdir, yanked)",
     ),
+    # 6: the patch_sets and snapshots tables (made by create_all).
 }
 
 catalog_info = Table(
@@ -123,6 +124,38 @@ pending_moves = Table(
     Column("channel_id", Integer, ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True),
     Column("source", String(1024), primary_key=True),
     Column("target", String(1024), nullable=False),
+)
+
+#: Per channel: every patch set stored through the server, immutable, numbered from 1. The one in
+#: force is the channel policy's `patch_source` (the version's directory); `active_from` and
+#: `active_until` say when it was in force (as-of rendering and the UI read them).
+patch_sets = Table(
+    "patch_sets",
+    metadata,
+    Column("channel_id", Integer, ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=True),
+    Column("path", String(1024), nullable=False),
+    Column("active_from", BigInteger, nullable=True),
+    Column("active_until", BigInteger, nullable=True),
+)
+
+#: Per channel: immutable views of its published files at a moment (see stockyard.snapshots).
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("channel_id", Integer, ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=True),
+    Column("patch_set_version", Integer, nullable=True),
+    Column("subdirs", String(4096), nullable=False),
+    Column("record_count", BigInteger, nullable=False),
+    Column("description", String(1024), nullable=True),
 )
 
 #: Filenames that were in the channel and are gone (repodata `removed`).

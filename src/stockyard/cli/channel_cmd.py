@@ -198,7 +198,8 @@ def channel_list(
 
 
 def register(app: typer.Typer) -> None:
-    from stockyard.cli.label_cmd import register_channel
+    from stockyard.cli import history_cmd, label_cmd
 
-    register_channel(channel_app)
+    label_cmd.register_channel(channel_app)
+    history_cmd.register_channel(channel_app)
     app.add_typer(channel_app, name="channel")

@@ -10,6 +10,7 @@ from stockyard import __version__
 from stockyard.cli import (
     channel_cmd,
     deploy_cmd,
+    history_cmd,
     index_cmd,
     package_cmd,
     patch_cmd,
@@ -42,6 +43,7 @@ for _module in (
     token_cmd,
     deploy_cmd,
     patch_cmd,
+    history_cmd,
 ):
     _module.register(app)
 

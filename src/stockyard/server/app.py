@@ -39,7 +39,16 @@ from starlette.types import Scope
 
 from stockyard import __version__
 from stockyard.config import Settings, load_settings
-from stockyard.server import api, api_docs, channel_files, labels_api, packages_api, ui, uploads
+from stockyard.server import (
+    api,
+    api_docs,
+    channel_files,
+    history_api,
+    labels_api,
+    packages_api,
+    ui,
+    uploads,
+)
 from stockyard.server.channels import layout_for, open_catalog
 from stockyard.server.errors import install_error_handlers
 from stockyard.server.observability import AccessLogMiddleware, Metrics, health
@@ -109,6 +118,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(packages_api.router)
     app.include_router(labels_api.router)
+    app.include_router(history_api.router)
     api_docs.register(app)
     _add(app, "/api/channels/{channel}/upload/{filename}", uploads.quetz_upload, ["POST"])
     _add(app, "/api/v1/upload/{channel}", uploads.prefix_upload, ["POST"])

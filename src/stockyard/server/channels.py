@@ -231,6 +231,13 @@ def ensure_label_channel(settings: Settings, catalog: Catalog, channel: str, lab
     return name
 
 
+def republish_with_labels(settings: Settings, catalog: Catalog, name: str) -> None:
+    """Republish a channel and every label of it (they follow its policy)."""
+    publish_channel(settings, name)
+    for label in catalog.label_channels(name):
+        publish_channel(settings, label.name)
+
+
 @dataclass(frozen=True, slots=True)
 class ServedChannels:
     """The server data directory's channels as `stockyard.labels.ChannelHandles`."""

@@ -175,3 +175,38 @@ class LabelsOut(BaseModel):
     labels: list[str] = Field(description="Every label the artifact carries; main is the root.")
     added: list[str] = Field(default_factory=list)
     removed: list[str] = Field(default_factory=list)
+
+
+class PatchSetOut(BaseModel):
+    version: int
+    kind: str = Field(description="yaml, instructions, tar or zip (as the content said).")
+    sha256: str
+    size: int
+    created_at: int = Field(description="Milliseconds since the epoch.")
+    created_by: str | None = None
+    active: bool
+    active_from: int | None = None
+    active_until: int | None = None
+
+
+class PatchSetsOut(BaseModel):
+    channel: str
+    current: int | None = Field(description="The version in force; null: none.")
+    versions: list[PatchSetOut]
+
+
+class SnapshotIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = Field(None, max_length=1024)
+
+
+class SnapshotOut(BaseModel):
+    id: str
+    url: str = Field(description="Use it as a channel URL (-c URL).")
+    created_at: int
+    created_by: str | None = None
+    patch_set_version: int | None = None
+    subdirs: list[str]
+    record_count: int
+    description: str | None = None

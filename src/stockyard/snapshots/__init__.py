@@ -1,0 +1,14 @@
+"""Snapshots: immutable views of a channel's published files at a moment, served at
+`/<channel>/snapshots/<id>/<subdir>/...`."""
+
+from stockyard.snapshots.create import SNAPSHOTS_DIR, create_snapshot, delete_snapshot, prune
+from stockyard.snapshots.diff import SubdirDiff, diff_views
+
+__all__ = [
+    "SNAPSHOTS_DIR",
+    "SubdirDiff",
+    "create_snapshot",
+    "delete_snapshot",
+    "diff_views",
+    "prune",
+]
