@@ -24,6 +24,7 @@ ALLOWED = {
     "labels": {"types", "storage", "catalog", "index"},
     "patchsets": {"types", "catalog", "index", "patches"},
     "snapshots": {"types", "catalog", "index"},
+    "recipes": {"types"},
 }
 
 

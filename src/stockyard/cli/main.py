@@ -14,6 +14,7 @@ from stockyard.cli import (
     index_cmd,
     package_cmd,
     patch_cmd,
+    recipe_cmd,
     schema_cmd,
     serve_cmd,
     token_cmd,
@@ -44,6 +45,7 @@ for _module in (
     deploy_cmd,
     patch_cmd,
     history_cmd,
+    recipe_cmd,
 ):
     _module.register(app)
 

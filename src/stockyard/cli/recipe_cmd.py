@@ -1,0 +1,174 @@
+"""`stockyard recipe`: generate conda recipes from PyPI and CRAN, split libraries, update, lint.
+
+Every command imports its service lazily so that the other commands never load httpx or
+rattler-build. Errors are `StockyardError`s: one line and a hint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from stockyard.cli.output import print_json, stdout
+
+recipe_app = typer.Typer(
+    help="Generate conda recipes (PyPI, CRAN), split C/C++ libraries, update and lint recipes.",
+    no_args_is_help=True,
+)
+generate_app = typer.Typer(help="Write a new recipe from upstream metadata.", no_args_is_help=True)
+recipe_app.add_typer(generate_app, name="generate")
+
+_OUTPUT_HELP = "Write the recipe into this directory (default: print it)."
+
+
+def _emit(text: str, output: Path | None, filename: str) -> None:
+    from stockyard.recipes.service import write_atomically
+
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    write_atomically(output / filename, text)
+    stdout.print(f"wrote {output / filename}", highlight=False)
+
+
+def _check_format(fmt: str) -> None:
+    from stockyard.recipes.errors import RecipeInvalid
+
+    if fmt not in ("v1", "v0"):
+        raise RecipeInvalid(f"unknown format {fmt!r}", hint="Use --format v1 or --format v0.")
+
+
+def _check_render(text: str, filename: str, v3: bool) -> None:
+    """Render a v1 recipe with rattler-build before it is written anywhere."""
+    import tempfile
+
+    from stockyard.recipes.rendercheck import render_recipe
+
+    with tempfile.TemporaryDirectory(prefix="stockyard-recipe-") as scratch:
+        path = Path(scratch) / filename
+        path.write_text(text, encoding="utf-8")
+        render_recipe(path, v3=v3)
+
+
+@generate_app.command("pypi")
+def generate_pypi(
+    spec: str = typer.Argument(..., metavar="NAME[==VERSION]", help="A PyPI project."),
+    output: Path = typer.Option(None, "--output", "-o", help=_OUTPUT_HELP),
+    fmt: str = typer.Option("v1", "--format", help="v1 (recipe.yaml) or v0 (meta.yaml)."),
+    extras_as: str = typer.Option(
+        "outputs", "--extras-as", help="outputs ({name}-with-{extra}), cep44, or none."
+    ),
+    with_all: bool = typer.Option(False, "--with-all", help="Add a {name}-with-all output."),
+    python_min: str = typer.Option(
+        "3.10", "--python-min", help="The oldest Python the channel builds for."
+    ),
+    check: bool = typer.Option(
+        True, "--check/--no-check", help="Render the v1 recipe with rattler-build first."
+    ),
+) -> None:
+    """Write a recipe for a PyPI project from its wheel metadata (never runs setup.py)."""
+    from stockyard.recipes.errors import RecipeInvalid
+    from stockyard.recipes.pypi_recipe import GenerateOptions
+    from stockyard.recipes.service import generate_pypi as generate
+    from stockyard.recipes.service import recipe_filename, render
+
+    _check_format(fmt)
+    if extras_as not in ("outputs", "cep44", "none"):
+        raise RecipeInvalid(f"unknown --extras-as {extras_as!r}", hint="outputs, cep44 or none")
+    options = GenerateOptions(extras_as=extras_as, with_all=with_all, python_min=python_min)  # type: ignore[arg-type]
+    text = render(generate(spec, options), fmt)
+    if check and fmt == "v1":
+        _check_render(text, recipe_filename(fmt), v3=extras_as == "cep44")
+    _emit(text, output, recipe_filename(fmt))
+
+
+@generate_app.command("cran")
+def generate_cran(
+    source: str = typer.Argument(
+        ..., metavar="NAME|TARBALL|DESCRIPTION", help="A DESCRIPTION file or a source tarball."
+    ),
+    output: Path = typer.Option(None, "--output", "-o", help=_OUTPUT_HELP),
+    check: bool = typer.Option(True, "--check/--no-check", help="Render with rattler-build."),
+) -> None:
+    """Write an r-<name> recipe from an R package's DESCRIPTION."""
+    from stockyard.recipes.cran import generate_cran as generate
+    from stockyard.recipes.render_v1 import render_v1
+
+    recipe = generate(source)
+    text = render_v1(recipe)
+    if check:
+        _check_render(text, "recipe.yaml", v3=False)
+    _emit(text, output, "recipe.yaml")
+
+
+@recipe_app.command("map")
+def map_name(
+    names: list[str] = typer.Argument(..., help="PyPI project names."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Show the conda name each PyPI name maps to, and which rule gave it."""
+    from stockyard.recipes.names import map_name as lookup
+    from stockyard.recipes.names import mapping_table
+
+    mappings = [lookup(name) for name in names]
+    if as_json:
+        print_json({"mappings": [m.to_json() for m in mappings]})
+        return
+    table = mapping_table()
+    for mapping in mappings:
+        rule = "mapping table" if mapping.from_table else "PEP 503 normalization"
+        typer.echo(f"{mapping.pypi_name} -> {mapping.conda_name} ({rule})")
+    typer.echo(f"mapping table version {table.version} ({table.updated})")
+
+
+@recipe_app.command("split")
+def split(
+    recipe: Path = typer.Argument(..., help="A single-output C/C++ library recipe.yaml."),
+    output: Path = typer.Option(None, "--output", "-o", help=_OUTPUT_HELP),
+    library: str = typer.Option(None, "--lib", help="The library name (default: the package's)."),
+) -> None:
+    """Turn a C/C++ library recipe into lib<name>, lib<name>-devel, lib<name>-static outputs."""
+    from stockyard.recipes.split import split_recipe_file
+
+    _emit(split_recipe_file(recipe, library), output, "recipe.yaml")
+
+
+@recipe_app.command("update")
+def update(
+    recipe: Path = typer.Argument(..., help="A recipe.yaml (v1) or meta.yaml (v0)."),
+    to: str = typer.Option(None, "--to", help="The version to update to (default: newest)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the changes as JSON (for bots)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Do not write the recipe."),
+) -> None:
+    """Update a recipe to a new upstream version and apply the upstream requirement changes."""
+    from stockyard.recipes.update import update_recipe_file
+
+    result = update_recipe_file(recipe, to, write=not dry_run)
+    if as_json:
+        print_json(result.to_json())
+        return
+    typer.echo(result.pr_body(), nl=False)
+
+
+@recipe_app.command("lint")
+def lint(
+    recipe: Path = typer.Argument(..., help="A recipe.yaml (v1)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
+) -> None:
+    """Check what a reviewer would: SPDX license, license_file, noarch, pins, tests."""
+    from stockyard.recipes.lint import lint_recipe_file
+
+    findings = lint_recipe_file(recipe)
+    if as_json:
+        print_json({"findings": [finding.to_json() for finding in findings]})
+    else:
+        for finding in findings:
+            typer.echo(str(finding))
+        typer.echo(f"{len(findings)} findings" if findings else "no findings")
+    if any(finding.severity == "error" for finding in findings):
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(recipe_app, name="recipe")

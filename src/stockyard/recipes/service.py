@@ -1,0 +1,56 @@
+"""What the `stockyard recipe` commands call: one function per command, no printing."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import httpx
+
+from stockyard.recipes.errors import RecipeInvalid
+from stockyard.recipes.model import Recipe
+from stockyard.recipes.pypi import PyPIClient, new_http_client
+from stockyard.recipes.pypi_recipe import GenerateOptions, build_recipe
+from stockyard.recipes.upstream import fetch_release
+
+
+def parse_requirement_arg(text: str) -> tuple[str, str | None]:
+    """`rich` or `rich==14.3.3` -> (name, version)."""
+    name, _, version = text.partition("==")
+    if not name.strip() or (version and not version.strip()):
+        raise RecipeInvalid(f"{text!r} is not NAME or NAME==VERSION", hint="e.g. rich==14.3.3")
+    return name.strip(), version.strip() or None
+
+
+def generate_pypi(
+    spec: str, options: GenerateOptions, transport: httpx.BaseTransport | None = None
+) -> Recipe:
+    name, version = parse_requirement_arg(spec)
+    with new_http_client(transport) as http:
+        release = fetch_release(PyPIClient(http), name, version)
+    return build_recipe(release, options)
+
+
+def render(recipe: Recipe, fmt: str) -> str:
+    from stockyard.recipes.render_v0 import render_v0
+    from stockyard.recipes.render_v1 import render_v1
+
+    return render_v1(recipe) if fmt == "v1" else render_v0(recipe)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file, so no half-written recipe remains."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def recipe_filename(fmt: str) -> str:
+    return "recipe.yaml" if fmt == "v1" else "meta.yaml"
