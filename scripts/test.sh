@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-# --- system packages (Debian): PostgreSQL server, Chromium for the web UI tests, wrk, nginx -----
-APT_PACKAGES=(postgresql chromium wrk nginx-light)
+# --- system packages (Debian): PostgreSQL, Chromium (web UI tests), wrk, nginx, a C toolchain --
+APT_PACKAGES=(postgresql chromium wrk nginx-light cmake make gcc libc6-dev)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=()
     for pkg in "${APT_PACKAGES[@]}"; do
