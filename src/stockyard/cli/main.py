@@ -12,6 +12,7 @@ from stockyard.cli import (
     deploy_cmd,
     history_cmd,
     index_cmd,
+    mirror_cmd,
     package_cmd,
     patch_cmd,
     recipe_cmd,
@@ -46,6 +47,7 @@ for _module in (
     patch_cmd,
     history_cmd,
     recipe_cmd,
+    mirror_cmd,
 ):
     _module.register(app)
 
