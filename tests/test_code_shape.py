@@ -25,6 +25,7 @@ ALLOWED = {
     "patchsets": {"types", "catalog", "index", "patches"},
     "snapshots": {"types", "catalog", "index"},
     "recipes": {"types"},
+    "timetravel": {"types", "catalog", "index", "patches", "publish"},
     "mirror": {"types", "storage", "catalog", "patches", "package", "index"},
 }
 

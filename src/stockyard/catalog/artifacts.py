@@ -11,7 +11,13 @@ from sqlalchemy import ColumnElement, Connection, and_, delete, func, select, up
 from stockyard.catalog.base import CatalogPart, chunks, insert_ignore, now_ms, rows_in
 from stockyard.catalog.channels import write_channel_files_dirty
 from stockyard.catalog.rows import ArtifactRow, FileState, Move, SubdirChanges
-from stockyard.catalog.schema import artifacts, pending_moves, removed, subdirs
+from stockyard.catalog.schema import (
+    artifact_history,
+    artifacts,
+    pending_moves,
+    removed,
+    subdirs,
+)
 
 
 class ArtifactsPart(CatalogPart):
@@ -206,8 +212,11 @@ def _write_subdir_changes(
 def _upsert(
     conn: Connection, channel_id: int, subdir: str, rows: list[ArtifactRow], stamp: int
 ) -> None:
-    """Replace rows by filename; a re-added filename leaves repodata `removed`."""
+    """Replace rows by filename; a re-added filename leaves repodata `removed`. A row replaced
+    by other bytes goes to the history (it left the channel now)."""
     filenames = [r.filename for r in rows]
+    new_hashes = {r.filename: r.sha256 for r in rows}
+    _to_history(conn, channel_id, subdir, filenames, stamp, keep_if=new_hashes)
     for chunk in chunks(filenames):
         conn.execute(
             delete(artifacts).where(_in_subdir(channel_id, subdir), artifacts.c.filename.in_(chunk))
@@ -250,7 +259,8 @@ def _artifact_values(channel_id: int, subdir: str, r: ArtifactRow, stamp: int) -
 
 
 def _remove(conn: Connection, channel_id: int, subdir: str, gone: list[str]) -> None:
-    """Drop rows and remember their filenames for repodata `removed`."""
+    """Drop rows (into the history) and remember their filenames for repodata `removed`."""
+    _to_history(conn, channel_id, subdir, gone, now_ms())
     for chunk in chunks(gone):
         conn.execute(
             delete(artifacts).where(_in_subdir(channel_id, subdir), artifacts.c.filename.in_(chunk))
@@ -265,3 +275,35 @@ def _remove(conn: Connection, channel_id: int, subdir: str, gone: list[str]) -> 
     ]
     for chunk in chunks(fresh):
         conn.execute(removed.insert(), chunk)
+
+
+def _to_history(
+    conn: Connection,
+    channel_id: int,
+    subdir: str,
+    filenames: list[str],
+    stamp: int,
+    keep_if: dict[str, str] | None = None,
+) -> None:
+    """Copy the rows of `filenames` into `artifact_history` as leaving at `stamp`, except those
+    whose sha256 is `keep_if[filename]` (the same bytes stay: nothing left)."""
+    query = select(
+        artifacts.c.filename, artifacts.c.sha256, artifacts.c.indexed_timestamp, artifacts.c.record
+    ).where(_in_subdir(channel_id, subdir))
+    leaving = [
+        {
+            "channel_id": channel_id,
+            "subdir": subdir,
+            "filename": filename,
+            "sha256": sha256,
+            "indexed_timestamp": indexed,
+            "removed_at": stamp,
+            "record": record,
+        }
+        for filename, sha256, indexed, record in rows_in(
+            conn, query, artifacts.c.filename, filenames
+        )
+        if keep_if is None or keep_if.get(filename) != sha256
+    ]
+    for chunk in chunks(leaving):
+        conn.execute(artifact_history.insert(), chunk)

@@ -10,7 +10,7 @@ from stockyard.catalog.browse import BrowsePart
 from stockyard.catalog.channels import ChannelsPart
 from stockyard.catalog.db import create_catalog_engine
 from stockyard.catalog.derived import DerivedPart
-from stockyard.catalog.history import HistoryPart
+from stockyard.catalog.history import AsOfPart, HistoryPart
 from stockyard.catalog.publishing import PublishingPart
 from stockyard.catalog.tokens import TokensPart
 
@@ -23,6 +23,7 @@ class Catalog(
     TokensPart,
     BrowsePart,
     HistoryPart,
+    AsOfPart,
 ):
     """Channels and policy (`channels`), artifacts and commits (`artifacts`), publish state and
     patch results (`publishing`), shard/channeldata/published-file caches (`derived`), API

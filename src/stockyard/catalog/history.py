@@ -5,10 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 
 from stockyard.catalog.base import CatalogPart, now_ms
-from stockyard.catalog.schema import patch_sets, snapshots
+from stockyard.catalog.schema import (
+    artifact_history,
+    artifacts,
+    patch_set_log,
+    patch_sets,
+    snapshots,
+)
 from stockyard.types.errors import NotFound
 
 
@@ -114,12 +120,29 @@ class HistoryPart(CatalogPart):
                 )
                 .values(active_until=at)
             )
+            conn.execute(
+                insert(patch_set_log).values(channel_id=channel_id, at=at, version=version)
+            )
             if version is not None:
                 conn.execute(
                     update(patch_sets)
                     .where(patch_sets.c.channel_id == channel_id, patch_sets.c.version == version)
                     .values(active_from=at, active_until=None)
                 )
+
+    def patch_set_at(self, channel_id: int, at: int) -> tuple[bool, PatchSetRow | None]:
+        """(whether any stored patch set was ever put in force by T, the one in force at T)."""
+        query = (
+            select(patch_set_log.c.version)
+            .where(patch_set_log.c.channel_id == channel_id, patch_set_log.c.at <= at)
+            .order_by(patch_set_log.c.at.desc(), patch_set_log.c.id.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return False, None
+        return True, self.patch_set(channel_id, row[0]) if row[0] is not None else None
 
     def active_patch_set(self, channel_id: int) -> PatchSetRow | None:
         found = [row for row in self.patch_sets(channel_id) if row.active]
@@ -168,6 +191,58 @@ class HistoryPart(CatalogPart):
                     snapshots.c.channel_id == channel_id, snapshots.c.id == snapshot_id
                 )
             )
+
+
+class AsOfPart(CatalogPart):
+    """What a channel subdir held at a time T (milliseconds): the live rows that had arrived
+    by T and the history rows that had arrived by T and left after it."""
+
+    def records_as_of(self, channel_id: int, subdir: str, at: int) -> list[tuple[str, bytes]]:
+        live = select(artifacts.c.filename, artifacts.c.record).where(
+            artifacts.c.channel_id == channel_id,
+            artifacts.c.subdir == subdir,
+            artifacts.c.indexed_timestamp <= at,
+        )
+        gone = select(artifact_history.c.filename, artifact_history.c.record).where(
+            artifact_history.c.channel_id == channel_id,
+            artifact_history.c.subdir == subdir,
+            artifact_history.c.indexed_timestamp <= at,
+            artifact_history.c.removed_at > at,
+        )
+        with self.engine.connect() as conn:
+            rows = [*conn.execute(live), *conn.execute(gone)]
+        # A filename replaced after T: the history row is what was there at T.
+        return sorted({filename: bytes(record) for filename, record in rows}.items())
+
+    def removed_as_of(self, channel_id: int, subdir: str, at: int) -> list[str]:
+        """Filenames that had left by T (repodata `removed` as it was)."""
+        query = select(artifact_history.c.filename).where(
+            artifact_history.c.channel_id == channel_id,
+            artifact_history.c.subdir == subdir,
+            artifact_history.c.removed_at <= at,
+        )
+        with self.engine.connect() as conn:
+            return sorted({row[0] for row in conn.execute(query)})
+
+    def last_change_before(self, channel_id: int, subdir: str, at: int) -> int:
+        """The time of the subdir's last arrival or departure at or before T (0: none): two
+        times with the same last change see the same records."""
+        arrived = select(func.max(artifacts.c.indexed_timestamp)).where(
+            artifacts.c.channel_id == channel_id,
+            artifacts.c.subdir == subdir,
+            artifacts.c.indexed_timestamp <= at,
+        )
+        history = artifact_history.c
+        mine = and_(history.channel_id == channel_id, history.subdir == subdir)
+        moved = select(
+            func.max(func.coalesce(history.removed_at, 0)),
+            func.max(history.indexed_timestamp),
+        ).where(mine, or_(history.removed_at <= at, history.indexed_timestamp <= at))
+        with self.engine.connect() as conn:
+            latest = int(conn.execute(arrived).scalar() or 0)
+            left, came = conn.execute(moved).one()
+        candidates = [latest, *(int(v) for v in (left, came) if v is not None and v <= at)]
+        return max(candidates)
 
 
 def _snapshot(row: tuple[object, ...]) -> SnapshotRow:

@@ -25,7 +25,7 @@ metadata = MetaData()
 
 #: Bumped when the tables change; stored in `catalog_info`. Older catalogs are upgraded in place
 #: by the statements in `MIGRATIONS` (version -> statements that bring version-1 to version).
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE subdirs ADD COLUMN scan_signature VARCHAR(64)",),
@@ -38,6 +38,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX IF NOT EXISTS ix_artifacts_yanked ON artifacts (channel_id, subdir, yanked)",
     ),
     # 6: the patch_sets and snapshots tables (made by create_all).
+    # 7: the artifact_history and patch_set_log tables (made by create_all).
 }
 
 catalog_info = Table(
@@ -142,6 +143,38 @@ patch_sets = Table(
     Column("path", String(1024), nullable=False),
     Column("active_from", BigInteger, nullable=True),
     Column("active_until", BigInteger, nullable=True),
+)
+
+#: Artifacts that left a channel (removed, or replaced by other bytes under the same filename),
+#: with when they left: with the live rows (whose `indexed_timestamp` says when they arrived),
+#: what the channel held at any time T (as-of channels, stockyard.timetravel).
+artifact_history = Table(
+    "artifact_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel_id", Integer, ForeignKey("channels.id", ondelete="CASCADE"), nullable=False),
+    Column("subdir", String(32), nullable=False),
+    Column("filename", String(256), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("indexed_timestamp", BigInteger, nullable=False),
+    Column("removed_at", BigInteger, nullable=False),
+    Column("record", LargeBinary, nullable=False),
+)
+Index(
+    "ix_artifact_history_subdir",
+    artifact_history.c.channel_id,
+    artifact_history.c.subdir,
+    artifact_history.c.removed_at,
+)
+
+#: Every change of the patch set in force (version NULL: none), for "which was in force at T".
+patch_set_log = Table(
+    "patch_set_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel_id", Integer, ForeignKey("channels.id", ondelete="CASCADE"), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("version", Integer, nullable=True),
 )
 
 #: Per channel: immutable views of its published files at a moment (see stockyard.snapshots).

@@ -88,6 +88,8 @@ async def serve_channel_file(
     try:
         if channel_name in RESERVED_CHANNEL_NAMES:
             raise NotFound(f"no route /{channel_name}/{path[:200]}", hint="See /api/docs.")
+        if path.startswith("as-of/"):
+            return await _serve_as_of(request, state, channel_name, path, url_token)
         key = file_key(path)
         cached = state.channels.get(channel_name)
         if cached is not None and not cached.channel.private:
@@ -112,6 +114,18 @@ async def serve_channel_file(
             "Clients fall back to repodata.json when a variant is missing.",
         )
     return await _respond(request, state, channel_name, key, opened, private, max_age)
+
+
+async def _serve_as_of(
+    request: Request, state: ServerState, channel_name: str, path: str, url_token: str | None
+) -> Response:
+    from stockyard.server.as_of_files import as_of_file
+
+    token = presented_token(request.headers, url_token)
+    private, max_age, opened = await anyio.to_thread.run_sync(
+        as_of_file, state, channel_name, path.removeprefix("as-of/"), token
+    )
+    return await _respond(request, state, channel_name, path, opened, private, max_age)
 
 
 async def _respond(
