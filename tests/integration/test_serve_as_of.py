@@ -19,7 +19,7 @@ import rattler
 from rattler import Gateway, SourceConfig
 
 from tests.server.artifacts import make_artifact
-from tests.server.live import LiveServer, live_server, stockyard
+from tests.server.live import live_server, stockyard
 from tests.server.uploading import prefix_upload
 
 pytestmark = pytest.mark.integration

@@ -19,6 +19,7 @@ from stockyard.cli import (
     schema_cmd,
     serve_cmd,
     token_cmd,
+    trust_cmd,
     validate_cmd,
 )
 from stockyard.cli.output import print_error
@@ -48,6 +49,7 @@ for _module in (
     history_cmd,
     recipe_cmd,
     mirror_cmd,
+    trust_cmd,
 ):
     _module.register(app)
 

@@ -40,6 +40,7 @@ from stockyard.publish.subdir import (
 )
 from stockyard.publish.writer import Publisher
 from stockyard.storage import Store
+from stockyard.trust import is_signed_channel
 from stockyard.types.errors import InvalidMetadata, StockyardError
 from stockyard.types.labels import is_label_channel
 from stockyard.types.policy import ChannelPolicy
@@ -146,9 +147,22 @@ class ChannelCommit:
                 self.store.put(key, data)
         plan = self._plan(touched, states, set(recheck))
         try:
-            return self._publish(plan, touched, full_names=files_owed)
+            result = self._publish(plan, touched, full_names=files_owed)
         finally:
             shutil.rmtree(self.scratch, ignore_errors=True)
+        self.sign()
+        return result
+
+    def sign(self) -> None:
+        """Sign what was published, for a channel set up with `stockyard trust init` (CCT
+        signatures in repodata.json; a no-op otherwise). Unchanged subdirs cost a few stats, so
+        every commit also repairs a signing a crash interrupted."""
+        channeldata = self.store.local_path(CHANNELDATA_JSON)
+        if channeldata is None or not is_signed_channel(channeldata.parent):
+            return
+        from stockyard.trust.sign import sign_channel  # imports cryptography: only when signing
+
+        sign_channel(channeldata.parent, zst_level=self.policy.publish.zst_level)
 
     def commit_or_report(self, changes: ChangeSet) -> CommitResult:
         """`commit`, for ways in that must tell a client the truth: when publishing fails after

@@ -1,0 +1,222 @@
+"""`stockyard trust ...`: conda-content-trust signing of a channel (see docs/trust.md).
+
+- `init` creates root and key_mgr keys (written to --keys-dir, kept offline) and metadata, and
+  the online pkg_mgr key (encrypted with STOCKYARD_TRUST_PASSPHRASE), then signs the channel;
+- `sign` signs every published subdir now (incremental);
+- `rotate-root`, `rotate-pkg-mgr`, `renew-key-mgr` re-issue metadata with the offline keys;
+- `verify` checks a channel directory or URL: root chain, key_mgr, every record, expirations.
+
+Writers take the channel lock (`<channel>/.stockyard/index.lock`), like `stockyard index`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from stockyard.cli.output import print_json, stdout
+
+trust_app = typer.Typer(
+    help="Sign a channel as conda-content-trust expects, rotate keys, verify.",
+    no_args_is_help=True,
+)
+
+_KEYS_HELP = "Directory of the offline root and key_mgr keys (keep it off the server)."
+_CHANNEL = typer.Argument(..., help="The channel directory.", file_okay=False)
+
+
+@contextmanager
+def _locked(channel_dir: Path) -> Iterator[None]:
+    from stockyard.index.workspace import ChannelWorkspace
+    from stockyard.types.errors import ConfigError
+
+    if not channel_dir.is_dir():
+        raise ConfigError(f"{channel_dir} is not a directory", hint="Pass a channel directory.")
+    with ChannelWorkspace(channel_dir).lock():
+        yield
+
+
+def _sign_all(channel_dir: Path, zst_level: int) -> list[Any]:
+    from stockyard.trust.sign import sign_channel
+
+    results = sign_channel(channel_dir, zst_level=zst_level) or []
+    for result in results:
+        stdout.print(
+            f"{result.subdir}: {result.records} records, {result.signed} signed now, "
+            f"{result.reused} unchanged ({result.seconds:.2f}s)",
+            highlight=False,
+        )
+    return results
+
+
+def _print_ceremony(result: Any) -> None:
+    for path in result.written:
+        stdout.print(f"wrote {path}", highlight=False)
+    for path in result.offline_keys:
+        stdout.print(f"offline key {path} (mode 0600): move it off this machine", highlight=False)
+    if result.pkg_mgr_key:
+        stdout.print(f"pkg_mgr key {result.pkg_mgr_key}", highlight=False)
+
+
+@trust_app.command("init")
+def init(
+    channel_dir: Path = _CHANNEL,
+    keys_dir: Path = typer.Option(..., "--keys-dir", help=_KEYS_HELP),
+    root_keys: int = typer.Option(1, "--root-keys", help="How many root keys."),
+    root_threshold: int = typer.Option(1, "--root-threshold", help="Root signatures needed."),
+    expires: float = typer.Option(365, "--expires", help="Days until root metadata expires."),
+    key_mgr_expires: float = typer.Option(365, "--key-mgr-expires", help="Days for key_mgr."),
+    zst_level: int = typer.Option(3, "--zst-level", help="zstd level of rewritten files."),
+) -> None:
+    """Set a channel up for signing and sign what it publishes."""
+    from stockyard.trust.ceremony import init_channel
+    from stockyard.trust.keystore import online_passphrase
+
+    passphrase = online_passphrase()
+    with _locked(channel_dir):
+        result = init_channel(
+            channel_dir,
+            keys_dir,
+            passphrase,
+            root_keys=root_keys,
+            root_threshold=root_threshold,
+            root_days=expires,
+            key_mgr_days=key_mgr_expires,
+        )
+        _print_ceremony(result)
+        _sign_all(channel_dir, zst_level)
+
+
+@trust_app.command("sign")
+def sign(
+    channel_dir: Path = _CHANNEL,
+    zst_level: int = typer.Option(3, "--zst-level", help="zstd level of rewritten files."),
+) -> None:
+    """Sign every published subdir now (only new and changed records are signed again)."""
+    from stockyard.trust.errors import TrustNotConfigured
+    from stockyard.trust.layout import TrustLayout
+
+    if not TrustLayout(channel_dir).is_configured():
+        raise TrustNotConfigured(f"{channel_dir} is not set up for signing")
+    with _locked(channel_dir):
+        _sign_all(channel_dir, zst_level)
+
+
+@trust_app.command("rotate-root")
+def rotate_root(
+    channel_dir: Path = _CHANNEL,
+    keys_dir: Path = typer.Option(..., "--keys-dir", help=_KEYS_HELP),
+    root_keys: int = typer.Option(1, "--root-keys", help="How many new root keys."),
+    root_threshold: int = typer.Option(1, "--root-threshold", help="Root signatures needed."),
+    keep_root_keys: bool = typer.Option(
+        False, "--keep-root-keys", help="Keep the root keys (e.g. only to extend --expires)."
+    ),
+    new_key_mgr_key: bool = typer.Option(
+        False, "--new-key-mgr-key", help="Also replace the key_mgr key (re-signs key_mgr.json)."
+    ),
+    expires: float = typer.Option(None, "--expires", help="Days until the new root expires."),
+) -> None:
+    """Write N+1.root.json, signed by the current root keys and the new ones."""
+    from stockyard.trust.rotation import rotate_root as rotate
+
+    with _locked(channel_dir):
+        result = rotate(
+            channel_dir,
+            keys_dir,
+            new_root_keys=None if keep_root_keys else root_keys,
+            root_threshold=root_threshold,
+            new_key_mgr_key=new_key_mgr_key,
+            root_days=expires,
+        )
+    _print_ceremony(result)
+
+
+@trust_app.command("rotate-pkg-mgr")
+def rotate_pkg_mgr(
+    channel_dir: Path = _CHANNEL,
+    keys_dir: Path = typer.Option(..., "--keys-dir", help=_KEYS_HELP),
+    overlap_days: float = typer.Option(
+        7, "--overlap-days", help="Days key_mgr.json lists the old key too (0: revoke it now)."
+    ),
+    key_mgr_expires: float = typer.Option(None, "--key-mgr-expires", help="Days for key_mgr."),
+    zst_level: int = typer.Option(3, "--zst-level", help="zstd level of rewritten files."),
+) -> None:
+    """A new online pkg_mgr key; every record is signed again with it."""
+    from stockyard.trust.keystore import online_passphrase
+    from stockyard.trust.rotation import rotate_pkg_mgr as rotate
+
+    passphrase = online_passphrase()
+    with _locked(channel_dir):
+        result = rotate(
+            channel_dir,
+            keys_dir,
+            passphrase,
+            overlap_days=overlap_days,
+            key_mgr_days=key_mgr_expires,
+        )
+        _print_ceremony(result)
+        _sign_all(channel_dir, zst_level)
+
+
+@trust_app.command("renew-key-mgr")
+def renew_key_mgr(
+    channel_dir: Path = _CHANNEL,
+    keys_dir: Path = typer.Option(..., "--keys-dir", help=_KEYS_HELP),
+    expires: float = typer.Option(365, "--expires", help="Days until key_mgr expires."),
+) -> None:
+    """Re-issue key_mgr.json with a later expiration (same pkg_mgr keys)."""
+    from stockyard.trust.rotation import renew_key_mgr as renew
+
+    with _locked(channel_dir):
+        _print_ceremony(renew(channel_dir, keys_dir, key_mgr_days=expires))
+
+
+@trust_app.command("verify")
+def verify(
+    location: str = typer.Argument(..., help="A channel directory or URL."),
+    root: Path = typer.Option(
+        None, "--root", exists=True, dir_okay=False, help="Trusted root to start from."
+    ),
+    signing_base: str = typer.Option(
+        None, "--signing-base", help="Where N.root.json and key_mgr.json are (default: channel)."
+    ),
+    subdir: list[str] = typer.Option(None, "--subdir", help="Only these subdirs."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Verify root chain, key_mgr and every record signature; exit 1 on any problem."""
+    from stockyard.trust.canonical import decode_json
+    from stockyard.trust.verify import verify_channel
+
+    trusted = decode_json(root.read_bytes()) if root else None
+    report = verify_channel(
+        location, trusted_root=trusted, signing_base=signing_base, subdirs=subdir or None
+    )
+    if as_json:
+        print_json(report.as_json())
+    else:
+        _print_report(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _print_report(report: Any) -> None:
+    stdout.print(
+        f"root version {report.root_version} (expires {report.root_expires or '?'}), key_mgr "
+        f"version {report.key_mgr_version} (expires {report.key_mgr_expires or '?'})",
+        highlight=False,
+    )
+    for subdir, count in report.verified.items():
+        stdout.print(f"{subdir}: {count} records verified", highlight=False)
+    for note in report.notes:
+        stdout.print(f"note: {note}", highlight=False)
+    for problem in report.problems:
+        stdout.print(f"[red]problem:[/] {problem}", highlight=False)
+    stdout.print("OK" if report.ok else f"FAILED: {len(report.problems)} problem(s)")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(trust_app, name="trust")
