@@ -26,6 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stockyard.catalog import Catalog, Channel, Move, SubdirChanges, SubdirState
+from stockyard.index.incremental_patches import (
+    differ_only_within,
+    published_instructions,
+    yaml_instructions,
+)
 from stockyard.index.policy import effective_policy, load_policy_patch_source
 from stockyard.index.workspace import ChannelWorkspace
 from stockyard.patches.apply import validate_instructions
@@ -214,7 +219,8 @@ class ChannelCommit:
             if not change.changes_records:
                 continue
             item = touched.setdefault(change.subdir, SubdirChange())
-            item.filenames |= {row.filename for row in change.upserts}
+            item.filenames |= {row.filename for row in change.upserts} | set(change.yanks)
+            item.removed |= set(change.removed)
             item.names |= {row.name for row in change.upserts}
             looked_up = [*change.removed, *change.yanks]
             if looked_up:
@@ -241,9 +247,13 @@ class ChannelCommit:
             )
             if not (owed or subdir in touched or subdir in recheck):
                 continue
-            instructions = self._instructions(subdir)
-            full = owed or needs_full_publish(prior, instructions, options)
             change = touched.get(subdir)
+            instructions = self._instructions(subdir, None if owed else change)
+            full = owed or needs_full_publish(prior, instructions, options)
+            if full and not owed and change is not None and prior is not None:
+                # Instructions that differ only in the entries of what this commit changed
+                # need no full publish: those records are re-patched anyway.
+                full = not self._changed_only_within(subdir, prior, instructions, change)
             if not full and change is None:
                 continue  # rechecked: published with these instructions and options already
             if prior is None and subdir not in touched:
@@ -252,21 +262,36 @@ class ChannelCommit:
             plan.instructions[subdir] = instructions
         return plan
 
-    def _instructions(self, subdir: str) -> dict[str, Any]:
+    def _changed_only_within(
+        self, subdir: str, prior: SubdirState, instructions: dict[str, Any], change: SubdirChange
+    ) -> bool:
+        if prior.options_fingerprint != options_fingerprint(self.policy.publish):
+            return False
+        published = published_instructions(self.store, subdir, prior.patch_fingerprint)
+        return published is not None and differ_only_within(
+            published, instructions, change.affected
+        )
+
+    def _instructions(self, subdir: str, change: SubdirChange | None = None) -> dict[str, Any]:
         """The subdir's patch instructions (checked), with the operator's yanks as `revoke`."""
-        instructions = self._source_instructions(subdir)
+        instructions = self._source_instructions(subdir, change)
         yanked = self.catalog.yanked_filenames(self.channel.id, subdir)
         if yanked:
             instructions = {**EMPTY_INSTRUCTIONS, **instructions}
             instructions["revoke"] = sorted({*instructions["revoke"], *yanked})
         return instructions
 
-    def _source_instructions(self, subdir: str) -> dict[str, Any]:
+    def _source_instructions(
+        self, subdir: str, change: SubdirChange | None = None
+    ) -> dict[str, Any]:
         source = self.patch_source
         if source is None:
             return {}
-        from stockyard.patches.sources import GeneratorPatchSource
+        from stockyard.patches.sources import GeneratorPatchSource, YamlPatchSource
 
+        if isinstance(source, YamlPatchSource):
+            # Per record: only the changed records are patched again (O(change)).
+            return yaml_instructions(self.catalog, self.channel, self.store, source, subdir, change)
         # Only Python generators look at the repodata; building it is O(records).
         repodata: dict[str, Any] = {}
         if isinstance(source, GeneratorPatchSource):

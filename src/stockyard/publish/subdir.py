@@ -81,8 +81,14 @@ class SubdirChange:
 
     #: Package names with added, changed or removed artifacts.
     names: set[str] = field(default_factory=set)
-    #: Filenames stored anew (their patched form must be computed).
+    #: Filenames stored anew or yanked/restored (their patched form must be computed).
     filenames: set[str] = field(default_factory=set)
+    #: Filenames removed (their instruction entries may go).
+    removed: set[str] = field(default_factory=set)
+
+    @property
+    def affected(self) -> set[str]:
+        return self.filenames | self.removed
 
 
 @dataclass(slots=True)
@@ -165,14 +171,19 @@ class _SubdirJob:
     def apply_patches(self, change: SubdirChange | None) -> int:
         """Store patch results of the records the instructions touch; how many were stored."""
         compiled = compile_patches(self.instructions) if self.instructions else None
+        touched = set(compiled.touched) if compiled else set()
         if change is None:
             self.catalog.reset_patches(self.channel.id, self.subdir)
-            targets = set(compiled.touched) if compiled else set()
+            targets, untouched = touched, set()
         else:
-            targets = change.filenames & set(compiled.touched) if compiled else set()
-        if not targets or compiled is None:
-            return 0
-        updates = self._patched(compiled, targets)
+            # A changed filename the instructions no longer touch (e.g. un-yanked) loses its
+            # stored patch result.
+            targets, untouched = change.filenames & touched, change.filenames - touched
+        updates: list[tuple[str, bytes | None, bool]] = [
+            (filename, None, False) for filename in sorted(untouched)
+        ]
+        if targets and compiled is not None:
+            updates += self._patched(compiled, targets)
         self.catalog.set_patched(self.channel.id, self.subdir, updates)
         return len(updates)
 

@@ -1,0 +1,160 @@
+"""Patch work in O(change): per-record patch YAML and "did only the changed entries change?".
+
+Patch YAML rules judge one record at a time, so a subdir's instructions are the union of
+per-record entries. After a commit, only the records it changed (and their `.tar.bz2`/`.conda`
+twins, which one entry can reach) are patched again; every other entry is taken from the
+subdir's published `patch_instructions.json`, which is trusted only when it is exactly what the
+last publish wrote (its fingerprint is the subdir state's) and was made by the same rules (a
+small record under `.stockyard/yaml-patches/`). Anything else (new rules, a lost file, a crash)
+regenerates the whole subdir, as before.
+
+`differ_only_within` lets any patch source avoid a full republish when its instructions differ
+from the published ones only in the entries of the filenames the commit re-patches anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from stockyard.catalog import Catalog, Channel
+from stockyard.patches.instructions_gen import complete_instructions, instructions_from_changes
+from stockyard.publish.subdir import (
+    EMPTY_INSTRUCTIONS,
+    SubdirChange,
+    patch_fingerprint,
+    unpatched_repodata,
+)
+from stockyard.storage import Store
+from stockyard.types.encoding import encode_json
+from stockyard.types.repodata import PATCH_INSTRUCTIONS_JSON
+
+if TYPE_CHECKING:
+    from stockyard.patches.sources import YamlPatchSource
+
+_SIDECAR = ".stockyard/yaml-patches/{subdir}.json"
+_SECTIONS = ("packages", "packages.conda")
+_TAR_BZ2, _CONDA = ".tar.bz2", ".conda"
+
+
+def published_instructions(
+    store: Store, subdir: str, fingerprint: str | None
+) -> dict[str, Any] | None:
+    """The subdir's published patch instructions, if they are what the last publish (whose
+    fingerprint the subdir state holds) wrote; else None."""
+    key = f"{subdir}/{PATCH_INSTRUCTIONS_JSON}"
+    if fingerprint is None or store.stat(key) is None:
+        return None
+    try:
+        data = msgspec.json.decode(store.get(key))
+    except msgspec.DecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    if patch_fingerprint(data) == fingerprint:
+        return data
+    if data == EMPTY_INSTRUCTIONS and patch_fingerprint({}) == fingerprint:
+        return {}
+    return None
+
+
+def _twin(filename: str) -> str | None:
+    if filename.endswith(_TAR_BZ2):
+        return filename[: -len(_TAR_BZ2)] + _CONDA
+    if filename.endswith(_CONDA):
+        return filename[: -len(_CONDA)] + _TAR_BZ2
+    return None
+
+
+def differ_only_within(old: Mapping[str, Any], new: Mapping[str, Any], filenames: set[str]) -> bool:
+    """Whether `new` equals `old` except for entries of `filenames` (whose records are patched
+    again anyway). A changed `.tar.bz2` entry whose `.conda` twin is not in `filenames` counts
+    as a difference: conda-index applies it to the twin too."""
+    before, after = complete_instructions(old), complete_instructions(new)
+    if before["patch_instructions_version"] != after["patch_instructions_version"]:
+        return False
+    for section in _SECTIONS:
+        a, b = before[section], after[section]
+        for filename in set(a) | set(b):
+            if a.get(filename) == b.get(filename):
+                continue
+            twin = _twin(filename)
+            reaches_twin = section == "packages" and twin is not None and twin not in filenames
+            if filename not in filenames or reaches_twin:
+                return False
+    for key in ("remove", "revoke"):
+        if set(before[key]) - filenames != set(after[key]) - filenames:
+            return False
+    return True
+
+
+def yaml_instructions(
+    catalog: Catalog,
+    channel: Channel,
+    store: Store,
+    source: YamlPatchSource,
+    subdir: str,
+    change: SubdirChange | None,
+) -> dict[str, Any]:
+    """The subdir's instructions from patch YAML: re-patching only `change`'s records when the
+    published instructions were made by these rules, else every record."""
+    base = _trusted_base(catalog, channel, store, source, subdir) if change else None
+    if base is None or change is None:
+        repodata = unpatched_repodata(catalog, channel, subdir)
+        instructions = source.instructions_for(subdir, repodata)
+    else:
+        instructions = _updated(catalog, channel, source, subdir, base, change.affected)
+    _remember(store, source, subdir, instructions)
+    return instructions
+
+
+def _trusted_base(
+    catalog: Catalog, channel: Channel, store: Store, source: YamlPatchSource, subdir: str
+) -> dict[str, Any] | None:
+    sidecar = _SIDECAR.format(subdir=subdir)
+    state = catalog.subdir_states(channel.id).get(subdir)
+    if state is None or store.stat(sidecar) is None:
+        return None
+    remembered = msgspec.json.decode(store.get(sidecar))
+    published = published_instructions(store, subdir, state.patch_fingerprint)
+    if published is None or remembered.get("rules") != source.fingerprint:
+        return None
+    if remembered.get("sections") != _sections_fingerprint(published):
+        return None
+    return complete_instructions(published)
+
+
+def _updated(
+    catalog: Catalog,
+    channel: Channel,
+    source: YamlPatchSource,
+    subdir: str,
+    base: dict[str, Any],
+    affected: Iterable[str],
+) -> dict[str, Any]:
+    """`base` with the entries of `affected` (and their twins) computed again."""
+    scope = set(affected)
+    scope |= {twin for name in scope if (twin := _twin(name)) is not None}
+    repodata: dict[str, Any] = {"info": {"subdir": subdir}, "packages": {}, "packages.conda": {}}
+    for filename, raw in catalog.records_for_filenames(channel.id, subdir, scope):
+        section = "packages.conda" if filename.endswith(_CONDA) else "packages"
+        repodata[section][filename] = msgspec.json.decode(raw)
+    partial = instructions_from_changes(repodata, source.rules.changed_records(repodata, subdir))
+    result = complete_instructions(base)
+    for section in _SECTIONS:
+        kept = {k: v for k, v in result[section].items() if k not in scope}
+        result[section] = dict(sorted({**kept, **partial[section]}.items()))
+    result["revoke"], result["remove"] = [], []  # patch YAML never revokes or removes
+    return result
+
+
+def _sections_fingerprint(instructions: Mapping[str, Any]) -> str:
+    complete = complete_instructions(instructions)
+    return patch_fingerprint({section: complete[section] for section in _SECTIONS})
+
+
+def _remember(store: Store, source: YamlPatchSource, subdir: str, instructions: Any) -> None:
+    record = {"rules": source.fingerprint, "sections": _sections_fingerprint(instructions)}
+    store.put(_SIDECAR.format(subdir=subdir), encode_json(record))
