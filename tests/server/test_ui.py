@@ -1102,3 +1102,23 @@ def test_revoke_checks_the_form(client, catalog, admin_token, tokens) -> None:  
     assert as_json.status_code == 400
     assert _status(catalog, read.info.id) == "active"
     assert client.get("/ui/-/tokens/revoke").status_code == 404  # GET is not a way to revoke
+
+
+def test_package_page_shows_which_patch_rule_changed_which_field(  # type: ignore[no-untyped-def]
+    client, admin_token, tmp_path: Path
+) -> None:
+    path = make_artifact(tmp_path / "art", "patchme", "1.0", depends=["python"])
+    _upload(client, "main", path, admin_token)
+    rules = b"if:\n  name: patchme\nthen:\n  - add_depends: extra-dep\n"
+    response = client.put(
+        "/api/channels/main/patches", content=rules, headers={"X-API-Key": admin_token}
+    )
+    assert response.status_code == 201, response.text
+    page = _Page(client.get("/ui/main/patchme").text)
+    assert "Patches of noarch/patchme-1.0-0.conda" in page.visible
+    assert '["python"]' in page.visible and '["python", "extra-dep"]' in page.visible
+    assert "patch set v1: patches.yaml, document 0" in page.visible
+    assert "/.stockyard/" not in page.visible  # server paths stay private
+    unpatched = make_artifact(tmp_path / "art", "plainpkg", "1.0")
+    _upload(client, "main", unpatched, admin_token)
+    assert "Patches of" not in _Page(client.get("/ui/main/plainpkg").text).visible

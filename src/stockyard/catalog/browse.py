@@ -77,6 +77,8 @@ class ArtifactDetail:
     #: The run_exports the channel publishes for it (shards, run_exports.json): the artifact's
     #: `info/run_exports.json` unless a patch changed the record's (`published_run_exports`).
     run_exports: dict[str, Any] = field(default_factory=dict)
+    #: The record as read from the artifact, when patches changed it (None: unpatched).
+    unpatched: dict[str, Any] | None = None
 
 
 def _prefilter_safe(needle: str) -> bool:
@@ -294,6 +296,7 @@ def _artifact_detail(row: Any) -> ArtifactDetail:
         run_exports=published_run_exports(
             record, patched, bytes(exports) if exports is not None else None
         ),
+        unpatched=_decode(record) if patched is not None else None,
     )
 
 

@@ -422,6 +422,25 @@ class PatchYamlRules:
                 rule.apply(state, subdir, filename)
         return state
 
+    def explain(
+        self, filename: str, record: dict[str, Any], subdir: str
+    ) -> list[tuple[str, list[str]]]:
+        """Which rules change `record`, in order, and the keys each one changed: (where the rule
+        is, e.g. `numpy.yaml, document 3`, keys). For the web UI; the linear way, one record."""
+        state = _owned_copy(record)
+        out: list[tuple[str, list[str]]] = []
+        for rule in self.rules_for(str(record.get("name") or "")):
+            if not rule.matches_all(state, subdir, filename):
+                continue
+            before = {key: _owned_copy({key: value})[key] for key, value in state.items()}
+            if rule.apply(state, subdir, filename):
+                keys = sorted(
+                    k for k in state.keys() | before.keys() if state.get(k) != before.get(k)
+                )
+                if keys:
+                    out.append((rule.where, keys))
+        return out
+
     def changed_records(
         self, repodata: Mapping[str, Any], subdir: str
     ) -> dict[str, dict[str, Any]]:

@@ -44,6 +44,7 @@ from stockyard.server.ui.common import (
     visitor_of,
 )
 from stockyard.server.ui.contents import Contents, read_contents
+from stockyard.server.ui.patch_view import patch_changes
 from stockyard.server.ui.templating import first_text, text
 
 #: Versions per page of a package (each with all its builds).
@@ -276,6 +277,8 @@ def _details(page: _Page, request: Request) -> dict[str, Any]:
     )
     used_by = state.catalog.used_by(channel.id, name)
     return {
+        "patches": patch_changes(state.catalog, channel, selected),
+        "patched_build": f"{selected.subdir}/{selected.filename}",
         "versions": _version_views(page, shown, link, selected),
         "run_exports": [
             RunExportsGroup(builds, [(kind, link(specs)) for kind, specs in kinds])
