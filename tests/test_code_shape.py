@@ -22,6 +22,8 @@ ALLOWED = {
     "publish": {"types", "storage", "catalog", "patches"},
     "index": {"types", "storage", "catalog", "patches", "publish", "package", "trust"},
     "trust": {"types"},
+    "scan": {"types", "package", "catalog"},
+    "sbom": {"types", "package", "scan"},
     "labels": {"types", "storage", "catalog", "index"},
     "patchsets": {"types", "catalog", "index", "patches"},
     "snapshots": {"types", "catalog", "index"},

@@ -16,6 +16,8 @@ from stockyard.cli import (
     package_cmd,
     patch_cmd,
     recipe_cmd,
+    sbom_cmd,
+    scan_cmd,
     schema_cmd,
     serve_cmd,
     token_cmd,
@@ -50,6 +52,8 @@ for _module in (
     recipe_cmd,
     mirror_cmd,
     trust_cmd,
+    scan_cmd,
+    sbom_cmd,
 ):
     _module.register(app)
 

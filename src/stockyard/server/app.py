@@ -46,6 +46,7 @@ from stockyard.server import (
     history_api,
     labels_api,
     packages_api,
+    scan_api,
     ui,
     uploads,
 )
@@ -119,6 +120,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(packages_api.router)
     app.include_router(labels_api.router)
     app.include_router(history_api.router)
+    app.include_router(scan_api.router)
     api_docs.register(app)
     _add(app, "/api/channels/{channel}/upload/{filename}", uploads.quetz_upload, ["POST"])
     _add(app, "/api/v1/upload/{channel}", uploads.prefix_upload, ["POST"])
