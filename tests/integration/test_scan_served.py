@@ -112,3 +112,36 @@ def test_scan_served_channel_and_read_results_over_the_api(
     assert client.get("/api/channels/secret/scan").status_code == 404
     private = client.get("/api/channels/secret/scan", headers={"X-API-Key": admin}).json()
     assert private["not_scanned"] == 0  # same sha256s as main: scanned once, for both
+
+
+def test_scan_policy_refuses_vulnerable_uploads(settings: Settings, tmp_path: Path) -> None:
+    """`stockyard scan policy CH --mode refuse`: an upload embedding a component with a known
+    high advisory gets 400 with the advisory and the fixed version; nothing is stored; a clean
+    upload passes; `--mode flag` lets it in."""
+    bootstrap(settings)
+    runner = CliRunner()
+    data = ["--data", settings.data_dir]
+    osv = zip_folder(OSV_FOLDER, tmp_path / "all.zip", {})
+    assert runner.invoke(_cli(), ["scan", "db", "update", "--from", str(osv), *data]).exit_code == 0
+    from stockyard.cli import main as cli_main
+
+    assert cli_main.main(["scan", "policy", "main", "--mode", "refuse", *data]) == 0
+    assert cli_main.main(["scan", "policy", "main", "--mode", "sometimes", *data]) == 1
+    vulnerable = python_artifact(
+        tmp_path / "v", "requests", "2.30.0", dists=[("requests", "2.30.0"), ("urllib3", "1.26.4")]
+    )
+    clean = python_artifact(
+        tmp_path / "c", "requests", "2.31.0", dists=[("requests", "2.31.0"), ("urllib3", "2.0.7")]
+    )
+    with TestClient(create_app(settings)) as client:
+        admin = client.app.state.stockyard.catalog.create_token(scope="admin").token  # type: ignore[attr-defined]
+        refused = quetz_upload(client, "main", vulnerable, admin)
+        assert refused.status_code == 400, refused.text
+        body = refused.json()
+        assert body["error"] == "VulnerableUpload" and "GHSA-q2q7-5pp4-w6pg" in body["message"]
+        assert "1.26.5" in body["message"]
+        listed = client.get("/main/noarch/repodata.json").json()["packages.conda"]
+        assert vulnerable.name not in listed
+        assert quetz_upload(client, "main", clean, admin).status_code == 201
+        assert cli_main.main(["scan", "policy", "main", "--mode", "flag", *data]) == 0
+        assert quetz_upload(client, "main", vulnerable, admin).status_code == 201

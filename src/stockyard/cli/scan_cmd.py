@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -180,6 +180,67 @@ def _print_report(result: ChannelReport) -> None:
                 f"    {f.severity:8} {f.advisory_id} {escape(f.purl)}{fixed}: {escape(f.summary)}",
                 highlight=False,
             )
+
+
+@scan_app.command("policy")
+def policy(
+    channel: str = typer.Argument(..., help="A channel of the server's data directory."),
+    mode: str = typer.Option(
+        None, "--mode", help="off | flag (record and show) | refuse (refuse vulnerable uploads)."
+    ),
+    threshold: str = typer.Option(
+        None, "--threshold", help="Lowest severity refused: low, medium, high, critical."
+    ),
+    accept: list[str] = typer.Option(
+        [], "--accept", metavar="ADVISORY", help="An advisory id (or alias) to accept."
+    ),
+    refuse_unknown: bool = typer.Option(
+        None, "--refuse-unknown/--allow-unknown", help="Refuse findings of unknown severity."
+    ),
+    clear: bool = typer.Option(False, "--clear", help="Stop scanning uploads to the channel."),
+    data: Path = typer.Option(None, "--data", "-d", help=DATA_HELP),
+    config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+) -> None:
+    """Show or set the channel's upload scan policy (uploads are matched against the OSV data
+    loaded with `stockyard scan db update`)."""
+    import msgspec
+
+    from stockyard.server.channels import open_catalog
+    from stockyard.types.policy import ScanPolicy
+
+    settings = load_cli_settings(config, data)
+    catalog = open_catalog(settings)
+    try:
+        found = catalog.require_channel(channel)
+        stored = catalog.channel_policy(found.id)
+        current = stored.scan or ScanPolicy()
+        changes = {"mode": mode, "threshold": threshold, "refuse_unknown": refuse_unknown}
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if accept:
+            changes["accept"] = tuple(accept)
+        updated = None if clear else _converted(msgspec.structs.replace(current, **changes))
+        if clear or changes:
+            catalog.set_channel_policy(found.id, msgspec.structs.replace(stored, scan=updated))
+        shown = catalog.channel_policy(found.id).scan
+    finally:
+        catalog.close()
+    print_json(msgspec.to_builtins(shown) if shown else None)
+
+
+def _converted(policy: Any) -> Any:
+    """The policy checked against its schema (an unknown mode or severity is an error)."""
+    import msgspec
+
+    from stockyard.types.errors import ConfigError
+    from stockyard.types.policy import ScanPolicy
+
+    try:
+        return msgspec.convert(msgspec.to_builtins(policy), ScanPolicy)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(
+            f"invalid scan policy: {exc}",
+            hint="--mode is off, flag or refuse; --threshold is low, medium, high or critical.",
+        ) from None
 
 
 def register(app: typer.Typer) -> None:

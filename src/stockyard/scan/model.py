@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final
 
 import msgspec
+
+from stockyard.types.policy import Severity as Severity  # one definition, with the policy
 
 #: Bumped when identification changes what it finds: older rows are scanned again.
 SCANNER_VERSION: Final = 1
 
-Severity = Literal["unknown", "low", "medium", "high", "critical"]
 #: Severities from least to most serious; "unknown" (no usable score) ranks lowest.
 SEVERITY_ORDER: Final[tuple[Severity, ...]] = ("unknown", "low", "medium", "high", "critical")
 

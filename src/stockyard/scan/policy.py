@@ -11,19 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import msgspec
-
 from stockyard.scan.model import Finding, Severity, severity_rank
 from stockyard.types.errors import StockyardError
+from stockyard.types.policy import ScanPolicy as ScanPolicy
 
 PolicyMode = Literal["off", "flag", "refuse"]
 
 
-class ScanPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    mode: PolicyMode = "flag"
-    threshold: Severity = "high"
-    refuse_unknown: bool = False
-    accept: tuple[str, ...] = ()
 
 
 class VulnerableUpload(StockyardError):

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import anyio
 import msgspec
@@ -33,6 +33,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from stockyard.catalog import Channel
+
+if TYPE_CHECKING:
+    from stockyard.index.upload import ValidatedUpload
 from stockyard.server.auth import authenticate, channel_for, presented_token
 from stockyard.server.errors import stockyard_error_response
 from stockyard.server.spool import FILE_SUFFIX, SPOOL_DIR, SpoolOwner
@@ -301,6 +304,27 @@ def _authorize(state: ServerState, channel_name: str, token: str | None) -> Chan
     return channel_for(state.catalog, channel_name, principal, "write")
 
 
+def _check_scan_policy(state: ServerState, channel: Channel, upload: ValidatedUpload) -> None:
+    """Scan the upload when the channel's policy says so (against the server's OSV data, see
+    `stockyard scan db update`); a refusal deletes the spooled file and raises."""
+    from stockyard.index.policy import effective_policy
+
+    policy = effective_policy(state.catalog, channel).scan
+    if policy is None or policy.mode == "off":
+        return
+    from stockyard.scan.store import ScanStore, default_scan_db
+    from stockyard.scan.upload import scan_upload
+
+    store = ScanStore(default_scan_db(state.settings.data_path))
+    try:
+        refusal = scan_upload(store, upload.temp_path, upload.filename, policy)
+    finally:
+        store.close()
+    if refusal is not None:
+        upload.temp_path.unlink(missing_ok=True)
+        raise refusal.to_error()
+
+
 def _label_target(state: ServerState, channel: Channel, label: str | None) -> Channel:
     """Where an upload with `label` goes: the channel root for none or `main`, else the
     label's channel (created on first use; rights are the channel's, checked already)."""
@@ -399,6 +423,7 @@ async def _upload(
                 path.unlink()
             raise
         channel = await anyio.to_thread.run_sync(_label_target, state, channel, target_label)
+        await anyio.to_thread.run_sync(_check_scan_policy, state, channel, upload)
         # Committed with every other upload waiting for this channel (one lock, one publish).
         result = await state.upload_batcher(channel).submit(upload)
     except StockyardError as exc:

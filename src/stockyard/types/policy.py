@@ -7,7 +7,7 @@ stored policy, so they publish the same bytes. `stockyard index` flags write it.
 from __future__ import annotations
 
 import posixpath
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
@@ -65,6 +65,64 @@ def check_base_url(value: str) -> str:
     )
 
 
+class ProxyPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A proxy channel (`stockyard channel create NAME --proxy URL`): served read-through from
+    its upstreams, first healthy one first (see `stockyard.proxy`). Filters are plain data,
+    compiled by `stockyard.proxy` with the mirror's filter language (docs/howto-mirror.md)."""
+
+    #: Upstream channel URLs (http(s), with `/t/<token>/` when private), tried in this order.
+    upstreams: Annotated[tuple[str, ...], Meta(min_length=1, max_length=16)]
+    #: Seconds cached repodata is served before it is revalidated upstream (conditionally).
+    ttl: Annotated[int, Meta(ge=0, le=31_536_000)] = 60
+    #: Seconds one upstream may take for a document (and without progress for an artifact)
+    #: before the next one is asked.
+    timeout: Annotated[float, Meta(gt=0, le=3600)] = 30.0
+    #: Only these subdirs (empty: every subdir upstream has).
+    subdirs: tuple[str, ...] = ()
+    #: MatchSpecs: only records matching one of them / never records matching one.
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    #: SPDX license ids or globs, and what an unreadable license gets.
+    license_allow: tuple[str, ...] = ()
+    license_deny: tuple[str, ...] = ()
+    license_unknown: Literal["allow", "deny"] = "allow"
+    #: ISO dates: only records built on or after / before.
+    newer_than: str | None = None
+    older_than: str | None = None
+
+    @property
+    def filtered(self) -> bool:
+        """Whether any record can be left out (then records are filtered out of repodata)."""
+        return bool(
+            self.subdirs
+            or self.include
+            or self.exclude
+            or self.license_allow
+            or self.license_deny
+            or self.license_unknown == "deny"
+            or self.newer_than
+            or self.older_than
+        )
+
+
+#: Advisory severities, lowest first ("unknown": no score the scanner could read).
+Severity = Literal["unknown", "low", "medium", "high", "critical"]
+
+
+class ScanPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What a channel does with known vulnerabilities in uploads (see stockyard.scan).
+
+    `mode` "off" ignores findings, "flag" records and shows them, "refuse" also refuses an
+    upload carrying a finding at or above `threshold` (advisories the operator accepted, by id
+    or alias, in `accept`). Findings of unknown severity refuse only with `refuse_unknown`.
+    """
+
+    mode: Literal["off", "flag", "refuse"] = "flag"
+    threshold: Severity = "high"
+    refuse_unknown: bool = False
+    accept: tuple[str, ...] = ()
+
+
 class ChannelPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Everything that decides what a channel publishes, stored with the channel."""
 
@@ -77,6 +135,10 @@ class ChannelPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     #: Cache-Control max-age (seconds) of repodata, the shard index and channeldata; None: the
     #: server's setting.
     repodata_max_age: Annotated[int, Meta(ge=0)] | None = None
+    #: Uploads are scanned against the server's OSV data by this policy; None: not scanned.
+    scan: ScanPolicy | None = None
+    #: A proxy channel's upstreams and filters; None: an ordinary channel.
+    proxy: ProxyPolicy | None = None
 
 
 _decode_policy = msgspec.json.Decoder(ChannelPolicy).decode
