@@ -198,8 +198,9 @@ def channel_list(
 
 
 def register(app: typer.Typer) -> None:
-    from stockyard.cli import history_cmd, label_cmd
+    from stockyard.cli import history_cmd, label_cmd, license_cmd
 
     label_cmd.register_channel(channel_app)
     history_cmd.register_channel(channel_app)
+    license_cmd.register_channel(channel_app)
     app.add_typer(channel_app, name="channel")

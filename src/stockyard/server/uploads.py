@@ -36,6 +36,7 @@ from stockyard.catalog import Channel
 
 if TYPE_CHECKING:
     from stockyard.index.upload import ValidatedUpload
+    from stockyard.types.policy import LicenseRules, ScanPolicy
 from stockyard.server.auth import authenticate, channel_for, presented_token
 from stockyard.server.errors import stockyard_error_response
 from stockyard.server.spool import FILE_SUFFIX, SPOOL_DIR, SpoolOwner
@@ -304,14 +305,42 @@ def _authorize(state: ServerState, channel_name: str, token: str | None) -> Chan
     return channel_for(state.catalog, channel_name, principal, "write")
 
 
-def _check_scan_policy(state: ServerState, channel: Channel, upload: ValidatedUpload) -> None:
-    """Scan the upload when the channel's policy says so (against the server's OSV data, see
-    `stockyard scan db update`); a refusal deletes the spooled file and raises."""
+class LicenseRefused(StockyardError):
+    """An upload whose license the channel's license rules refuse."""
+
+    default_hint = (
+        "The channel accepts only some licenses (ask its operator: stockyard channel license); "
+        "check the recipe's `about.license`, an SPDX expression."
+    )
+
+
+def _check_policies(state: ServerState, channel: Channel, upload: ValidatedUpload) -> None:
+    """The channel's license rules and scan policy; a refusal deletes the spooled file."""
     from stockyard.index.policy import effective_policy
 
-    policy = effective_policy(state.catalog, channel).scan
-    if policy is None or policy.mode == "off":
-        return
+    policy = effective_policy(state.catalog, channel)
+    try:
+        if policy.license is not None:
+            _check_license(policy.license, upload)
+        if policy.scan is not None and policy.scan.mode != "off":
+            _check_scan(state, policy.scan, upload)
+    except StockyardError:
+        upload.temp_path.unlink(missing_ok=True)
+        raise
+
+
+def _check_license(rules: LicenseRules, upload: ValidatedUpload) -> None:
+    from stockyard.mirror.license_policy import LicensePolicy
+
+    verdict = LicensePolicy.build(rules.allow, rules.deny, rules.unknown).judge(
+        upload.meta.index_json.get("license")
+    )
+    if not verdict.accepted:
+        raise LicenseRefused(f"{upload.filename}: {verdict.reason}")
+
+
+def _check_scan(state: ServerState, policy: ScanPolicy, upload: ValidatedUpload) -> None:
+    """Scan the upload against the server's OSV data (`stockyard scan db update`)."""
     from stockyard.scan.store import ScanStore, default_scan_db
     from stockyard.scan.upload import scan_upload
 
@@ -321,7 +350,6 @@ def _check_scan_policy(state: ServerState, channel: Channel, upload: ValidatedUp
     finally:
         store.close()
     if refusal is not None:
-        upload.temp_path.unlink(missing_ok=True)
         raise refusal.to_error()
 
 
@@ -423,7 +451,7 @@ async def _upload(
                 path.unlink()
             raise
         channel = await anyio.to_thread.run_sync(_label_target, state, channel, target_label)
-        await anyio.to_thread.run_sync(_check_scan_policy, state, channel, upload)
+        await anyio.to_thread.run_sync(_check_policies, state, channel, upload)
         # Committed with every other upload waiting for this channel (one lock, one publish).
         result = await state.upload_batcher(channel).submit(upload)
     except StockyardError as exc:

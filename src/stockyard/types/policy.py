@@ -123,6 +123,16 @@ class ScanPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     accept: tuple[str, ...] = ()
 
 
+class LicenseRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Which licenses a channel accepts on upload (the mirror's license filter, see
+    stockyard.mirror.license_policy): SPDX ids or `*` globs; `unknown` decides for license
+    strings that are not readable SPDX expressions."""
+
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    unknown: Literal["allow", "deny"] = "allow"
+
+
 class ChannelPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Everything that decides what a channel publishes, stored with the channel."""
 
@@ -137,6 +147,8 @@ class ChannelPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     repodata_max_age: Annotated[int, Meta(ge=0)] | None = None
     #: Uploads are scanned against the server's OSV data by this policy; None: not scanned.
     scan: ScanPolicy | None = None
+    #: Uploads whose license these rules refuse are refused; None: any license.
+    license: LicenseRules | None = None
     #: A proxy channel's upstreams and filters; None: an ordinary channel.
     proxy: ProxyPolicy | None = None
 
