@@ -18,8 +18,6 @@ from stockyard.types.policy import ScanPolicy as ScanPolicy
 PolicyMode = Literal["off", "flag", "refuse"]
 
 
-
-
 class VulnerableUpload(StockyardError):
     """An upload refused by the channel's scan policy."""
 
