@@ -158,6 +158,43 @@ def snapshot_delete(
     stdout.print(f"deleted snapshot {snapshot_id}", highlight=False)
 
 
+@snapshot_app.command("schedule")
+def snapshot_schedule(
+    channel: str = typer.Argument(..., help="The channel."),
+    every: str = typer.Option(None, "--every", help="How often: 12h, 1d, 1w (at least 1m)."),
+    keep: int = typer.Option(None, "--keep", min=1, help="Keep the newest N (default: all)."),
+    off: bool = typer.Option(False, "--off", help="Stop taking scheduled snapshots."),
+    data: Path = _DATA,
+    config: Path = _CONFIG,
+) -> None:
+    """Show or set the channel's snapshot schedule; `stockyard serve` takes them (checked every
+    minute)."""
+    import msgspec
+
+    from stockyard.config.settings import parse_duration
+    from stockyard.types.policy import SnapshotSchedule
+
+    with _channel(config, data, channel) as (_settings, catalog, found):
+        stored = catalog.channel_policy(found.id)
+        if off or every or keep:
+            schedule = None
+            if not off:
+                seconds = int(parse_duration(every)) if every else 86400
+                try:
+                    schedule = msgspec.convert(
+                        {"every_seconds": seconds, "keep": keep}, SnapshotSchedule
+                    )
+                except msgspec.ValidationError as exc:
+                    raise ConfigError(
+                        f"invalid schedule: {exc}", hint="Use --every 1m or more, e.g. 1d."
+                    ) from None
+            catalog.set_channel_policy(
+                found.id, msgspec.structs.replace(stored, snapshots=schedule)
+            )
+        shown = catalog.channel_policy(found.id).snapshots
+    print_json(msgspec.to_builtins(shown) if shown else None)
+
+
 def patches(
     channel: str = typer.Argument(..., help="The channel."),
     path: Path = typer.Argument(

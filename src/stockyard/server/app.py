@@ -91,6 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(_sweep_spools, state)
+                group.start_soon(_scheduled_snapshots, state)
                 try:
                     yield
                 finally:
@@ -169,6 +170,29 @@ async def _sweep_spools(state: ServerState) -> None:
             continue
         if removed:
             log.info("removed %d abandoned upload spool file(s)", removed)
+
+
+#: How often the server looks for channels whose snapshot schedule is due.
+SNAPSHOT_CHECK_SECONDS = 60
+
+
+async def _scheduled_snapshots(state: ServerState) -> None:
+    """Take the snapshots channel policies schedule (`stockyard snapshot schedule`)."""
+    from stockyard.snapshots import take_due_snapshots
+
+    def due() -> None:
+        take_due_snapshots(
+            state.catalog,
+            lambda channel: state.layout.workspace(channel.name),
+            lock_timeout=state.settings.lock_timeout,
+        )
+
+    while True:
+        await anyio.sleep(SNAPSHOT_CHECK_SECONDS)
+        try:
+            await anyio.to_thread.run_sync(due)
+        except Exception as exc:  # the loop must outlive any one failure
+            log.warning("scheduled snapshots failed: %s", exc)
 
 
 async def _root(_request: Request) -> Response:

@@ -3,12 +3,15 @@
 
 from stockyard.snapshots.create import SNAPSHOTS_DIR, create_snapshot, delete_snapshot, prune
 from stockyard.snapshots.diff import SubdirDiff, diff_views
+from stockyard.snapshots.schedule import ScheduledRun, take_due_snapshots
 
 __all__ = [
     "SNAPSHOTS_DIR",
+    "ScheduledRun",
     "SubdirDiff",
     "create_snapshot",
     "delete_snapshot",
     "diff_views",
     "prune",
+    "take_due_snapshots",
 ]

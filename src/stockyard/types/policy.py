@@ -133,6 +133,15 @@ class LicenseRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     unknown: Literal["allow", "deny"] = "allow"
 
 
+class SnapshotSchedule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Snapshots `stockyard serve` takes of a channel by itself (see stockyard.snapshots)."""
+
+    #: Seconds between snapshots (at least a minute).
+    every_seconds: Annotated[int, Meta(ge=60)] = 86400
+    #: Keep the newest this many (older ones are deleted); None: keep all.
+    keep: Annotated[int, Meta(ge=1)] | None = None
+
+
 class ChannelPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Everything that decides what a channel publishes, stored with the channel."""
 
@@ -149,6 +158,8 @@ class ChannelPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     scan: ScanPolicy | None = None
     #: Uploads whose license these rules refuse are refused; None: any license.
     license: LicenseRules | None = None
+    #: Scheduled snapshots; None: only those made by hand.
+    snapshots: SnapshotSchedule | None = None
     #: A proxy channel's upstreams and filters; None: an ordinary channel.
     proxy: ProxyPolicy | None = None
 
