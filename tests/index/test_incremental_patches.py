@@ -133,3 +133,58 @@ def test_differ_only_within() -> None:
     assert differ_only_within(old, changed_a, {"a.tar.bz2", "a.conda"})
     assert not differ_only_within(old, {**old, "revoke": ["c.conda"]}, {"a.tar.bz2"})
     assert differ_only_within(old, {**old, "revoke": ["c.conda"]}, {"c.conda"})
+
+
+TWIN = {"twin-1.0-0.tar.bz2", "twin-1.0-0.conda"}
+
+
+@pytest.mark.parametrize(
+    ("new_rules", "repatched"),
+    [
+        # A literal-name rule edited: only twin's records are patched again.
+        (RULES.replace("new: python >=3.9", "new: python >=3.10"), TWIN),
+        # An open (glob) rule edited: the names it accepts now, and (it was removed) every name
+        # with patched records.
+        (RULES.replace("extra-dep", "other-dep"), {"pkg-a-1.0-0.conda", *TWIN}),
+        # A rule added.
+        (RULES + "---\nif:\n  name: other\nthen:\n  - add_depends: more\n", {"other-1.0-0.conda"}),
+        # The same rules in another order: everything is patched again.
+        ("---\n".join(reversed(RULES.split("---\n"))), None),
+    ],
+    ids=["literal", "open", "added", "reordered"],
+)
+def test_rule_changes_repatch_only_affected_names_and_match_a_full_build(
+    tmp_path: Path,
+    rules: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    new_rules: str,
+    repatched: set[str] | None,
+) -> None:
+    names = [
+        ("pkg-a", "1.0", "conda"),
+        ("other", "1.0", "conda"),
+        ("twin", "1.0", "tar.bz2"),
+        ("twin", "1.0", "conda"),
+    ]
+    channel_dir = tmp_path / "chan"
+    _channel(channel_dir, names)
+    _index(channel_dir, rules)
+    full_generations = _count_full_generations(monkeypatch)
+    scopes: list[set[str]] = []
+    original = incremental_patches._updated
+
+    def spying(catalog, channel, source, subdir, base, affected):  # type: ignore[no-untyped-def]
+        scopes.append(set(affected))
+        return original(catalog, channel, source, subdir, base, affected)
+
+    monkeypatch.setattr(incremental_patches, "_updated", spying)
+    rules.write_text(new_rules)
+    _index(channel_dir, rules)
+    assert ("linux-64" in full_generations) == (repatched is None)
+    if repatched is not None:
+        assert set().union(*scopes) == repatched
+    whole = tmp_path / "whole" / "chan"
+    _channel(whole, names)
+    _index(whole, rules)
+    ours, theirs = _published(channel_dir), _published(whole)
+    assert {k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k)} == set()

@@ -114,6 +114,11 @@ class ArtifactsPart(CatalogPart):
         with self.engine.connect() as conn:
             return {r[0] for r in rows_in(conn, query, artifacts.c.filename, filenames)}
 
+    def filenames_for_names(self, channel_id: int, subdir: str, names: Iterable[str]) -> list[str]:
+        query = select(artifacts.c.filename).where(_in_subdir(channel_id, subdir))
+        with self.engine.connect() as conn:
+            return sorted(r[0] for r in rows_in(conn, query, artifacts.c.name, names))
+
     def records_for_filenames(
         self, channel_id: int, subdir: str, filenames: Iterable[str]
     ) -> list[tuple[str, bytes]]:

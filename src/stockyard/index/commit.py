@@ -248,7 +248,7 @@ class ChannelCommit:
             if not (owed or subdir in touched or subdir in recheck):
                 continue
             change = touched.get(subdir)
-            instructions = self._instructions(subdir, None if owed else change)
+            instructions = self._instructions(subdir, change, None if owed else prior)
             full = owed or needs_full_publish(prior, instructions, options)
             if full and not owed and change is not None and prior is not None:
                 # Instructions that differ only in the entries of what this commit changed
@@ -272,9 +272,15 @@ class ChannelCommit:
             published, instructions, change.affected
         )
 
-    def _instructions(self, subdir: str, change: SubdirChange | None = None) -> dict[str, Any]:
-        """The subdir's patch instructions (checked), with the operator's yanks as `revoke`."""
-        instructions = self._source_instructions(subdir, change)
+    def _instructions(
+        self,
+        subdir: str,
+        change: SubdirChange | None = None,
+        published: SubdirState | None = None,
+    ) -> dict[str, Any]:
+        """The subdir's patch instructions (checked), with the operator's yanks as `revoke`.
+        `published`: the subdir's state before this commit, when it owes no publish."""
+        instructions = self._source_instructions(subdir, change, published)
         yanked = self.catalog.yanked_filenames(self.channel.id, subdir)
         if yanked:
             instructions = {**EMPTY_INSTRUCTIONS, **instructions}
@@ -282,7 +288,10 @@ class ChannelCommit:
         return instructions
 
     def _source_instructions(
-        self, subdir: str, change: SubdirChange | None = None
+        self,
+        subdir: str,
+        change: SubdirChange | None = None,
+        published: SubdirState | None = None,
     ) -> dict[str, Any]:
         source = self.patch_source
         if source is None:
@@ -291,7 +300,15 @@ class ChannelCommit:
 
         if isinstance(source, YamlPatchSource):
             # Per record: only the changed records are patched again (O(change)).
-            return yaml_instructions(self.catalog, self.channel, self.store, source, subdir, change)
+            return yaml_instructions(
+                self.catalog,
+                self.channel,
+                self.store,
+                source,
+                subdir,
+                change,
+                published=published,
+            )
         # Only Python generators look at the repodata; building it is O(records).
         repodata: dict[str, Any] = {}
         if isinstance(source, GeneratorPatchSource):

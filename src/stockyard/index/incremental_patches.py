@@ -14,12 +14,12 @@ from the published ones only in the entries of the filenames the commit re-patch
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from stockyard.catalog import Catalog, Channel
+from stockyard.catalog import Catalog, Channel, SubdirState
 from stockyard.patches.instructions_gen import complete_instructions, instructions_from_changes
 from stockyard.publish.subdir import (
     EMPTY_INSTRUCTIONS,
@@ -97,33 +97,104 @@ def yaml_instructions(
     source: YamlPatchSource,
     subdir: str,
     change: SubdirChange | None,
+    *,
+    published: SubdirState | None = None,
 ) -> dict[str, Any]:
-    """The subdir's instructions from patch YAML: re-patching only `change`'s records when the
-    published instructions were made by these rules, else every record."""
-    base = _trusted_base(catalog, channel, store, source, subdir) if change else None
-    if base is None or change is None:
+    """The subdir's instructions from patch YAML. On top of the published instructions (when
+    `published`, the subdir's state before this commit, owes nothing), only the records of
+    `change` are patched again; after a rules change, only those of the names whose rules
+    changed. Anything else patches every record."""
+    scope = None
+    if published is not None and not published.dirty:
+        scope = _scope(catalog, channel, store, source, subdir, change, published)
+    if scope is None:
         repodata = unpatched_repodata(catalog, channel, subdir)
         instructions = source.instructions_for(subdir, repodata)
     else:
-        instructions = _updated(catalog, channel, source, subdir, base, change.affected)
+        base, filenames = scope
+        instructions = _updated(catalog, channel, source, subdir, base, filenames)
     _remember(store, source, subdir, instructions)
     return instructions
 
 
+def _scope(
+    catalog: Catalog,
+    channel: Channel,
+    store: Store,
+    source: YamlPatchSource,
+    subdir: str,
+    change: SubdirChange | None,
+    published: SubdirState,
+) -> tuple[dict[str, Any], set[str]] | None:
+    """(the trusted published instructions, the filenames to patch again), or None."""
+    trusted = _trusted_base(store, subdir, published)
+    if trusted is None:
+        return None
+    base, remembered = trusted
+    filenames = set(change.affected) if change is not None else set()
+    if remembered.get("rules") == source.fingerprint:
+        return base, filenames
+    changed = changed_rule_names(
+        remembered.get("digests"), source.rules, lambda: catalog.names_in_subdir(channel.id, subdir)
+    )
+    if changed is None:
+        return None
+    names, with_patched = changed
+    if with_patched:  # a removed open rule could only have changed records that have entries
+        patched = {f for section in _SECTIONS for f in base[section]}
+        names |= catalog.names_for_filenames(channel.id, subdir, patched)
+    return base, filenames | set(catalog.filenames_for_names(channel.id, subdir, names))
+
+
+def changed_rule_names(
+    old: list[list[Any]] | None, rules: Any, subdir_names: Callable[[], set[str]]
+) -> tuple[set[str], bool] | None:
+    """The package names whose applicable rules differ between the remembered rules `old`
+    ([digest, literal names or None] in order) and `rules`, and whether an open rule (glob or
+    no name) was removed (then every name with patched records counts too); None when that
+    cannot be bounded (no record of the old rules, rules reordered)."""
+    if old is None:
+        return None
+    old_digests = [entry[0] for entry in old]
+    new_digests = [rule.digest.hex() for rule in rules.rules]
+    common = set(old_digests) & set(new_digests)
+    if [d for d in old_digests if d in common] != [d for d in new_digests if d in common]:
+        return None  # the same rules in another order may patch differently
+    names: set[str] = set()
+    open_removed = False
+    for digest, literal in old:
+        if digest not in common:
+            if literal is None:
+                open_removed = True
+            else:
+                names |= set(literal)
+    all_names: set[str] | None = None
+    for rule in rules.rules:
+        if rule.digest.hex() in common:
+            continue
+        if rule.names is not None:
+            names |= set(rule.names)
+        else:
+            all_names = subdir_names() if all_names is None else all_names
+            names |= {name for name in all_names if rule.accepts_name(name)}
+    return names, open_removed
+
+
 def _trusted_base(
-    catalog: Catalog, channel: Channel, store: Store, source: YamlPatchSource, subdir: str
-) -> dict[str, Any] | None:
+    store: Store, subdir: str, state: SubdirState
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The published instructions and what we remembered of the rules that made them, when
+    they are exactly what the last publish (`state`) wrote."""
     sidecar = _SIDECAR.format(subdir=subdir)
-    state = catalog.subdir_states(channel.id).get(subdir)
-    if state is None or store.stat(sidecar) is None:
+    if store.stat(sidecar) is None:
         return None
     remembered = msgspec.json.decode(store.get(sidecar))
     published = published_instructions(store, subdir, state.patch_fingerprint)
-    if published is None or remembered.get("rules") != source.fingerprint:
+    if published is None or not isinstance(remembered, dict):
         return None
     if remembered.get("sections") != _sections_fingerprint(published):
         return None
-    return complete_instructions(published)
+    return complete_instructions(published), remembered
 
 
 def _updated(
@@ -156,5 +227,12 @@ def _sections_fingerprint(instructions: Mapping[str, Any]) -> str:
 
 
 def _remember(store: Store, source: YamlPatchSource, subdir: str, instructions: Any) -> None:
-    record = {"rules": source.fingerprint, "sections": _sections_fingerprint(instructions)}
+    record = {
+        "rules": source.fingerprint,
+        "sections": _sections_fingerprint(instructions),
+        "digests": [
+            [rule.digest.hex(), sorted(rule.names) if rule.names is not None else None]
+            for rule in source.rules.rules
+        ],
+    }
     store.put(_SIDECAR.format(subdir=subdir), encode_json(record))

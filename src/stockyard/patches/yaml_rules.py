@@ -339,6 +339,7 @@ class PatchYamlRules:
             else:
                 open_rules.append(rule)
         #: Rules for any name (subject to their name conditions): always tested, or triggered.
+        self._open_all = tuple(open_rules)
         self._open = [rule for rule in open_rules if rule.triggers is None]
         self._open_triggered = _TriggerIndex([r for r in open_rules if r.triggers is not None])
         self._plans: dict[str, _NamePlan] = {}
@@ -370,8 +371,10 @@ class PatchYamlRules:
         return _sorted_rules({*plan.always, *hits})
 
     def rules_for(self, name: str) -> tuple[Rule, ...]:
-        """Every rule that can change a record named `name`, in application order."""
-        return _sorted_rules(rule for rule in self.rules if rule.accepts_name(name))
+        """Every rule that can change a record named `name`, in application order: the rules
+        naming it literally and the open ones (glob or no name condition) that accept it."""
+        own = [rule for rule in self._by_name.get(name, ()) if rule.accepts_name(name)]
+        return _sorted_rules([*own, *(r for r in self._open_all if r.accepts_name(name))])
 
     def name_fingerprint(self, name: str) -> str:
         """Changes whenever the rules that can touch records named `name` change."""
