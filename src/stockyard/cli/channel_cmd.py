@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import typer
 
@@ -26,6 +26,10 @@ class _ChannelRow(TypedDict):
     artifacts: int
 
 
+def _proxy_opt(name: str, help: str, default: Any = None) -> Any:
+    return typer.Option(default, name, help=help, rich_help_panel="Proxy channels")
+
+
 @channel_app.command("create")
 def channel_create(
     name: str = typer.Argument(..., help="Channel name (lowercase letters, digits, . _ -)."),
@@ -36,26 +40,67 @@ def channel_create(
     data: Path = typer.Option(None, "--data", "-d", help=DATA_HELP),
     config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the channel as JSON."),
+    proxy: list[str] = _proxy_opt(
+        "--proxy", "A proxy channel of this upstream channel URL (repeatable: failover order)."
+    ),
+    proxy_ttl: int = _proxy_opt(
+        "--proxy-ttl", "Seconds cached repodata is served before asking upstream again.", 60
+    ),
+    proxy_timeout: float = _proxy_opt(
+        "--proxy-timeout", "Seconds an upstream may take before the next one is asked.", 30.0
+    ),
+    subdir: list[str] = _proxy_opt("--subdir", "Proxy only these subdirs (repeatable)."),
+    include: list[str] = _proxy_opt("--include", "Proxy only records matching this MatchSpec."),
+    exclude: list[str] = _proxy_opt("--exclude", "Never records matching this MatchSpec."),
+    license_allow: list[str] = _proxy_opt("--license-allow", "Only these SPDX ids or globs."),
+    license_deny: list[str] = _proxy_opt("--license-deny", "Never these SPDX ids or globs."),
+    license_unknown: str = _proxy_opt(
+        "--license-unknown", "allow|deny records whose license is unreadable.", "allow"
+    ),
 ) -> None:
-    """Create a channel and publish its (empty) repodata."""
+    """Create a channel and publish its (empty) repodata; with --proxy, a proxy channel that
+    serves its upstreams' packages read-through (docs/howto-mirror.md)."""
     from stockyard.server.channels import (
         create_channel,
         data_dir_exists,
         open_catalog,
         server_url,
     )
+    from stockyard.types.policy import ProxyPolicy
 
+    if license_unknown not in ("allow", "deny"):
+        from stockyard.types.errors import ConfigError
+
+        raise ConfigError(f"--license-unknown must be allow or deny, not {license_unknown!r}")
+    policy = None
+    if proxy:
+        policy = ProxyPolicy(
+            upstreams=tuple(proxy), ttl=proxy_ttl, timeout=proxy_timeout,
+            subdirs=tuple(subdir or ()), include=tuple(include or ()),
+            exclude=tuple(exclude or ()), license_allow=tuple(license_allow or ()),
+            license_deny=tuple(license_deny or ()),
+            license_unknown="deny" if license_unknown == "deny" else "allow",
+        )  # fmt: skip
+    elif subdir or include or exclude or license_allow or license_deny:
+        from stockyard.types.errors import ConfigError
+
+        raise ConfigError("filters apply to proxy channels only", hint="Add --proxy URL.")
     settings = load_cli_settings(config, data)
     if not data_dir_exists(settings):
         stderr.print(f"creating data directory {settings.data_path.resolve()}", highlight=False)
     catalog = open_catalog(settings, create=True)
     try:
-        channel = create_channel(settings, catalog, name, private=private, description=description)
+        channel = create_channel(
+            settings, catalog, name, private=private, description=description, proxy=policy
+        )
     finally:
         catalog.close()
     url = f"{server_url(settings)}/{channel.name}"
     if as_json:
-        print_json({"name": channel.name, "private": channel.private, "url": url})
+        from stockyard.mirror.fetch import redact
+
+        shown = {"name": channel.name, "private": channel.private, "url": url}
+        print_json({**shown, "proxy": [redact(u) for u in policy.upstreams]} if policy else shown)
         return
     stdout.print(
         f"created {'private' if channel.private else 'public'} channel {channel.name}: {url}",

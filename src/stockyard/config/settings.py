@@ -26,6 +26,33 @@ CONFIG_ENV: Final = "STOCKYARD_CONFIG"
 GIB: Final = 1024**3
 
 
+class ScheduledMirror(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A channel `stockyard serve` keeps in sync with an upstream (`[[mirrors]]` in the settings
+    file): `stockyard mirror UPSTREAM --server-channel CHANNEL` with these filters, every
+    `every` (docs/howto-mirror.md, "Scheduled mirrors")."""
+
+    channel: str
+    upstream: str
+    #: How often: `1h`, `30m`, `1d` or seconds (at least 60).
+    every: str | float = "1h"
+    subdirs: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    with_dependencies: bool = False
+    latest: Annotated[int, Meta(ge=1)] | None = None
+    newer_than: str | None = None
+    older_than: str | None = None
+    license_allow: tuple[str, ...] = ()
+    license_deny: tuple[str, ...] = ()
+    license_unknown: Literal["allow", "deny"] = "allow"
+    unpatched: bool = False
+    jobs: Annotated[int, Meta(ge=1, le=64)] = 4
+
+    @property
+    def seconds(self) -> float:
+        return parse_duration(self.every)
+
+
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Server and catalog settings. Field names are also the TOML keys and, upper-cased after
     `STOCKYARD_`, the environment variable names (`STOCKYARD_PORT=9000`)."""
@@ -66,6 +93,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     #: Runs the app on Granian instead of uvicorn (`pip install 'stockyard[http2]'`); with TLS,
     #: clients pick h2 through ALPN, without it h2c with prior knowledge.
     http2: bool = False
+    #: Channels synced from an upstream on a schedule (`[[mirrors]]` tables in the file).
+    mirrors: tuple[ScheduledMirror, ...] = ()
 
     @property
     def data_path(self) -> Path:
@@ -204,7 +233,13 @@ def load_settings(
         if value is not None:
             values[key] = value
             origin[key] = f"--{key.replace('_', '-')}"
-    for key in ("db_url", "public_url", "accel_redirect", "tls_cert", "tls_key"):
+    for key in (
+        "db_url",
+        "public_url",
+        "accel_redirect",
+        "tls_cert",
+        "tls_key",
+    ):
         if values.get(key) == "":
             values[key] = None  # an empty variable means "unset"
     if "max_upload_bytes" in values:
@@ -216,9 +251,11 @@ def load_settings(
         settings = msgspec.convert(values, Settings, strict=False)
     except msgspec.ValidationError as exc:
         text = str(exc)
-        match = re.search(r"at `\$\.(\w+)`", text)
+        match = re.search(r"at `\$\.(\w+)([^`]*)`", text)
         bad_key = match.group(1) if match else None
         where = origin.get(bad_key, bad_key) if bad_key else "settings"
+        if match and match.group(2):  # inside a table: say where (`mirrors[0].include`)
+            where += f" ({bad_key}{match.group(2)})"
         raise ConfigError(f"invalid value for {where}: {text.split(' - at ')[0]}") from None
     if settings.public_url and not settings.public_url.startswith(("http://", "https://")):
         raise ConfigError(
@@ -227,6 +264,7 @@ def load_settings(
             hint="Use e.g. https://conda.example.com",
         )
     _check_tls(settings, origin)
+    _check_mirrors(settings.mirrors, origin.get("mirrors", "mirrors"))
     accel = settings.accel_redirect
     if accel is not None and not (accel.startswith("/") and accel.endswith("/")):
         raise ConfigError(
@@ -251,4 +289,33 @@ def _check_tls(settings: Settings, origin: Mapping[str, str]) -> None:
             raise ConfigError(
                 f"invalid value for {origin.get(key, key)}: {value!r} is not a readable file",
                 hint="Give the path of a PEM file.",
+            )
+
+
+def _check_mirrors(mirrors: tuple[ScheduledMirror, ...], where: str) -> None:
+    """Each scheduled mirror names a valid channel (once), an upstream and a schedule."""
+    from stockyard.types.errors import InvalidIdentifier
+    from stockyard.types.identifiers import check_channel_name
+
+    seen: set[str] = set()
+    for index, mirror in enumerate(mirrors):
+        label = f"{where} [{index}] (channel {mirror.channel!r})"
+        try:
+            check_channel_name(mirror.channel)
+        except InvalidIdentifier as exc:
+            raise ConfigError(f"invalid value for {label}: {exc.message}") from None
+        if mirror.channel in seen:
+            raise ConfigError(f"{label}: the channel is mirrored twice", hint="One upstream each.")
+        seen.add(mirror.channel)
+        try:
+            seconds = mirror.seconds
+        except ConfigError as exc:
+            raise ConfigError(f"invalid value for {label} every: {exc.message}", exc.hint) from None
+        if seconds < 60:
+            raise ConfigError(f"{label}: every must be at least 60 seconds, not {mirror.every!r}")
+        scheme = mirror.upstream.partition("://")[0] if "://" in mirror.upstream else ""
+        if scheme not in ("http", "https", "file") and not Path(mirror.upstream).is_absolute():
+            raise ConfigError(
+                f"invalid value for {label} upstream: {mirror.upstream!r}",
+                hint="Use an http(s):// channel URL or an absolute path to a channel folder.",
             )

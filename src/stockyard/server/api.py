@@ -90,6 +90,7 @@ def get_channels(state: State, caller: Caller) -> list[ChannelOut]:
 )
 def post_channel(body: ChannelCreateIn, state: State, caller: Caller) -> ChannelOut:
     from stockyard.server.channels import create_channel
+    from stockyard.types.policy import ProxyPolicy
 
     require_server_scope(caller, "admin", "creating a channel")
     channel = create_channel(
@@ -98,6 +99,7 @@ def post_channel(body: ChannelCreateIn, state: State, caller: Caller) -> Channel
         body.name,
         private=body.private,
         description=body.description,
+        proxy=ProxyPolicy(upstreams=tuple(body.proxy)) if body.proxy else None,
     )
     return _channel_out(state, channel)
 

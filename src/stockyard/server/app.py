@@ -45,6 +45,8 @@ from stockyard.server import (
     channel_files,
     history_api,
     labels_api,
+    mirror_api,
+    mirror_schedule,
     packages_api,
     scan_api,
     ui,
@@ -92,6 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
             async with anyio.create_task_group() as group:
                 group.start_soon(_sweep_spools, state)
                 group.start_soon(_scheduled_snapshots, state)
+                group.start_soon(mirror_schedule.run_scheduled_mirrors, settings, state.catalog)
                 try:
                     yield
                 finally:
@@ -122,6 +125,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(labels_api.router)
     app.include_router(history_api.router)
     app.include_router(scan_api.router)
+    app.include_router(mirror_api.router)
     api_docs.register(app)
     _add(app, "/api/channels/{channel}/upload/{filename}", uploads.quetz_upload, ["POST"])
     _add(app, "/api/v1/upload/{channel}", uploads.prefix_upload, ["POST"])

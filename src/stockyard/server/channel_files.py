@@ -32,7 +32,7 @@ from stockyard.server.http_files import (
     parse_range,
     wants_gzip,
 )
-from stockyard.server.state import ServerState, get_state
+from stockyard.server.state import ChannelView, ServerState, get_state
 from stockyard.storage import check_key
 from stockyard.types.errors import NotFound, StockyardError
 
@@ -65,11 +65,12 @@ def _open(state: ServerState, channel_name: str, key: str) -> tuple[OpenFile | N
 
 def _lookup(
     state: ServerState, channel_name: str, key: str, token: str | None
-) -> tuple[bool, int, OpenFile | None, bool]:
-    """(private?, repodata max-age, the open file or None, is it a directory?) -- blocking,
-    runs in a thread."""
+) -> tuple[ChannelView | None, bool, int, OpenFile | None, bool]:
+    """(the channel's view, private?, repodata max-age, the open file or None, is it a
+    directory?) -- blocking, runs in a thread. A proxy channel's file is not opened here."""
     channel = state.catalog.get_channel(channel_name)
     max_age = state.settings.repodata_max_age
+    view = None
     if channel is not None:
         view = state.channel_view(channel)
         state.channels.put(view)
@@ -78,7 +79,9 @@ def _lookup(
         # Only a private channel needs the caller's token (reads of public ones ignore it).
         principal = authenticate(state.catalog, token)
         channel = readable_channel(state.catalog, channel_name, principal)
-    return (channel.private, max_age, *_open(state, channel.name, key))
+    if view is not None and view.proxy is not None:
+        return view, channel.private, max_age, None, False
+    return (view, channel.private, max_age, *_open(state, channel.name, key))
 
 
 async def serve_channel_file(
@@ -92,15 +95,22 @@ async def serve_channel_file(
             return await _serve_as_of(request, state, channel_name, path, url_token)
         key = file_key(path)
         cached = state.channels.get(channel_name)
+        view: ChannelView | None
         if cached is not None and not cached.channel.private:
             # The hot path: a public channel known to exist. No catalog query, no thread hop
             # (opening a local file is a few microseconds).
-            private, max_age = False, cached.max_age
-            opened, is_dir = _open(state, channel_name, key)
+            private, max_age, view = False, cached.max_age, cached
+            opened, is_dir = (None, False) if view.proxy else _open(state, channel_name, key)
         else:
             token = presented_token(request.headers, url_token)
-            private, max_age, opened, is_dir = await anyio.to_thread.run_sync(
+            view, private, max_age, opened, is_dir = await anyio.to_thread.run_sync(
                 _lookup, state, channel_name, key, token
+            )
+        if view is not None and view.proxy is not None:  # read through from its upstreams
+            from stockyard.server.proxy_files import serve_proxy_file
+
+            return await serve_proxy_file(
+                request, state, view, key, private=private, max_age=max_age
             )
     except StockyardError as exc:
         return stockyard_error_response(exc)

@@ -28,6 +28,7 @@ from stockyard.storage import LocalStore
 from stockyard.types.errors import Conflict, InvalidIdentifier, NotFound
 from stockyard.types.identifiers import check_channel_name
 from stockyard.types.labels import is_label_channel, label_channel_name
+from stockyard.types.policy import ChannelPolicy, ProxyPolicy
 
 #: Top-level URL segments the server uses itself; a channel of that name could not be reached.
 RESERVED_CHANNEL_NAMES: Final = frozenset(
@@ -203,13 +204,27 @@ def create_channel(
     *,
     private: bool = False,
     description: str | None = None,
+    proxy: ProxyPolicy | None = None,
 ) -> Channel:
-    """Create and publish an empty channel. Conflict if it exists or its name is reserved."""
+    """Create and publish an empty channel (a proxy channel, with `proxy`, is never published:
+    its files come from its upstreams). Conflict if it exists or its name is reserved."""
     check_servable_channel_name(name)
+    if proxy is not None:
+        from stockyard.proxy.settings import check_proxy_policy
+
+        proxy = check_proxy_policy(proxy)  # a bad URL or filter fails before anything exists
     channel = catalog.create_channel(name, private=private, description=description)
-    publish_channel(settings, name)
+    if proxy is None:
+        publish_channel(settings, name)
+    else:
+        catalog.set_channel_policy(channel.id, ChannelPolicy(proxy=proxy))
+        layout_for(settings).channel_dir(name).mkdir(parents=True, exist_ok=True)
     sync_public_links(layout_for(settings), catalog.list_channels())
     return channel
+
+
+def is_proxy_channel(catalog: Catalog, channel: Channel) -> bool:
+    return catalog.channel_policy(channel.id).proxy is not None
 
 
 def channel_handle(settings: Settings, catalog: Catalog, name: str) -> ChannelHandle:
@@ -338,6 +353,10 @@ def bootstrap(settings: Settings, *, reindex: bool = True) -> BootstrapResult:
     """Prepare the data directory: the catalog; the public channel `main` when there is no
     channel; an admin token when no active server-wide admin token exists (first start, or all
     revoked); on every start, reindex each channel (cheap when nothing changed)."""
+    if settings.mirrors:  # a bad MatchSpec or license id of a scheduled mirror stops the start
+        from stockyard.server.mirror_schedule import check_schedules
+
+        check_schedules(settings)
     created = not data_dir_exists(settings)
     catalog = open_catalog(settings, create=True)
     result = BootstrapResult(settings.data_path.resolve(), settings.catalog_url)
@@ -361,7 +380,10 @@ def bootstrap(settings: Settings, *, reindex: bool = True) -> BootstrapResult:
             remove_stale_uploads(layout_for(settings), channel.name)
         if reindex:
             for channel in result.channels:
-                if channel.name not in result.created_channels:
+                # A proxy channel is never indexed: its files come from its upstreams.
+                if channel.name not in result.created_channels and not is_proxy_channel(
+                    catalog, channel
+                ):
                     _republish_isolated(settings, channel.name, result)
     finally:
         catalog.close()

@@ -35,6 +35,12 @@ class ChannelDetailOut(ChannelOut):
     )
 
 
+#: An http(s) channel URL (a private one with /t/<token>/ in its path).
+UpstreamUrl = Annotated[
+    str, Field(max_length=2048, pattern=r"^https?://[A-Za-z0-9._~%-]+(:[0-9]{1,5})?(/[!-~]*)?$")
+]
+
+
 class ChannelCreateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -46,6 +52,12 @@ class ChannelCreateIn(BaseModel):
     )
     private: bool = False
     description: str | None = Field(None, max_length=4096)
+    proxy: list[UpstreamUrl] | None = Field(
+        None,
+        min_length=1,
+        max_length=16,
+        description="Make it a proxy channel of these upstream channel URLs (tried in order).",
+    )
 
 
 class PackageSummaryOut(BaseModel):

@@ -15,6 +15,7 @@ from stockyard.server.channels import DataLayout
 from stockyard.server.spool import SpoolOwner
 from stockyard.server.upload_batch import UploadBatcher
 from stockyard.storage import LocalStore
+from stockyard.types.policy import ProxyPolicy
 
 if TYPE_CHECKING:
     from stockyard.server.observability import Metrics
@@ -23,10 +24,12 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class ChannelView:
     """What serving a channel's files needs: its row and its repodata Cache-Control max-age
-    (the channel's policy `repodata_max_age`, else the server's setting)."""
+    (the channel's policy `repodata_max_age`, else the server's setting); for a proxy channel,
+    its proxy policy (its files come from `server/proxy_files.py`)."""
 
     channel: Channel
     max_age: int
+    proxy: ProxyPolicy | None = None
 
 
 class ChannelCache:
@@ -83,9 +86,10 @@ class ServerState:
 
     def channel_view(self, channel: Channel) -> ChannelView:
         """Blocking: reads the channel's policy."""
-        policy_age = self.catalog.channel_policy(channel.id).repodata_max_age
+        policy = self.catalog.channel_policy(channel.id)
+        policy_age = policy.repodata_max_age
         max_age = self.settings.repodata_max_age if policy_age is None else policy_age
-        return ChannelView(channel, max_age)
+        return ChannelView(channel, max_age, policy.proxy)
 
     def store(self, channel: Channel) -> LocalStore:
         return self.layout.store(channel.name)

@@ -41,7 +41,7 @@ from stockyard.server.auth import authenticate, channel_for, presented_token
 from stockyard.server.errors import stockyard_error_response
 from stockyard.server.spool import FILE_SUFFIX, SPOOL_DIR, SpoolOwner
 from stockyard.server.state import ServerState, get_state
-from stockyard.types.errors import InvalidMetadata, SizeLimitExceeded, StockyardError
+from stockyard.types.errors import Conflict, InvalidMetadata, SizeLimitExceeded, StockyardError
 from stockyard.types.identifiers import check_sha256, check_subdir, parse_artifact_filename
 from stockyard.types.labels import DEFAULT_LABEL, check_served_label
 
@@ -302,7 +302,13 @@ async def spool_multipart(
 
 def _authorize(state: ServerState, channel_name: str, token: str | None) -> Channel:
     principal = authenticate(state.catalog, token)
-    return channel_for(state.catalog, channel_name, principal, "write")
+    channel = channel_for(state.catalog, channel_name, principal, "write")
+    if state.catalog.channel_policy(channel.id).proxy is not None:
+        raise Conflict(
+            f"channel {channel.name!r} is a proxy channel: its packages come from its upstreams",
+            hint="Upload to the upstream channel, or to another channel of this server.",
+        )
+    return channel
 
 
 class LicenseRefused(StockyardError):
