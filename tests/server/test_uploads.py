@@ -24,7 +24,7 @@ def stored_files(settings, channel: str = "main") -> set[str]:
         if path.name.startswith(LOCK_PREFIX):
             continue
         if path.is_file() and (
-            path.name.endswith((".conda", ".tar.bz2", ".attestation.json", ".part"))
+            path.name.endswith((".conda", ".tar.bz2", ".v0.sigs", ".attestation.json", ".part"))
             or "uploads" in path.parts
         ):
             out.add(str(path.relative_to(root)))
@@ -68,15 +68,16 @@ def test_prefix_upload_multipart(client, write_token, tmp_path) -> None:
     assert forced.status_code == 201 and forced.json()["replaced"] is True
 
 
-def test_prefix_upload_stores_the_attestation(client, settings, write_token, tmp_path) -> None:
+def test_prefix_upload_refuses_an_attestation_that_does_not_verify(
+    client, settings, write_token, tmp_path
+) -> None:
+    """An attestation is verified before anything is stored (tests/attest has the real ones)."""
     artifact = make_artifact(tmp_path, "signed")
     bundle = json.dumps({"mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.3"})
     response = prefix_upload(client, "main", artifact, write_token, attestation=bundle)
-    assert response.status_code == 201, response.text
-    stored = channel_dir(settings, "main") / "noarch" / f"{artifact.name}.attestation.json"
-    assert json.loads(stored.read_bytes()) == json.loads(bundle)
-    served = client.get(f"/main/noarch/{artifact.name}.attestation.json")
-    assert served.status_code == 200
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "AttestationRefused"
+    assert stored_files(settings) == set()
 
 
 def test_prefix_upload_with_raw_body_and_headers(client, write_token, tmp_path) -> None:

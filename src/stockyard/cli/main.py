@@ -8,6 +8,7 @@ import typer
 
 from stockyard import __version__
 from stockyard.cli import (
+    attest_cmd,
     channel_cmd,
     deploy_cmd,
     history_cmd,
@@ -54,6 +55,7 @@ for _module in (
     trust_cmd,
     scan_cmd,
     sbom_cmd,
+    attest_cmd,
 ):
     _module.register(app)
 

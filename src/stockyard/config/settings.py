@@ -95,6 +95,9 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     http2: bool = False
     #: Channels synced from an upstream on a schedule (`[[mirrors]]` tables in the file).
     mirrors: tuple[ScheduledMirror, ...] = ()
+    #: The Sigstore trust root CEP 27 attestations are verified against: a `trusted_root.json`
+    #: (protobuf-specs JSON, or a ClientTrustConfig). None: Sigstore's public-good instance.
+    attestation_trust_root: str | None = None
 
     @property
     def data_path(self) -> Path:
@@ -239,6 +242,7 @@ def load_settings(
         "accel_redirect",
         "tls_cert",
         "tls_key",
+        "attestation_trust_root",
     ):
         if values.get(key) == "":
             values[key] = None  # an empty variable means "unset"

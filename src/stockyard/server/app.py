@@ -42,6 +42,7 @@ from stockyard.config import Settings, load_settings
 from stockyard.server import (
     api,
     api_docs,
+    attest_api,
     channel_files,
     history_api,
     labels_api,
@@ -126,6 +127,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(history_api.router)
     app.include_router(scan_api.router)
     app.include_router(mirror_api.router)
+    app.include_router(attest_api.router)
     api_docs.register(app)
     _add(app, "/api/channels/{channel}/upload/{filename}", uploads.quetz_upload, ["POST"])
     _add(app, "/api/v1/upload/{channel}", uploads.prefix_upload, ["POST"])

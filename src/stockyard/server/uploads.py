@@ -37,6 +37,7 @@ from stockyard.catalog import Channel
 if TYPE_CHECKING:
     from stockyard.index.upload import ValidatedUpload
     from stockyard.types.policy import LicenseRules, ScanPolicy
+from stockyard.server import attest_api
 from stockyard.server.auth import authenticate, channel_for, presented_token
 from stockyard.server.errors import stockyard_error_response
 from stockyard.server.spool import FILE_SUFFIX, SPOOL_DIR, SpoolOwner
@@ -447,8 +448,9 @@ async def _upload(
             subdir=subdir,
             sha256=sha256,
             force=force,
-            attestation=spooled.attestation,
+            attestation=None,  # verified below and kept as <filename>.v0.sigs (stockyard.attest)
         )
+        attestation = spooled.attestation
         path, spooled = spooled.path, None  # validate_upload deletes the file if it refuses it
         try:
             upload = await anyio.to_thread.run_sync(validate)
@@ -458,8 +460,14 @@ async def _upload(
             raise
         channel = await anyio.to_thread.run_sync(_label_target, state, channel, target_label)
         await anyio.to_thread.run_sync(_check_policies, state, channel, upload)
+        verified = await anyio.to_thread.run_sync(
+            attest_api.check_upload_attestation, state, channel, upload, attestation
+        )
         # Committed with every other upload waiting for this channel (one lock, one publish).
         result = await state.upload_batcher(channel).submit(upload)
+        await anyio.to_thread.run_sync(
+            attest_api.keep_upload_attestation, state, channel, result, verified
+        )
     except StockyardError as exc:
         state.metrics.upload(protocol, ok=False)
         response = stockyard_error_response(exc)

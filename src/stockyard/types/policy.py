@@ -133,6 +133,27 @@ class LicenseRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     unknown: Literal["allow", "deny"] = "allow"
 
 
+class TrustedPublisher(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Who may publish which packages to a channel with a CEP 27 attestation (see
+    stockyard.attest): the OIDC issuer of the signing certificate, its identity (the SAN: a
+    workflow URI or an email; `*` globs, e.g. `https://github.com/org/repo/.github/workflows/
+    release.yml@*`), and the package names it may publish (`*` globs)."""
+
+    issuer: str
+    identity: str
+    names: tuple[str, ...] = ("*",)
+
+
+class AttestationPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """CEP 27 publish attestations on upload. An attestation sent is always verified (Sigstore
+    bundle, certificate chain, transparency log, statement); `require` refuses uploads without
+    one; `publishers`, when not empty, is the only identities accepted (a trusted-publisher
+    table; empty: any identity the trust root certifies, recorded and shown)."""
+
+    require: bool = False
+    publishers: tuple[TrustedPublisher, ...] = ()
+
+
 class SnapshotSchedule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Snapshots `stockyard serve` takes of a channel by itself (see stockyard.snapshots)."""
 
@@ -162,6 +183,9 @@ class ChannelPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     snapshots: SnapshotSchedule | None = None
     #: A proxy channel's upstreams and filters; None: an ordinary channel.
     proxy: ProxyPolicy | None = None
+    #: CEP 27 attestations: required or not, and the trusted publishers; None: an attestation
+    #: sent is still verified, from any identity (see stockyard.attest).
+    attestations: AttestationPolicy | None = None
 
 
 _decode_policy = msgspec.json.Decoder(ChannelPolicy).decode
