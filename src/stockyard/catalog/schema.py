@@ -25,7 +25,7 @@ metadata = MetaData()
 
 #: Bumped when the tables change; stored in `catalog_info`. Older catalogs are upgraded in place
 #: by the statements in `MIGRATIONS` (version -> statements that bring version-1 to version).
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE subdirs ADD COLUMN scan_signature VARCHAR(64)",),
@@ -39,6 +39,10 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
     # 6: the patch_sets and snapshots tables (made by create_all).
     # 7: the artifact_history and patch_set_log tables (made by create_all).
+    8: (
+        "CREATE INDEX IF NOT EXISTS ix_artifacts_indexed "
+        "ON artifacts (channel_id, subdir, indexed_timestamp)",
+    ),
 }
 
 catalog_info = Table(
@@ -97,6 +101,13 @@ Index("ix_artifacts_name", artifacts.c.channel_id, artifacts.c.subdir, artifacts
 Index("ix_artifacts_origin", artifacts.c.channel_id, artifacts.c.subdir, artifacts.c.origin)
 Index("ix_artifacts_channel_name", artifacts.c.channel_id, artifacts.c.name)
 Index("ix_artifacts_yanked", artifacts.c.channel_id, artifacts.c.subdir, artifacts.c.yanked)
+#: As-of views ask what had arrived by a time (stockyard.timetravel).
+Index(
+    "ix_artifacts_indexed",
+    artifacts.c.channel_id,
+    artifacts.c.subdir,
+    artifacts.c.indexed_timestamp,
+)
 
 #: Per channel: its stored policy (`stockyard.types.policy.ChannelPolicy`, encoded JSON). Every way
 #: into the channel reads it, so they all publish the same bytes.
