@@ -29,10 +29,10 @@ import msgspec
 
 from stockyard.catalog import Catalog, Channel, PatchSetRow, now_ms
 from stockyard.index.workspace import STATE_DIR
-from stockyard.patches.apply import apply_patch_instructions
-from stockyard.patches.sources import load_patch_source
-from stockyard.publish.revisions import needs_v3
-from stockyard.types.encoding import encode_json, zstd_compress
+from stockyard.patches.apply import apply_patch_instructions, compile_patches, patch_record
+from stockyard.patches.sources import GeneratorPatchSource, load_patch_source
+from stockyard.publish.revisions import may_need_v3, needs_v3
+from stockyard.types.encoding import encode_json, join_json_object, zstd_compress
 from stockyard.types.errors import InvalidIdentifier, NotFound
 from stockyard.types.repodata import REPODATA_JSON
 
@@ -87,32 +87,71 @@ def render_as_of(catalog: Catalog, view: AsOfView, subdir: str) -> Path:
     key = f"{changed}-{patch_set.version if patch_set else 0}-{int(ever)}"
     target = view.channel_dir / CACHE_DIR / subdir / key / REPODATA_JSON
     if not target.is_file():
-        document = _document(catalog, view, subdir, ever, patch_set)
-        _write_atomically(target, encode_json(document))
+        _write_atomically(target, _render(catalog, view, subdir, ever, patch_set))
     return target
 
 
-def _document(
+def _render(
     catalog: Catalog, view: AsOfView, subdir: str, ever: bool, patch_set: PatchSetRow | None
-) -> dict[str, Any]:
-    records: dict[str, dict[str, Any]] = {"packages": {}, "packages.conda": {}}
-    for filename, raw in catalog.records_as_of(view.channel.id, subdir, view.at):
-        record = msgspec.json.decode(raw)
-        if not needs_v3(record):
-            records["packages.conda" if filename.endswith(".conda") else "packages"][filename] = (
-                record
-            )
+) -> bytes:
+    """The encoded repodata.json. Records keep their stored bytes (joined, not re-encoded)
+    unless patches touch them; only patch sources that read the whole repodata (patch YAML,
+    Python generators) need every record decoded."""
+    source, patches = _patch_source(catalog, view, ever, patch_set)
+    rows = catalog.records_as_of(view.channel.id, subdir, view.at)
+    removed = set(catalog.removed_as_of(view.channel.id, subdir, view.at))
+    info = {"subdir": subdir, "as_of": {"time_ms": view.at, "patches": patches}}
+    if isinstance(source, GeneratorPatchSource):
+        return _render_decoded(source, subdir, rows, removed, info)
+    instructions = source.instructions_for(subdir, {}) if source is not None else {}
+    compiled = compile_patches(instructions) if instructions else None
+    sections: dict[str, list[tuple[str, bytes]]] = {"packages": [], "packages.conda": []}
+    for filename, raw in rows:
+        if may_need_v3(raw) and needs_v3(msgspec.json.decode(raw)):
+            continue  # CEP 48 v3 records are left out of as-of views
+        if compiled is not None and filename in compiled.touched:
+            patched = patch_record(compiled, filename, msgspec.json.decode(raw))
+            if patched is None:
+                removed.add(filename)
+                continue
+            raw = encode_json(patched)
+        sections[_section(filename)].append((filename, raw))
+    return b"".join(
+        (
+            b'{"info":' + encode_json(info),
+            b',"packages":' + join_json_object(sections["packages"]),
+            b',"packages.conda":' + join_json_object(sections["packages.conda"]),
+            b',"removed":' + encode_json(sorted(removed)),
+            b',"repodata_version":1}',
+        )
+    )
+
+
+def _section(filename: str) -> str:
+    return "packages.conda" if filename.endswith(".conda") else "packages"
+
+
+def _render_decoded(
+    source: Any,
+    subdir: str,
+    rows: list[tuple[str, bytes]],
+    removed: set[str],
+    info: dict[str, Any],
+) -> bytes:
     repodata: dict[str, Any] = {
         "info": {"subdir": subdir},
-        **records,
-        "removed": catalog.removed_as_of(view.channel.id, subdir, view.at),
+        "packages": {},
+        "packages.conda": {},
+        "removed": sorted(removed),
         "repodata_version": 1,
     }
-    source, patches = _patch_source(catalog, view, ever, patch_set)
-    if source is not None:
-        repodata = apply_patch_instructions(repodata, source.instructions_for(subdir, repodata))
-    repodata["info"]["as_of"] = {"time_ms": view.at, "patches": patches}
-    return repodata
+    for filename, raw in rows:
+        record = msgspec.json.decode(raw)
+        if not needs_v3(record):
+            repodata[_section(filename)][filename] = record
+    repodata = apply_patch_instructions(repodata, source.instructions_for(subdir, repodata))
+    repodata["info"] = info
+    return encode_json(repodata)
 
 
 def _patch_source(
