@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from pathlib import Path
 
@@ -14,19 +13,13 @@ from stockyard.config import load_settings
 from stockyard.deploy.nginx import nginx_front_for, render_nginx_main
 from tests.deploy.nginx_live import NGINX, running_nginx, worker_user
 from tests.server.artifacts import make_artifact, sha256_of
-from tests.server.live import free_port, live_server, stockyard
+from tests.server.live import admin_token, free_port, live_server, stockyard
 from tests.server.uploading import put_upload, quetz_upload
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(NGINX is None, reason="nginx is not installed"),
 ]
-
-
-def _admin_token(banner: str) -> str:
-    match = re.search(r"\b(sy-[A-Za-z0-9]{40})\b", banner)
-    assert match, banner
-    return match.group(1)
 
 
 def _app_paths(server) -> list[str]:  # type: ignore[no-untyped-def]
@@ -49,7 +42,7 @@ def test_nginx_front_in_front_of_stockyard_serve(tmp_path: Path) -> None:
     config = tmp_path / "stockyard.toml"
     config.write_text('accel_redirect = "/_stockyard_files/"\n')
     with live_server(data, "--config", str(config)) as server:
-        token = _admin_token(server.banner)
+        token = admin_token(server.banner)
         created = stockyard("channel", "create", "secret", "--private", "--data", str(data))
         assert created.returncode == 0, created.stderr
         read = stockyard(

@@ -7,19 +7,16 @@ and `x-1.0`, the live channel gives `a-2.0` and the patched `a-1.0`; py-rattler 
 
 from __future__ import annotations
 
-import asyncio
-import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
-import rattler
-from rattler import Gateway, SourceConfig
 
 from tests.server.artifacts import make_artifact
-from tests.server.live import live_server, stockyard
+from tests.server.live import admin_token, live_server, stockyard
+from tests.server.rattler_client import solve_and_install
 from tests.server.uploading import prefix_upload
 
 pytestmark = pytest.mark.integration
@@ -27,33 +24,8 @@ pytestmark = pytest.mark.integration
 PATCH_YAML = b'if:\n  name: a\n  version: "1.0"\nthen:\n  - add_depends: c\n'
 
 
-def _admin_token(banner: str) -> str:
-    match = re.search(r"\b(sy-[A-Za-z0-9]{40})\b", banner)
-    assert match, banner
-    return match.group(1)
-
-
 def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def _solve(url: str, spec: str, tmp: Path) -> dict[str, str]:
-    gateway = Gateway(cache_dir=tmp / "cache", default_config=SourceConfig(sharded_enabled=True))
-
-    async def run() -> dict[str, str]:
-        records = await rattler.solve(
-            [url], [spec], gateway=gateway, platforms=["linux-64", "noarch"], virtual_packages=[]
-        )
-        await rattler.install(
-            records,
-            target_prefix=tmp / "env",
-            cache_dir=tmp / "pkgs",
-            show_progress=False,
-            platform=rattler.Subdir("linux-64"),
-        )
-        return {r.name.normalized: str(r.version) for r in records}
-
-    return asyncio.run(run())
 
 
 def _now_ms() -> int:
@@ -65,7 +37,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:  # type: ignore[mis
     root = tmp_path_factory.mktemp("asof")
     pkgs = root / "pkgs"
     with live_server(root / "data") as live:
-        token = _admin_token(live.banner)
+        token = admin_token(live.banner)
         paths = {
             "b": make_artifact(pkgs, "b", "1.0"),
             "c": make_artifact(pkgs, "c", "1.0"),
@@ -105,11 +77,14 @@ def test_as_of_gives_the_past_records_with_the_past_patches(world: dict, tmp_pat
     now = httpx.get(f"{server.url}/main/as-of/{_now_ms()}/noarch/repodata.json").json()
     assert now["packages.conda"][paths["a1"].name]["depends"] == ["b", "c"]
     assert paths["x"].name in now["removed"]
-    assert _solve(f"{server.url}/main/as-of/{t1}", "a", tmp_path / "past") == {
+    assert solve_and_install(f"{server.url}/main/as-of/{t1}", "a", tmp_path / "past") == {
         "a": "1.0",
         "b": "1.0",
     }
-    assert _solve(f"{server.url}/main", "a", tmp_path / "live") == {"a": "2.0", "b": "1.0"}
+    assert solve_and_install(f"{server.url}/main", "a", tmp_path / "live") == {
+        "a": "2.0",
+        "b": "1.0",
+    }
 
 
 def test_rfc3339_times_zst_and_caching(world: dict) -> None:

@@ -8,20 +8,17 @@ delete, and feed bad patch sets (each refused, nothing published changes).
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
-import re
 import tarfile
 from pathlib import Path
 
 import httpx
 import pytest
-import rattler
-from rattler import Gateway, SourceConfig
 
 from tests.server.artifacts import make_artifact
-from tests.server.live import LiveServer, live_server, stockyard
+from tests.server.live import LiveServer, admin_token, live_server, stockyard
+from tests.server.rattler_client import solve_and_install
 from tests.server.uploading import prefix_upload
 
 pytestmark = pytest.mark.integration
@@ -35,33 +32,8 @@ then:
 """
 
 
-def _admin_token(banner: str) -> str:
-    match = re.search(r"\b(sy-[A-Za-z0-9]{40})\b", banner)
-    assert match, banner
-    return match.group(1)
-
-
 def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def _solve(url: str, spec: str, tmp: Path) -> dict[str, str]:
-    gateway = Gateway(cache_dir=tmp / "cache", default_config=SourceConfig(sharded_enabled=True))
-
-    async def run() -> dict[str, str]:
-        records = await rattler.solve(
-            [url], [spec], gateway=gateway, platforms=["linux-64", "noarch"], virtual_packages=[]
-        )
-        await rattler.install(
-            records,
-            target_prefix=tmp / "env",
-            cache_dir=tmp / "pkgs",
-            show_progress=False,
-            platform=rattler.Subdir("linux-64"),
-        )
-        return {r.name.normalized: str(r.version) for r in records}
-
-    return asyncio.run(run())
 
 
 def _record(url: str, filename: str) -> dict:
@@ -73,7 +45,7 @@ def _record(url: str, filename: str) -> dict:
 def server(tmp_path_factory: pytest.TempPathFactory) -> LiveServer:  # type: ignore[misc]
     root = tmp_path_factory.mktemp("history")
     with live_server(root / "data") as live:
-        live.extra.update(token=_admin_token(live.banner), pkgs=root / "pkgs")
+        live.extra.update(token=admin_token(live.banner), pkgs=root / "pkgs")
         yield live
 
 
@@ -107,9 +79,13 @@ def test_snapshot_keeps_the_past_while_patches_and_uploads_change_the_live_chann
         paths["a2"].name
         not in httpx.get(f"{snapshot['url']}/noarch/repodata.json").json()["packages.conda"]
     )
-    assert _solve(snapshot["url"], "a", tmp_path / "old") == {"a": "1.0", "b": "1.0"}
-    assert _solve(live, "a", tmp_path / "new") == {"a": "2.0", "b": "1.0"}
-    assert _solve(live, "a ==1.0", tmp_path / "pinned") == {"a": "1.0", "b": "1.0", "c": "1.0"}
+    assert solve_and_install(snapshot["url"], "a", tmp_path / "old") == {"a": "1.0", "b": "1.0"}
+    assert solve_and_install(live, "a", tmp_path / "new") == {"a": "2.0", "b": "1.0"}
+    assert solve_and_install(live, "a ==1.0", tmp_path / "pinned") == {
+        "a": "1.0",
+        "b": "1.0",
+        "c": "1.0",
+    }
 
     diff = httpx.get(f"{server.url}/api/channels/main/snapshots/{snapshot['id']}/diff").json()
     noarch = next(d for d in diff if d["subdir"] == "noarch")
@@ -121,31 +97,34 @@ def test_snapshot_keeps_the_past_while_patches_and_uploads_change_the_live_chann
 
 
 def test_patch_set_history_rollback_and_original_bytes(server: LiveServer) -> None:
-    token = server.extra["token"]
-    a1 = "a-1.0-0.conda"
+    """On a channel of its own (tests of this module may run in other processes)."""
+    token, pkgs = server.extra["token"], server.extra["pkgs"]
+    created = stockyard("channel", "create", "rollback", "--data", str(server.data_dir))
+    assert created.returncode == 0, created.stderr
+    url = f"{server.url}/rollback"
     second = PATCH_YAML.replace(b"add_depends: c", b"add_depends: b >=1")
     with httpx.Client(base_url=server.url, timeout=60) as client:
-        put = client.put("/api/channels/main/patches", content=second, headers=_auth(token))
-        assert put.status_code == 201, put.text
-        version = put.json()["version"]
-        assert "b >=1" in " ".join(_record(f"{server.url}/main", a1)["depends"])
-        history = client.get("/api/channels/main/patches").json()
-        assert history["current"] == version
-        assert [v["version"] for v in history["versions"]][:2] == [version, version - 1]
-        assert client.get(f"/api/channels/main/patches/{version}").content == second
-        back = client.post(
-            f"/api/channels/main/patches/{version - 1}/activate", headers=_auth(token)
-        )
+        a1 = make_artifact(pkgs / "rollback", "a", "1.0", depends=["b"])
+        assert prefix_upload(client, "rollback", a1, token).status_code == 201
+        for body in (PATCH_YAML, second):
+            put = client.put("/api/channels/rollback/patches", content=body, headers=_auth(token))
+            assert put.status_code == 201, put.text
+        assert put.json()["version"] == 2
+        assert _record(url, a1.name)["depends"] == ["b", "b >=1"]
+        history = client.get("/api/channels/rollback/patches").json()
+        assert history["current"] == 2
+        assert [v["version"] for v in history["versions"]] == [2, 1]
+        assert client.get("/api/channels/rollback/patches/2").content == second
+        back = client.post("/api/channels/rollback/patches/1/activate", headers=_auth(token))
         assert back.status_code == 200, back.text
-        assert _record(f"{server.url}/main", a1)["depends"] == ["b", "c"]
-        off = client.delete("/api/channels/main/patches/active", headers=_auth(token))
+        assert _record(url, a1.name)["depends"] == ["b", "c"]
+        off = client.delete("/api/channels/rollback/patches/active", headers=_auth(token))
         assert off.status_code == 204
-        assert _record(f"{server.url}/main", a1)["depends"] == ["b"]
-        assert client.get("/api/channels/main/patches").json()["current"] is None
-        again = client.post(
-            f"/api/channels/main/patches/{version - 1}/activate", headers=_auth(token)
-        )
+        assert _record(url, a1.name)["depends"] == ["b"]
+        assert client.get("/api/channels/rollback/patches").json()["current"] is None
+        again = client.post("/api/channels/rollback/patches/1/activate", headers=_auth(token))
         assert again.status_code == 200
+        assert _record(url, a1.name)["depends"] == ["b", "c"]
 
 
 def _tar(members: dict[str, bytes]) -> bytes:

@@ -29,19 +29,13 @@ from rattler import Channel, Gateway, SourceConfig
 from stockyard.server.spool import FILE_SUFFIX
 from tests.package.hostile import HOSTILE, build
 from tests.server.artifacts import make_artifact, sha256_of
-from tests.server.live import LiveServer, live_server
+from tests.server.live import LiveServer, admin_token, live_server
 from tests.server.uploading import prefix_upload, put_upload, quetz_upload
 
 pytestmark = pytest.mark.integration
 
 IDLE_TIMEOUT = 2.0
 UPLOAD_LIMIT = 64_000_000
-
-
-def _admin_token(banner: str) -> str:
-    match = re.search(r"\b(sy-[A-Za-z0-9]{40})\b", banner)
-    assert match, banner
-    return match.group(1)
 
 
 def _config(root: Path, idle_timeout: float) -> Path:
@@ -319,7 +313,7 @@ def test_hostile_suite_then_restart_and_rattler_reads_the_channel(tmp_path: Path
     data = root / "data"
     config = _config(root, IDLE_TIMEOUT)
     with live_server(data, "--config", str(config)) as live:
-        token = _admin_token(live.banner)
+        token = admin_token(live.banner)
         with httpx.Client(base_url=live.url, timeout=60) as client:
             for subdir, fmt in (("noarch", "conda"), ("linux-64", "tar.bz2")):
                 good = make_artifact(root / "good", f"good-{fmt[:3]}", subdir=subdir, fmt=fmt)
@@ -343,7 +337,7 @@ def test_kill_9_during_an_upload_leaves_no_spool_after_restart(tmp_path: Path) -
     config = _config(root, 600.0)
     artifact = make_artifact(root / "art", "killed")
     with live_server(data, "--config", str(config)) as live:
-        token = _admin_token(live.banner)
+        token = admin_token(live.banner)
         sock = _raw(live.url)
         sock.sendall(
             f"PUT /main/noarch/{artifact.name} HTTP/1.1\r\nHost: stockyard\r\n"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import httpx
 import pytest
 
 from tests.server.artifacts import make_artifact
-from tests.server.live import LiveServer, live_server
+from tests.server.live import LiveServer, admin_token, live_server
 from tests.server.tls import Pki, make_pki
 from tests.server.uploading import prefix_upload
 
@@ -61,12 +60,6 @@ SOLVE = textwrap.dedent(
 )
 
 
-def _admin_token(banner: str) -> str:
-    match = re.search(r"\b(sy-[A-Za-z0-9]{40})\b", banner)
-    assert match, banner
-    return match.group(1)
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return make_pki(tmp_path_factory.mktemp("pki"))
@@ -77,7 +70,7 @@ def h2_server(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> LiveServer:
     root = tmp_path_factory.mktemp("h2")
     tls = ("--tls-cert", str(pki.cert), "--tls-key", str(pki.key))
     with live_server(root / "data", "--http2", *tls, ca_file=pki.ca) as live:
-        token = _admin_token(live.banner)
+        token = admin_token(live.banner)
         with httpx.Client(base_url=live.url, http2=True, verify=pki.context()) as client:
             for name, version, build, subdir, depends in PACKAGES:
                 path = make_artifact(

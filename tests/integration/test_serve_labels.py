@@ -9,34 +9,25 @@ channel deletes its labels.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import re
 from pathlib import Path
 
 import httpx
 import pytest
-import rattler
-from rattler import Gateway, SourceConfig
 
 from tests.server.artifacts import make_artifact, sha256_of
-from tests.server.live import LiveServer, live_server, stockyard
+from tests.server.live import LiveServer, admin_token, live_server, stockyard
+from tests.server.rattler_client import solve_and_install
 from tests.server.uploading import prefix_upload, put_upload, quetz_upload
 
 pytestmark = pytest.mark.integration
-
-
-def _admin_token(banner: str) -> str:
-    match = re.search(r"\b(sy-[A-Za-z0-9]{40})\b", banner)
-    assert match, banner
-    return match.group(1)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> LiveServer:  # type: ignore[misc]
     root = tmp_path_factory.mktemp("labels")
     with live_server(root / "data") as live:
-        live.extra["token"] = _admin_token(live.banner)
+        live.extra["token"] = admin_token(live.banner)
         live.extra["pkgs"] = root / "pkgs"
         yield live
 
@@ -56,22 +47,9 @@ def _filenames(server: LiveServer, channel_path: str, subdir: str = "noarch") ->
 
 
 def _solve(url: str, spec: str, tmp: Path) -> list[str]:
-    gateway = Gateway(cache_dir=tmp / "cache", default_config=SourceConfig(sharded_enabled=True))
-
-    async def run() -> list[str]:
-        records = await rattler.solve(
-            [url], [spec], gateway=gateway, platforms=["linux-64", "noarch"], virtual_packages=[]
-        )
-        await rattler.install(
-            records,
-            target_prefix=tmp / "env",
-            cache_dir=tmp / "pkgs",
-            show_progress=False,
-            platform=rattler.Subdir("linux-64"),
-        )
-        return sorted(f"{r.name.normalized}={r.version}" for r in records)
-
-    return asyncio.run(run())
+    return sorted(
+        f"{name}={version}" for name, version in solve_and_install(url, spec, tmp).items()
+    )
 
 
 def test_uploads_with_a_label_install_from_the_label_url_only(

@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import random
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -34,7 +33,7 @@ import pytest
 import zstandard
 
 from tests.server.artifacts import make_artifact, sha256_of
-from tests.server.live import LiveServer, live_server
+from tests.server.live import LiveServer, admin_token, live_server
 from tests.server.uploading import prefix_upload, put_upload, quetz_upload
 
 pytestmark = pytest.mark.integration
@@ -46,12 +45,6 @@ SOAK_SECONDS = 30.0
 PER_UPLOADER = 40
 SUBDIRS = ("noarch", "linux-64")
 UPLOAD_LIMIT = 1_000_000
-
-
-def _admin_token(banner: str) -> str:
-    match = re.search(r"\b(sy-[A-Za-z0-9]{40})\b", banner)
-    assert match, banner
-    return match.group(1)
 
 
 @dataclass
@@ -70,7 +63,7 @@ def server(
     config = root / "stockyard.toml"
     config.write_text(f"max_upload_bytes = {UPLOAD_LIMIT}\nlock_timeout = 120\n")
     with live_server(root / "data", "--config", str(config), workers=request.param) as live:
-        yield Server(live, _admin_token(live.banner))
+        yield Server(live, admin_token(live.banner))
 
 
 @dataclass

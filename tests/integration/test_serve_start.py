@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.server.artifacts import make_artifact, sha256_of
-from tests.server.live import live_server, stockyard
+from tests.server.live import admin_token, live_server, stockyard
 
 pytestmark = pytest.mark.integration
-
-
-def _admin_token(banner: str) -> str:
-    match = re.search(r"\b(sy-[A-Za-z0-9]{40})\b", banner)
-    assert match, banner
-    return match.group(1)
 
 
 def test_zero_config_start(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with live_server(data) as server:
         banner = server.banner
-        token = _admin_token(banner)
+        token = admin_token(banner)
         assert f"{server.url}/main" in banner
         assert f"conda install -c {server.url}/main" in banner
         assert f"pixi workspace channel add {server.url}/main" in banner
@@ -59,7 +52,7 @@ def test_zero_config_start(tmp_path: Path) -> None:
 def test_several_workers(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with live_server(data, workers=2) as server:
-        token = _admin_token(server.banner)
+        token = admin_token(server.banner)
         for i in range(4):
             artifact = make_artifact(tmp_path / "art", f"pkg{i}")
             response = httpx.post(

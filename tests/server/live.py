@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -15,6 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+
+def admin_token(banner: str) -> str:
+    """The admin token `stockyard serve` prints on its first start."""
+    match = re.search(r"\b(sy-[A-Za-z0-9]{40})\b", banner)
+    assert match, banner
+    return match.group(1)
 
 
 def free_port() -> int:
