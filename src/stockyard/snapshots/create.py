@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
@@ -30,6 +30,7 @@ import zstandard
 from stockyard.catalog import Catalog, Channel, SnapshotRow
 from stockyard.index.workspace import ChannelWorkspace
 from stockyard.types.errors import InvalidMetadata
+from stockyard.types.identifiers import artifact_format
 from stockyard.types.repodata import (
     CHANNELDATA_JSON,
     CURRENT_REPODATA,
@@ -112,24 +113,37 @@ def _copy_subdir(source: Path, target: Path) -> int:
         name = f"{SHARDS_DIR}/{digest}.msgpack.zst"
         if (source / name).is_file():
             _link(source / name, target / name)
-    filenames = list(_listed_artifacts(target / REPODATA_JSON))
-    for filename in filenames:
-        if (source / filename).is_file():
-            _link(source / filename, target / filename)
-    return len(filenames)
+    # Every artifact file of the subdir (those patches removed from the records too): a
+    # directory listing, not a decode of a repodata.json that may be hundreds of MB.
+    for entry in os.scandir(source):
+        if artifact_format(entry.name) is not None and entry.is_file():
+            _link(Path(entry.path), target / entry.name)
+    return _record_count(target / REPODATA_JSON)
 
 
-def _listed_artifacts(repodata: Path) -> Iterator[str]:
+def _record_count(repodata: Path) -> int:
+    """How many records `repodata` lists, from its shape alone (record values not decoded)."""
     try:
-        document = msgspec.json.decode(repodata.read_bytes())
+        document = _sections_decoder.decode(repodata.read_bytes())
     except msgspec.DecodeError as exc:
         raise InvalidMetadata(
-            f"{repodata}: not valid JSON ({exc}); republish the channel"
+            f"{repodata}: not valid JSON ({exc})", hint="Republish the channel first."
         ) from None
-    for key in ("packages", "packages.conda"):
-        yield from document.get(key) or {}
-    for section in (document.get("v3") or {}).values():
-        yield from section or {}
+    v3 = sum(len(section) for section in (document.v3 or {}).values())
+    return len(document.packages or {}) + len(document.packages_conda or {}) + v3
+
+
+class _Sections(msgspec.Struct):
+    """The record maps of repodata.json; each record kept as raw bytes, not decoded."""
+
+    packages: dict[str, msgspec.Raw] | None = None
+    packages_conda: dict[str, msgspec.Raw] | None = msgspec.field(
+        default=None, name="packages.conda"
+    )
+    v3: dict[str, dict[str, msgspec.Raw]] | None = None
+
+
+_sections_decoder = msgspec.json.Decoder(_Sections)
 
 
 def _shard_digests(index: Path) -> list[str]:
