@@ -91,3 +91,21 @@ def test_copy_and_move_keep_bytes_and_timestamp(two_channels, move: bool) -> Non
     with pytest.raises(Conflict):
         copy_package(catalog, handles["main"], handles["other"], "linux-64", "dep-1.0-0.conda")
         copy_package(catalog, handles["main"], handles["other"], "linux-64", "dep-1.0-0.conda")
+
+
+def test_attestations_travel_with_their_artifact(two_channels) -> None:  # type: ignore[no-untyped-def]
+    """A CEP 27 sidecar (`<file>.v0.sigs`) is copied and moved with its artifact and removed
+    with it: never left behind for a file that is gone, never missing on a copy."""
+    catalog, handles, dirs = two_channels
+    sidecar = "pkg-1.0-0.conda.v0.sigs"
+    (dirs["main"] / "linux-64" / sidecar).write_text("[]")
+    copy_package(catalog, handles["main"], handles["other"], "linux-64", "pkg-1.0-0.conda")
+    assert (dirs["other"] / "linux-64" / sidecar).read_text() == "[]"
+    remove_package(catalog, handles["main"], "linux-64", "pkg-1.0-0.conda")
+    assert not (dirs["main"] / "linux-64" / sidecar).exists()
+    assert not list((dirs["main"] / ".stockyard").rglob("*.v0.sigs*"))  # trash emptied
+    copy_package(
+        catalog, handles["other"], handles["main"], "linux-64", "pkg-1.0-0.conda", move=True
+    )
+    assert (dirs["main"] / "linux-64" / sidecar).exists()
+    assert not (dirs["other"] / "linux-64" / sidecar).exists()

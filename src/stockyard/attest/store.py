@@ -23,8 +23,9 @@ from filelock import FileLock
 from stockyard.index.workspace import STATE_DIR
 from stockyard.storage import LocalStore
 from stockyard.types.errors import InvalidMetadata
+from stockyard.types.repodata import ATTESTATIONS_SUFFIX
 
-SIGS_SUFFIX: Final = ".v0.sigs"
+SIGS_SUFFIX: Final = ATTESTATIONS_SUFFIX
 _LOCK_NAME: Final = "attestations.lock"
 _LOCK_TIMEOUT: Final = 60.0
 

@@ -20,6 +20,7 @@ from stockyard.index.workspace import ChannelWorkspace
 from stockyard.storage import Store
 from stockyard.types.errors import Conflict, InvalidIdentifier, NotFound
 from stockyard.types.identifiers import check_subdir, parse_artifact_filename
+from stockyard.types.repodata import ATTESTATIONS_SUFFIX
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,7 @@ def remove_package(
     """Remove an artifact: its record leaves the channel and is listed in `removed`."""
     with handle.workspace.lock(lock_timeout):
         _require(catalog, handle, subdir, filename)
-        _commit(catalog, handle, _removal(subdir, filename))
+        _commit(catalog, handle, _removal(handle.store, subdir, filename))
     return PackageChange(handle.channel.name, subdir, filename, "removed")
 
 
@@ -117,23 +118,26 @@ def copy_package(
         # The staged file's mtime: the next index run of the target sees it unchanged.
         info = target.store.stat(staged)
         row = replace(row, mtime_ns=info.mtime_ns if info else row.mtime_ns)
-        changes = ChangeSet(
-            subdirs=[SubdirChanges(subdir, upserts=[row])],
-            moves=[Move(staged, f"{subdir}/{filename}")],
-        )
+        moves = [Move(staged, f"{subdir}/{filename}")]
+        sidecar = f"{subdir}/{filename}{ATTESTATIONS_SUFFIX}"
+        if source.store.stat(sidecar) is not None:  # its attestations travel with it
+            moves.append(Move(_stage_copy(source, target, sidecar), sidecar))
+        changes = ChangeSet(subdirs=[SubdirChanges(subdir, upserts=[row])], moves=moves)
         _commit(catalog, target, changes)
         if move:
-            _commit(catalog, source, _removal(subdir, filename))
+            _commit(catalog, source, _removal(source.store, subdir, filename))
     return PackageChange(target.channel.name, subdir, filename, "moved" if move else "copied")
 
 
-def _removal(subdir: str, filename: str) -> ChangeSet:
-    """The record leaves (listed in `removed`); the file goes to the trash with the commit."""
-    trash = f"{TRASH}/{subdir}/{filename}.{secrets.token_hex(8)}"
-    return ChangeSet(
-        subdirs=[SubdirChanges(subdir, removed=[filename])],
-        moves=[Move(f"{subdir}/{filename}", trash)],
-    )
+def _removal(store: Store, subdir: str, filename: str) -> ChangeSet:
+    """The record leaves (listed in `removed`); the file (and its attestations) go to the trash
+    with the commit."""
+    token = secrets.token_hex(8)
+    moves = [Move(f"{subdir}/{filename}", f"{TRASH}/{subdir}/{filename}.{token}")]
+    sidecar = f"{subdir}/{filename}{ATTESTATIONS_SUFFIX}"
+    if store.stat(sidecar) is not None:
+        moves.append(Move(sidecar, f"{TRASH}/{subdir}/{filename}{ATTESTATIONS_SUFFIX}.{token}"))
+    return ChangeSet(subdirs=[SubdirChanges(subdir, removed=[filename])], moves=moves)
 
 
 def _stage_copy(source: ChannelHandle, target: ChannelHandle, key: str) -> str:

@@ -19,6 +19,9 @@ SHARDS_DIR = "shards"
 RUN_EXPORTS_JSON = "run_exports.json"
 PATCH_INSTRUCTIONS_JSON = "patch_instructions.json"
 CHANNELDATA_JSON = "channeldata.json"
+#: CEP 27 attestations kept next to their artifact (`<subdir>/<filename>.v0.sigs`, the layout of
+#: conda/ceps#142's draft that prefix.dev serves): they go where the artifact goes.
+ATTESTATIONS_SUFFIX = ".v0.sigs"
 
 
 def icon_path(icon_sha256: str) -> str:
