@@ -9,6 +9,11 @@ once with the incremental path and once with it turned off, reporting the `commi
 `stockyard index --json` (instructions + publish) and the whole run. Prints one JSON document:
 
     .venv/bin/python benchmarks/patch_incremental.py [--count 13369] [--rounds 3]
+        [--scale-records 1000000]
+
+With `--scale-records N`, the channel's catalog is first filled with N records directly
+(benchmarks/scale_fill.py, as a mirror ingests them; ~40% in linux-64), so the same
+measurements run on a channel of N + count records.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from stockyard.index import incremental_patches  # noqa: E402
 from stockyard.index.commit import ChannelCommit  # noqa: E402
@@ -39,10 +45,10 @@ _PATCH_SECONDS: list[float] = []
 _source_instructions = ChannelCommit._source_instructions
 
 
-def _timed_source_instructions(self, subdir, change=None):  # type: ignore[no-untyped-def]
+def _timed_source_instructions(self, *args, **kwargs):  # type: ignore[no-untyped-def]
     started = time.perf_counter()
     try:
-        return _source_instructions(self, subdir, change)
+        return _source_instructions(self, *args, **kwargs)
     finally:
         _PATCH_SECONDS.append(time.perf_counter() - started)
 
@@ -66,6 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=13369)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--scale-records", type=int, default=0)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="stockyard-bench-patchinc-"))
     channel = work / "chan"
@@ -73,6 +80,10 @@ def main() -> None:
     spare = paths[args.count :]
     for path in spare:
         path.rename(work / path.name)
+    if args.scale_records:
+        from scale_fill import fill_catalog
+
+        fill_catalog(channel, args.scale_records)
     cold = _index(channel)
     runs: dict[str, list[dict[str, Any]]] = {"incremental": [], "regenerate": []}
     original = incremental_patches._trusted_base
@@ -94,6 +105,7 @@ def main() -> None:
                 "benchmark": "patch_incremental",
                 "command": "python benchmarks/patch_incremental.py " + " ".join(sys.argv[1:]),
                 "artifacts": args.count,
+                "catalog_only_records": args.scale_records,
                 "biggest_subdir": subdir.name,
                 "patched_entries": len(instructions["packages"])
                 + len(instructions["packages.conda"]),

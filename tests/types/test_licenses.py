@@ -15,6 +15,7 @@ from stockyard.types.licenses import license_ids, normalize_license, satisfiable
         ("MIT License", "MIT"),
         ("mit", "MIT"),
         ("GPL-3", "GPL-3.0-only"),
+        ("GPL3", "GPL-3.0-only"),
         ("GPL-2.0+", "GPL-2.0-or-later"),
         ("GPL (>= 2)", "GPL-2.0-or-later"),
         ("MIT + file LICENSE", "MIT"),

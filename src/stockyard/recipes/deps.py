@@ -52,7 +52,12 @@ def convert(
     for requirement in requirements:
         outcome = _applies(requirement, python_min, extra)
         if outcome is None:
-            if requirement.marker is not None and "extra" not in str(requirement.marker):
+            # In an extra's pass, base requirements are skipped too: not "never holds".
+            if (
+                not extra
+                and requirement.marker is not None
+                and "extra" not in str(requirement.marker)
+            ):
                 result.notes.append(f"'{requirement}' left out: its marker never holds")
             continue
         if normalize(requirement.name) == normalize(package):
