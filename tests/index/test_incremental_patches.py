@@ -188,3 +188,26 @@ def test_rule_changes_repatch_only_affected_names_and_match_a_full_build(
     _index(whole, rules)
     ours, theirs = _published(channel_dir), _published(whole)
     assert {k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k)} == set()
+
+
+def test_a_run_that_changes_nothing_computes_no_instructions(
+    tmp_path: Path, rules: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channel_dir = tmp_path / "chan"
+    _channel(channel_dir, [("pkg-a", "1.0", "conda"), ("twin", "1.0", "tar.bz2")])
+    _index(channel_dir, rules)
+    computed: list[str] = []
+    original = incremental_patches.yaml_instructions
+
+    def spying(*args, **kwargs):  # type: ignore[no-untyped-def]
+        computed.append(args[4])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr("stockyard.index.commit.yaml_instructions", spying)
+    before = _published(channel_dir)
+    _index(channel_dir, rules)
+    assert computed == []
+    assert _published(channel_dir) == before
+    rules.write_text(RULES.replace("extra-dep", "other-dep"))  # new rules: computed again
+    _index(channel_dir, rules)
+    assert "linux-64" in computed

@@ -29,7 +29,9 @@ from stockyard.catalog import Catalog, Channel, Move, SubdirChanges, SubdirState
 from stockyard.index.incremental_patches import (
     differ_only_within,
     published_instructions,
+    remember_published,
     yaml_instructions,
+    yaml_unchanged,
 )
 from stockyard.index.policy import effective_policy, load_policy_patch_source
 from stockyard.index.workspace import ChannelWorkspace
@@ -40,6 +42,7 @@ from stockyard.publish.subdir import (
     SubdirChange,
     needs_full_publish,
     options_fingerprint,
+    patch_fingerprint,
     publish_subdir,
     unpatched_repodata,
 )
@@ -248,6 +251,8 @@ class ChannelCommit:
             if not (owed or subdir in touched or subdir in recheck):
                 continue
             change = touched.get(subdir)
+            if change is None and not owed and self._rules_unchanged(subdir, prior):
+                continue  # rechecked: the same rules, records and yanks as last published
             instructions = self._instructions(subdir, change, None if owed else prior)
             full = owed or needs_full_publish(prior, instructions, options)
             if full and not owed and change is not None and prior is not None:
@@ -261,6 +266,16 @@ class ChannelCommit:
             plan.changes[subdir] = None if full else change
             plan.instructions[subdir] = instructions
         return plan
+
+    def _rules_unchanged(self, subdir: str, prior: SubdirState | None) -> bool:
+        from stockyard.patches.sources import YamlPatchSource
+
+        source = self.patch_source
+        return (
+            prior is not None
+            and isinstance(source, YamlPatchSource)
+            and yaml_unchanged(self.store, source, subdir, prior)
+        )
 
     def _changed_only_within(
         self, subdir: str, prior: SubdirState, instructions: dict[str, Any], change: SubdirChange
@@ -285,6 +300,7 @@ class ChannelCommit:
         if yanked:
             instructions = {**EMPTY_INSTRUCTIONS, **instructions}
             instructions["revoke"] = sorted({*instructions["revoke"], *yanked})
+        remember_published(self.store, subdir, patch_fingerprint(instructions))
         return instructions
 
     def _source_instructions(

@@ -226,6 +226,41 @@ def _sections_fingerprint(instructions: Mapping[str, Any]) -> str:
     return patch_fingerprint({section: complete[section] for section in _SECTIONS})
 
 
+def _sidecar(store: Store, subdir: str) -> dict[str, Any] | None:
+    key = _SIDECAR.format(subdir=subdir)
+    if store.stat(key) is None:
+        return None
+    try:
+        remembered = msgspec.json.decode(store.get(key))
+    except msgspec.DecodeError:
+        return None
+    return remembered if isinstance(remembered, dict) else None
+
+
+def yaml_unchanged(
+    store: Store, source: YamlPatchSource, subdir: str, published: SubdirState
+) -> bool:
+    """Whether a subdir that owes nothing and that this commit does not touch would get the
+    instructions it was published with: the same rules made them, and they (yanks included)
+    are what the last publish wrote. Then nothing is computed or decoded at all."""
+    remembered = _sidecar(store, subdir)
+    return (
+        remembered is not None
+        and remembered.get("rules") == source.fingerprint
+        and remembered.get("published") == published.patch_fingerprint
+    )
+
+
+def remember_published(store: Store, subdir: str, fingerprint: str) -> None:
+    """Note the fingerprint of the complete instructions (yanks included) about to be
+    published from the rules the sidecar names."""
+    remembered = _sidecar(store, subdir)
+    if remembered is not None and remembered.get("published") != fingerprint:
+        store.put(
+            _SIDECAR.format(subdir=subdir), encode_json({**remembered, "published": fingerprint})
+        )
+
+
 def _remember(store: Store, source: YamlPatchSource, subdir: str, instructions: Any) -> None:
     record = {
         "rules": source.fingerprint,
