@@ -211,3 +211,16 @@ def test_a_run_that_changes_nothing_computes_no_instructions(
     rules.write_text(RULES.replace("extra-dep", "other-dep"))  # new rules: computed again
     _index(channel_dir, rules)
     assert "linux-64" in computed
+
+
+def test_turning_patches_off_and_on_again_repatches(tmp_path: Path, rules: Path) -> None:
+    """The YAML sidecar must not vouch for instructions another source (or none) published."""
+    channel_dir = tmp_path / "chan"
+    _channel(channel_dir, [("pkg-a", "1.0", "conda")])
+    _index(channel_dir, rules)
+    index_channel(channel_dir, IndexOptions(patch_source="", clock=_fixed_clock))  # off
+    record = json.loads((channel_dir / "linux-64" / "repodata.json").read_text())
+    assert record["packages.conda"]["pkg-a-1.0-0.conda"]["depends"] == ["python"]
+    _index(channel_dir, rules)  # the same rules again
+    record = json.loads((channel_dir / "linux-64" / "repodata.json").read_text())
+    assert record["packages.conda"]["pkg-a-1.0-0.conda"]["depends"] == ["python", "extra-dep"]

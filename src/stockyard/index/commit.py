@@ -55,7 +55,7 @@ from stockyard.types.policy import ChannelPolicy
 from stockyard.types.repodata import CHANNELDATA_JSON, REPODATA_JSON
 
 if TYPE_CHECKING:
-    from stockyard.patches.sources import PatchSource
+    from stockyard.patches.sources import PatchSource, YamlPatchSource
 
 #: Where uploads are staged in the store until their commit (never scanned or served).
 STAGING = ".stockyard/staged"
@@ -267,13 +267,17 @@ class ChannelCommit:
             plan.instructions[subdir] = instructions
         return plan
 
-    def _rules_unchanged(self, subdir: str, prior: SubdirState | None) -> bool:
+    def _yaml_source(self) -> YamlPatchSource | None:
         from stockyard.patches.sources import YamlPatchSource
 
         source = self.patch_source
+        return source if isinstance(source, YamlPatchSource) else None
+
+    def _rules_unchanged(self, subdir: str, prior: SubdirState | None) -> bool:
+        source = self._yaml_source()
         return (
             prior is not None
-            and isinstance(source, YamlPatchSource)
+            and source is not None
             and yaml_unchanged(self.store, source, subdir, prior)
         )
 
@@ -300,7 +304,8 @@ class ChannelCommit:
         if yanked:
             instructions = {**EMPTY_INSTRUCTIONS, **instructions}
             instructions["revoke"] = sorted({*instructions["revoke"], *yanked})
-        remember_published(self.store, subdir, patch_fingerprint(instructions))
+        if self._yaml_source() is not None:  # only the source that wrote the sidecar
+            remember_published(self.store, subdir, patch_fingerprint(instructions))
         return instructions
 
     def _source_instructions(

@@ -14,6 +14,7 @@ from the published ones only in the entries of the filenames the commit re-patch
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from stockyard.patches.sources import YamlPatchSource
 
 _SIDECAR = ".stockyard/yaml-patches/{subdir}.json"
+_EMPTY_BYTES = encode_json(EMPTY_INSTRUCTIONS)
 _SECTIONS = ("packages", "packages.conda")
 _TAR_BZ2, _CONDA = ".tar.bz2", ".conda"
 
@@ -47,15 +49,13 @@ def published_instructions(
     key = f"{subdir}/{PATCH_INSTRUCTIONS_JSON}"
     if fingerprint is None or store.stat(key) is None:
         return None
-    try:
-        data = msgspec.json.decode(store.get(key))
-    except msgspec.DecodeError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    if patch_fingerprint(data) == fingerprint:
-        return data
-    if data == EMPTY_INSTRUCTIONS and patch_fingerprint({}) == fingerprint:
+    raw = store.get(key)
+    # The file is `encode_json(instructions)` and the fingerprint its sha256: compare bytes,
+    # decode only what matches (no re-encoding of a large file).
+    if hashlib.sha256(raw).hexdigest() == fingerprint:
+        data = msgspec.json.decode(raw)
+        return data if isinstance(data, dict) else None
+    if raw == _EMPTY_BYTES and patch_fingerprint({}) == fingerprint:
         return {}
     return None
 
@@ -192,7 +192,11 @@ def _trusted_base(
     published = published_instructions(store, subdir, state.patch_fingerprint)
     if published is None or not isinstance(remembered, dict):
         return None
-    if remembered.get("sections") != _sections_fingerprint(published):
+    # The sidecar describes the published file when it noted that very fingerprint (set as the
+    # instructions its rules made were about to be published), else when its sections match.
+    if remembered.get("published") != state.patch_fingerprint and remembered.get(
+        "sections"
+    ) != _sections_fingerprint(published):
         return None
     return complete_instructions(published), remembered
 
