@@ -127,9 +127,11 @@ def mirror(
     lock_timeout: LockTimeout = 600.0,
     as_json: AsJson = False,
 ) -> None:
-    """Mirror UPSTREAM into TARGET: read its repodata (CEP 16 shards when it has them), select
-    records with the filters, download in parallel, verify every artifact (sha256, size and
-    everything an upload is checked for), and publish exactly as `stockyard index` does.
+    """Mirror a conda channel (UPSTREAM) into a channel directory or served channel (TARGET).
+
+    Reads upstream's repodata (CEP 16 shards when it has them), selects records with the
+    filters, downloads in parallel, verifies every artifact (sha256, size and everything an
+    upload is checked for), and publishes exactly as `stockyard index` does.
 
     By default the published records are upstream's patched ones (its patches become the
     target's patch source). Interrupted runs resume without downloading finished files again;

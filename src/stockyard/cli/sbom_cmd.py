@@ -31,9 +31,10 @@ def sbom(
     config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
     scan_db: Path = typer.Option(None, "--scan-db", help="Scan database (default <data>/scan.db)."),
 ) -> None:
-    """Write a CycloneDX 1.6 JSON SBOM: one component per conda package (conda purl), the
-    Python distributions found inside each as nested components (from the scan database, or
-    read from local artifacts)."""
+    """Write a CycloneDX 1.6 JSON SBOM of artifacts, a solved environment or a lockfile.
+
+    One component per conda package (conda purl), the Python distributions found inside each
+    as nested components (from the scan database, or read from local artifacts)."""
     import rattler
 
     from stockyard.sbom.cyclonedx_bom import build_bom, render_json
