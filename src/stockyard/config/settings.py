@@ -17,7 +17,7 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 from msgspec import Meta
 
-from stockyard.types.errors import ConfigError
+from stockyard.types.errors import ConfigError, StockyardError
 
 ENV_PREFIX: Final = "STOCKYARD_"
 #: Names the settings file when `--config` is not given.
@@ -98,6 +98,20 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     #: The Sigstore trust root CEP 27 attestations are verified against: a `trusted_root.json`
     #: (protobuf-specs JSON, or a ClientTrustConfig). None: Sigstore's public-good instance.
     attestation_trust_root: str | None = None
+    #: Where channels' files live: None (or `file:///...`) keeps them under
+    #: `<data_dir>/channels/`; `s3://BUCKET/PREFIX` puts them in a bucket, and `data_dir` then
+    #: holds only local caches and spools (docs/deploy-scale-out.md).
+    storage_url: str | None = None
+    #: Endpoint of an S3-compatible service (MinIO, Ceph, moto...). None: `AWS_ENDPOINT_URL`,
+    #: else AWS. Credentials come from the standard `AWS_*` variables, never from settings.
+    s3_endpoint_url: str | None = None
+    #: With S3 storage: answer artifact downloads with a 302 to a presigned URL (with the
+    #: caching headers the app would send) instead of streaming them through the app.
+    download_redirect: bool = False
+    #: Celery broker (`redis://host:6379/0`); None: jobs run in-process (the embedded default).
+    broker_url: str | None = None
+    #: After each publish, POST the URLs it changed (JSON) here, for CDN purges.
+    purge_webhook_url: str | None = None
 
     @property
     def data_path(self) -> Path:
@@ -243,6 +257,10 @@ def load_settings(
         "tls_cert",
         "tls_key",
         "attestation_trust_root",
+        "storage_url",
+        "s3_endpoint_url",
+        "broker_url",
+        "purge_webhook_url",
     ):
         if values.get(key) == "":
             values[key] = None  # an empty variable means "unset"
@@ -268,6 +286,7 @@ def load_settings(
             hint="Use e.g. https://conda.example.com",
         )
     _check_tls(settings, origin)
+    _check_scale_out(settings, origin)
     _check_mirrors(settings.mirrors, origin.get("mirrors", "mirrors"))
     accel = settings.accel_redirect
     if accel is not None and not (accel.startswith("/") and accel.endswith("/")):
@@ -293,6 +312,31 @@ def _check_tls(settings: Settings, origin: Mapping[str, str]) -> None:
             raise ConfigError(
                 f"invalid value for {origin.get(key, key)}: {value!r} is not a readable file",
                 hint="Give the path of a PEM file.",
+            )
+
+
+def _check_scale_out(settings: Settings, origin: Mapping[str, str]) -> None:
+    """Storage, broker and webhook URLs are checked at load, not at the first request."""
+    if settings.storage_url is not None:
+        from stockyard.storage.urls import parse_storage_url
+
+        where = origin.get("storage_url", "storage_url")
+        try:
+            parse_storage_url(settings.storage_url)
+        except StockyardError as exc:
+            raise ConfigError(f"invalid value for {where}: {exc.message}", exc.hint) from None
+    urls = {
+        "s3_endpoint_url": (("http://", "https://"), "http://minio.internal:9000"),
+        "broker_url": (("redis://", "rediss://"), "redis://127.0.0.1:6379/0"),
+        "purge_webhook_url": (("http://", "https://"), "https://cdn-purger.internal/purge"),
+    }
+    for key, (schemes, example) in urls.items():
+        value = getattr(settings, key)
+        if value is not None and not value.startswith(schemes):
+            raise ConfigError(
+                f"invalid value for {origin.get(key, key)}: {value!r} is not a "
+                f"{' or '.join(s.removesuffix('://') for s in schemes)} URL",
+                hint=f"Use e.g. {example}",
             )
 
 
