@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,16 @@ def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
     if request.param == "sqlite":
         yield sqlite_url(tmp_path / "catalog.db")
         return
+    with fresh_pg_database() as url:
+        yield url
+
+
+@contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped afterwards (skips the test when
+    there is no PostgreSQL server)."""
     if not PG_URL:
         pytest.skip("STOCKYARD_TEST_PG_URL not set (scripts/test.sh starts PostgreSQL)")
-    # One fresh database per test, dropped afterwards.
     name = f"stockyard_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

@@ -67,10 +67,15 @@ class LiveServer:
 
 @contextmanager
 def live_server(
-    data_dir: Path, *extra_args: str, workers: int = 1, ca_file: Path | None = None
+    data_dir: Path,
+    *extra_args: str,
+    workers: int = 1,
+    ca_file: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[LiveServer]:
-    """`stockyard serve` with `extra_args`; with `ca_file`, it serves HTTPS (pass --tls-cert
-    and --tls-key in `extra_args`) and the readiness check trusts that CA."""
+    """`stockyard serve` with `extra_args` (and `env` added to the environment); with
+    `ca_file`, it serves HTTPS (pass --tls-cert and --tls-key in `extra_args`) and the
+    readiness check trusts that CA."""
     port = free_port()
     log_path = data_dir.parent / f"server-{port}.log"
     stdout_path = data_dir.parent / f"server-{port}.out"
@@ -91,7 +96,7 @@ def live_server(
             ],
             stdout=out,
             stderr=log,
-            env={**os.environ, "STOCKYARD_LOG_FORMAT": "json"},
+            env={**os.environ, "STOCKYARD_LOG_FORMAT": "json", **(env or {})},
         )
     url = f"{'https' if ca_file else 'http'}://127.0.0.1:{port}"
     verify: ssl.SSLContext | bool = (

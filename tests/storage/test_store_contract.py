@@ -270,3 +270,24 @@ def test_traversal_is_refused_everywhere(store: Store, key: str, tmp_path: Path)
         with pytest.raises(InvalidKey):
             call()
     assert source.exists() and store.get("ok") == b"x"
+
+
+def test_child_is_the_directory_inside(store: Store) -> None:
+    store.put("channels/main/noarch/repodata.json", b"{}")
+    child = store.child("channels/main")
+    assert child.get("noarch/repodata.json") == b"{}"
+    child.put("linux-64/x.json", b"1")
+    assert store.get("channels/main/linux-64/x.json") == b"1"
+    assert child.list_dirs() == ["linux-64", "noarch"]
+    with pytest.raises(InvalidKey):
+        store.child("../elsewhere")
+
+
+def test_delete_tree_removes_hidden_and_nested_objects_of_the_child_only(store: Store) -> None:
+    store.put("channels/a/noarch/repodata.json", b"{}")
+    store.put("channels/a/.stockyard/staged/x", b"staged")
+    store.put("channels/ab/noarch/repodata.json", b"keep")
+    store.child("channels/a").delete_tree()
+    assert store.stat("channels/a/noarch/repodata.json") is None
+    assert store.stat("channels/a/.stockyard/staged/x") is None
+    assert store.get("channels/ab/noarch/repodata.json") == b"keep"

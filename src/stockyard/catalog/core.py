@@ -39,3 +39,10 @@ class Catalog(
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def notify_published(self, channel_name: str) -> None:
+        """After a publish: tell this process's listeners and every replica (PostgreSQL
+        NOTIFY) that `channel_name`'s files changed (see catalog/coordination.py)."""
+        from stockyard.catalog.coordination import notify_published
+
+        notify_published(self.engine, channel_name)

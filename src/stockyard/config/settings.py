@@ -322,9 +322,16 @@ def _check_scale_out(settings: Settings, origin: Mapping[str, str]) -> None:
 
         where = origin.get("storage_url", "storage_url")
         try:
-            parse_storage_url(settings.storage_url)
+            location = parse_storage_url(settings.storage_url)
         except StockyardError as exc:
             raise ConfigError(f"invalid value for {where}: {exc.message}", exc.hint) from None
+        if location.scheme == "s3" and settings.accel_redirect:
+            raise ConfigError(
+                f"{where} puts files in a bucket, but accel_redirect has nginx send them from "
+                "local disk",
+                hint="Unset accel_redirect (or set download_redirect = true to send artifact "
+                "downloads to the bucket).",
+            )
     urls = {
         "s3_endpoint_url": (("http://", "https://"), "http://minio.internal:9000"),
         "broker_url": (("redis://", "rediss://"), "redis://127.0.0.1:6379/0"),

@@ -159,6 +159,8 @@ class ChannelCommit:
         finally:
             shutil.rmtree(self.scratch, ignore_errors=True)
         self.sign()
+        if result.files_written or changes.moves or writes:
+            self.catalog.notify_published(self.channel.name)  # replicas drop cached files
         return result
 
     def sign(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from stockyard.catalog import ArtifactRow, Catalog, Channel, SubdirChanges, sqlite_url
+from stockyard.catalog.coordination import channel_locks_for
 from stockyard.index.commit import ChangeSet, ChannelCommit
 from stockyard.index.ingest import (
     Clock,
@@ -119,21 +121,31 @@ class IndexResult:
 
 
 def index_channel(
-    channel_dir: Path, options: IndexOptions | None = None, progress: Progress | None = None
+    channel_dir: Path,
+    options: IndexOptions | None = None,
+    progress: Progress | None = None,
+    *,
+    store: Store | None = None,
 ) -> IndexResult:
-    """Index the channel in `channel_dir` (artifacts in `<subdir>/` folders) in place."""
+    """Index the channel in `channel_dir` (artifacts in `<subdir>/` folders) in place; with
+    `store` (a bucket), index that store and keep only the workspace in `channel_dir`."""
     started = time.perf_counter()
     options = options or IndexOptions()
     channel_dir = Path(channel_dir)
-    _check_channel_dir(channel_dir)
-    workspace = ChannelWorkspace(channel_dir)
+    if store is None:
+        _check_channel_dir(channel_dir)
+    else:
+        channel_dir.mkdir(parents=True, exist_ok=True)
     name = options.channel_name or channel_dir.resolve().name or "channel"
+    workspace = ChannelWorkspace(
+        channel_dir, channel_locks_for(options.db_url), catalog_channel_name(name)
+    )
     result = IndexResult(channel=name)
     with workspace.lock(options.lock_timeout):
         catalog = Catalog.open(options.db_url or sqlite_url(workspace.state_dir / "catalog.db"))
         try:
             channel = catalog.ensure_channel(catalog_channel_name(name))
-            store = LocalStore(channel_dir)
+            store = store if store is not None else LocalStore(channel_dir)
             run = _IndexRun(catalog, store, channel, workspace, options, progress, result)
             run.execute()
         finally:
@@ -182,6 +194,8 @@ class _IndexRun:
     result: IndexResult
     #: Subdirs the catalog knew before this run (others get timestamps seeded, CEP 47).
     known: set[str] = field(default_factory=set)
+    #: While reading from a bucket: the scratch folder the artifacts were fetched to.
+    fetched: Path | None = None
 
     def execute(self) -> None:
         # The policy and its patch source are checked before anything is touched.
@@ -228,7 +242,25 @@ class _IndexRun:
         return scans
 
     def read(self, scans: list[SubdirScan]) -> dict[str, list[ArtifactMetadata]]:
-        """Read everything new or possibly changed, in parallel; per subdir, in scan order."""
+        """Read everything new or possibly changed, in parallel; per subdir, in scan order.
+        From a bucket, the files to read are fetched to scratch first (and deleted after)."""
+        if self.store.local_path("noarch") is not None:
+            return self._read(scans)
+        fetched = self.workspace.scratch / "fetched"
+        try:
+            fetch_to_scratch(
+                self.store,
+                [f"{s.subdir}/{f}" for s in scans for f in s.to_read],
+                fetched,
+                workers=max(4, self.options.workers * 4),
+            )
+            self.fetched = fetched
+            return self._read(scans)
+        finally:
+            self.fetched = None
+            shutil.rmtree(fetched, ignore_errors=True)
+
+    def _read(self, scans: list[SubdirScan]) -> dict[str, list[ArtifactMetadata]]:
         owners = [scan for scan in scans for _ in scan.to_read]
         jobs = [(self._local_path(s.subdir, f), f) for s in scans for f in s.to_read]
         done = 0
@@ -252,13 +284,14 @@ class _IndexRun:
         return per_subdir
 
     def _local_path(self, subdir: str, filename: str) -> str:
-        path = self.store.local_path(f"{subdir}/{filename}")
-        if path is None:
-            raise ConfigError(
-                "indexing reads artifacts from a local directory; this store has none",
-                hint="Index the channel directory, or upload the artifacts to the server.",
-            )
-        return str(path)
+        """The file to read: in the channel directory, or its copy fetched from the bucket."""
+        key = f"{subdir}/{filename}"
+        path = self.store.local_path(key)
+        if path is not None:
+            return str(path)
+        if self.fetched is None:
+            return key  # only named in messages
+        return str(self.fetched / key)
 
     def ingest(
         self, scans: list[SubdirScan], metas: dict[str, list[ArtifactMetadata]]
@@ -306,7 +339,10 @@ class _IndexRun:
     ) -> ArtifactRow | None:
         """The row of an artifact admission accepts (its warnings noted), else None (skipped
         with the reason, and read again next run)."""
-        path = self._local_path(scan.subdir, meta.filename)
+        path = self.store.local_path(f"{scan.subdir}/{meta.filename}") or (
+            f"{scan.subdir}/{meta.filename}"
+        )
+        path = str(path)
         try:
             admitted = build_record(meta, scan.subdir, stamp, now)
         except InvalidArtifact as exc:
@@ -332,3 +368,23 @@ def _refusal(
     if problem:
         return path, problem
     return None
+
+
+def fetch_to_scratch(store: Store, keys: list[str], target: Path, *, workers: int) -> None:
+    """Copy `keys` of a (remote) store to `target/<key>`, in parallel. A missing key is skipped:
+    the reader then reports it as unreadable, as for a file deleted during a local scan."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def fetch(key: str) -> None:
+        path = target / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with store.open(key) as source, open(path, "wb") as out:
+                shutil.copyfileobj(source, out, 1024 * 1024)
+        except FileNotFoundError:
+            path.unlink(missing_ok=True)
+
+    if not keys:
+        return
+    with ThreadPoolExecutor(max_workers=min(workers, len(keys))) as pool:
+        list(pool.map(fetch, keys))

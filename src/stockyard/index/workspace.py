@@ -4,9 +4,10 @@ looked up in. Inside the channel directory, under `.stockyard/` (never scanned o
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from stockyard.index.lock import DEFAULT_LOCK_TIMEOUT, channel_lock
 
@@ -14,9 +15,19 @@ from stockyard.index.lock import DEFAULT_LOCK_TIMEOUT, channel_lock
 STATE_DIR = ".stockyard"
 
 
+class SharedLocks(Protocol):
+    """Writer locks shared by every machine of a deployment (PostgreSQL advisory locks)."""
+
+    def hold(self, name: str, timeout: float) -> AbstractContextManager[None]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelWorkspace:
     directory: Path
+    #: With a PostgreSQL catalog: the deployment's shared locks, taken by the channel's catalog
+    #: name instead of the file lock (replicas on other machines share no file system).
+    shared_locks: SharedLocks | None = None
+    lock_name: str = ""
 
     @property
     def state_dir(self) -> Path:
@@ -28,7 +39,12 @@ class ChannelWorkspace:
 
     @contextmanager
     def lock(self, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[None]:
-        """One writer per channel (a file lock the OS releases when a process dies)."""
+        """One writer per channel: a PostgreSQL advisory lock when the catalog is shared, else a
+        file lock (either is released when its process dies)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.shared_locks is not None and self.lock_name:
+            with self.shared_locks.hold(self.lock_name, timeout):
+                yield
+            return
         with channel_lock(self.state_dir / "index.lock", timeout=timeout):
             yield

@@ -88,9 +88,14 @@ def create_app(settings: Settings) -> FastAPI:
         metrics=Metrics(),
         channels=ChannelCache(settings.channel_cache_seconds),
     )
+    if state.layout.remote is not None:
+        from stockyard.server.remote_files import RemoteFiles
+
+        state.remote_files = RemoteFiles(settings.data_path.resolve() / "cache" / "files")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop_listening = _follow_publishes(state)
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(_sweep_spools, state)
@@ -101,6 +106,7 @@ def create_app(settings: Settings) -> FastAPI:
                 finally:
                     group.cancel_scope.cancel()
         finally:
+            stop_listening()
             state.spool_owner.close()
             state.catalog.close()
 
@@ -160,6 +166,30 @@ def app_from_environment() -> FastAPI:
 
     logging.config.dictConfig(logging_config(settings.log_format, settings.log_level))
     return create_app(settings)
+
+
+def _follow_publishes(state: ServerState) -> Callable[[], None]:
+    """Keep this replica's copies of bucket files current: publishes of this process drop them
+    at once; with PostgreSQL, publishes of every other replica too (LISTEN/NOTIFY). Returns the
+    function that stops following."""
+    remote = state.remote_files
+    if remote is None:
+        return lambda: None
+    from stockyard.catalog.coordination import PublishListener, is_postgres_url, on_local_publish
+
+    unsubscribe = on_local_publish(remote.invalidate)
+    if not is_postgres_url(state.settings.db_url):
+        return unsubscribe
+
+    listener = PublishListener(state.settings.catalog_url, remote.invalidate, remote.invalidate_all)
+    remote.listening = lambda: listener.healthy
+    listener.start().wait_until_listening(timeout=5.0)
+
+    def stop() -> None:
+        unsubscribe()
+        listener.stop()
+
+    return stop
 
 
 async def _sweep_spools(state: ServerState) -> None:

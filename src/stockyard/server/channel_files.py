@@ -8,6 +8,8 @@ an invalid path and a channel the caller may not see all answer 404, so clients 
 
 from __future__ import annotations
 
+from functools import partial
+
 import anyio
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -26,6 +28,7 @@ from stockyard.server.http_files import (
     http_date,
     if_none_match_hits,
     if_range_matches,
+    is_artifact,
     media_type,
     not_modified_since,
     open_regular_file,
@@ -37,6 +40,9 @@ from stockyard.storage import check_key
 from stockyard.types.errors import NotFound, StockyardError
 
 INDEX_HTML = "index.html"
+#: Lifetime of a presigned download URL (`download_redirect`); the redirect itself is never
+#: cached, so a client always gets a fresh one.
+PRESIGNED_SECONDS = 3600
 
 
 def file_key(path: str) -> str:
@@ -57,10 +63,48 @@ def file_key(path: str) -> str:
 
 
 def _open(state: ServerState, channel_name: str, key: str) -> tuple[OpenFile | None, bool]:
-    """(the open file or None, is it a directory?)"""
+    """(the open file or None, is it a directory?) -- for a bucket, blocking (see
+    server/remote_files.py), else a few microseconds."""
+    if state.remote_files is not None:
+        store = state.layout.store(channel_name)
+        opened = state.remote_files.open(channel_name, store, key)
+        is_dir = (
+            opened is None
+            and "." not in key.rsplit("/", 1)[-1]
+            and (store.stat(f"{key}/{INDEX_HTML}") is not None)
+        )
+        return opened, is_dir
     path = state.layout.channel_dir(channel_name) / key
     opened = open_regular_file(path)
     return opened, opened is None and path.is_dir()
+
+
+def _redirects(state: ServerState, key: str) -> bool:
+    """Whether an artifact download is answered with a presigned bucket URL (setting
+    `download_redirect`) instead of its bytes."""
+    return (
+        state.remote_files is not None and state.settings.download_redirect and (is_artifact(key))
+    )
+
+
+def _presigned(
+    state: ServerState, channel_name: str, key: str, *, private: bool, max_age: int
+) -> str | None:
+    """The presigned URL of an existing artifact (blocking), None when there is none. S3
+    answers the download with the caching headers the app would have sent."""
+    store = state.layout.store(channel_name)
+    if store.stat(key) is None:
+        return None
+    sign = getattr(store, "presigned_url", None)
+    if sign is None:
+        return None
+    url: str = sign(
+        key,
+        expires=PRESIGNED_SECONDS,
+        cache_control=cache_control(key, max_age=max_age, private=private),
+        content_type=media_type(key),
+    )
+    return url
 
 
 def _lookup(
@@ -79,7 +123,7 @@ def _lookup(
         # Only a private channel needs the caller's token (reads of public ones ignore it).
         principal = authenticate(state.catalog, token)
         channel = readable_channel(state.catalog, channel_name, principal)
-    if view is not None and view.proxy is not None:
+    if (view is not None and view.proxy is not None) or _redirects(state, key):
         return view, channel.private, max_age, None, False
     return (view, channel.private, max_age, *_open(state, channel.name, key))
 
@@ -100,7 +144,12 @@ async def serve_channel_file(
             # The hot path: a public channel known to exist. No catalog query, no thread hop
             # (opening a local file is a few microseconds).
             private, max_age, view = False, cached.max_age, cached
-            opened, is_dir = (None, False) if view.proxy else _open(state, channel_name, key)
+            if view.proxy or _redirects(state, key):
+                opened, is_dir = None, False
+            elif state.remote_files is not None:
+                opened, is_dir = await anyio.to_thread.run_sync(_open, state, channel_name, key)
+            else:
+                opened, is_dir = _open(state, channel_name, key)
         else:
             token = presented_token(request.headers, url_token)
             view, private, max_age, opened, is_dir = await anyio.to_thread.run_sync(
@@ -112,6 +161,12 @@ async def serve_channel_file(
             return await serve_proxy_file(
                 request, state, view, key, private=private, max_age=max_age
             )
+        if _redirects(state, key):
+            url = await anyio.to_thread.run_sync(
+                partial(_presigned, state, channel_name, key, private=private, max_age=max_age)
+            )
+            if url is not None:
+                return RedirectResponse(url, status_code=302, headers={"cache-control": "no-store"})
     except StockyardError as exc:
         return stockyard_error_response(exc)
     if opened is None:

@@ -12,6 +12,7 @@ Used by the CLI (`stockyard serve`, `stockyard channel ...`) and by the app; no 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -23,8 +24,8 @@ from typing import Final
 from stockyard.catalog import Catalog, Channel
 from stockyard.config import Settings
 from stockyard.index.manage import ChannelHandle
-from stockyard.index.workspace import STATE_DIR, ChannelWorkspace
-from stockyard.storage import LocalStore
+from stockyard.index.workspace import STATE_DIR, ChannelWorkspace, SharedLocks
+from stockyard.storage import LocalStore, Store
 from stockyard.types.errors import Conflict, InvalidIdentifier, NotFound
 from stockyard.types.identifiers import check_channel_name
 from stockyard.types.labels import is_label_channel, label_channel_name
@@ -54,11 +55,22 @@ STATE_DIR_NAME: Final = STATE_DIR
 
 @dataclass(frozen=True, slots=True)
 class DataLayout:
+    """Where each channel's files and local working area are.
+
+    Embedded default: both in `<root>/channels/<name>/`. With `storage_url = file:///DIR`:
+    in `DIR/<name>/`. With `storage_url = s3://BUCKET/PREFIX` (`remote`): the files under
+    `PREFIX/<name>/` in the bucket, and only the working area (spool, scratch, caches) in
+    `<root>/channels/<name>/`. With a PostgreSQL catalog, `shared_locks` replace the file locks.
+    """
+
     root: Path
+    remote: Store | None = None
+    files_root: Path | None = None
+    shared_locks: SharedLocks | None = None
 
     @property
     def channels_dir(self) -> Path:
-        return self.root / "channels"
+        return self.files_root or self.root / "channels"
 
     def channel_dir(self, name: str) -> Path:
         return self.channels_dir / name
@@ -67,9 +79,11 @@ class DataLayout:
         return self.channel_dir(name) / STATE_DIR_NAME
 
     def workspace(self, name: str) -> ChannelWorkspace:
-        return ChannelWorkspace(self.channel_dir(name))
+        return ChannelWorkspace(self.channel_dir(name), self.shared_locks, name)
 
-    def store(self, name: str) -> LocalStore:
+    def store(self, name: str) -> Store:
+        if self.remote is not None:
+            return self.remote.child(name)
         return LocalStore(self.channel_dir(name))
 
     @property
@@ -81,7 +95,25 @@ class DataLayout:
 
 
 def layout_for(settings: Settings) -> DataLayout:
-    return DataLayout(settings.data_path.resolve())
+    from stockyard.catalog.coordination import channel_locks_for
+
+    remote, files_root = _storage_root(settings.storage_url, settings.s3_endpoint_url)
+    locks = channel_locks_for(settings.db_url)
+    return DataLayout(settings.data_path.resolve(), remote, files_root, locks)
+
+
+@functools.lru_cache(maxsize=8)
+def _storage_root(url: str | None, s3_endpoint_url: str | None) -> tuple[Store | None, Path | None]:
+    """(the bucket store, or the local channels directory) of a storage URL; one per process,
+    so every request shares one S3 client and its connection pool."""
+    if url is None:
+        return None, None
+    from stockyard.storage import open_store
+
+    store = open_store(url, s3_endpoint_url=s3_endpoint_url)
+    if isinstance(store, LocalStore):
+        return None, store.root
+    return store, None
 
 
 def data_dir_exists(settings: Settings) -> bool:
@@ -175,6 +207,7 @@ def publish_channel(settings: Settings, name: str) -> None:
             workers=1,
             lock_timeout=settings.lock_timeout,
         ),
+        store=layout.remote.child(name) if layout.remote is not None else None,
     )
 
 
@@ -193,7 +226,13 @@ def sync_public_links(layout: DataLayout, channels: list[Channel]) -> None:
             tmp = public / f".{name}.link"
             if tmp.is_symlink():
                 tmp.unlink()
-            tmp.symlink_to(Path("..") / "channels" / name, target_is_directory=True)
+            # Relative in the default layout (the data directory can move), else absolute.
+            target = (
+                Path("..") / "channels" / name
+                if layout.files_root is None
+                else layout.channel_dir(name)
+            )
+            tmp.symlink_to(target, target_is_directory=True)
             os.replace(tmp, link)
 
 
@@ -276,6 +315,10 @@ def delete_channel(settings: Settings, catalog: Catalog, name: str) -> None:
     directory = layout.channel_dir(name)
     doomed = layout.root / f".deleted-{name}-{secrets.token_hex(8)}"
     with layout.workspace(name).lock(settings.lock_timeout):
+        if layout.remote is not None:
+            # Objects first: a crash then leaves catalog rows whose files are gone (the next
+            # index removes them), never objects a new channel of this name would pick up.
+            layout.store(name).delete_tree()
         if directory.exists():
             directory.rename(doomed)  # its labels' directories nest inside and go with it
         for label in catalog.label_channels(name):
@@ -359,12 +402,15 @@ def bootstrap(settings: Settings, *, reindex: bool = True) -> BootstrapResult:
         check_schedules(settings)
     created = not data_dir_exists(settings)
     catalog = open_catalog(settings, create=True)
+    # With an external catalog the data directory holds only this replica's spools and caches.
+    settings.data_path.mkdir(parents=True, exist_ok=True)
     result = BootstrapResult(settings.data_path.resolve(), settings.catalog_url)
     result.created_data_dir = created
     try:
         if not catalog.list_channels():
-            create_channel(settings, catalog, DEFAULT_CHANNEL)
-            result.created_channels.append(DEFAULT_CHANNEL)
+            with contextlib.suppress(Conflict):  # another replica starting at the same time
+                create_channel(settings, catalog, DEFAULT_CHANNEL)
+                result.created_channels.append(DEFAULT_CHANNEL)
         has_admin = any(
             t.scope == "admin" and t.channel_id is None and t.status() == "active"
             for t in catalog.list_tokens()

@@ -14,11 +14,12 @@ from stockyard.config import Settings
 from stockyard.server.channels import DataLayout
 from stockyard.server.spool import SpoolOwner
 from stockyard.server.upload_batch import UploadBatcher
-from stockyard.storage import LocalStore
+from stockyard.storage import Store
 from stockyard.types.policy import ProxyPolicy
 
 if TYPE_CHECKING:
     from stockyard.server.observability import Metrics
+    from stockyard.server.remote_files import RemoteFiles
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,8 @@ class ServerState:
     #: This process's claim on the upload spool files it writes (see server/spool.py).
     spool_owner: SpoolOwner = field(default_factory=SpoolOwner)
     _batchers: dict[int, UploadBatcher] = field(default_factory=dict)
+    #: With bucket storage: this replica's local copies of the files it serves.
+    remote_files: RemoteFiles | None = None
 
     def upload_batcher(self, channel: Channel) -> UploadBatcher:
         """The upload queue of a channel in this process: validated uploads waiting for the
@@ -91,7 +94,7 @@ class ServerState:
         max_age = self.settings.repodata_max_age if policy_age is None else policy_age
         return ChannelView(channel, max_age, policy.proxy)
 
-    def store(self, channel: Channel) -> LocalStore:
+    def store(self, channel: Channel) -> Store:
         return self.layout.store(channel.name)
 
     def channel_url(self, name: str) -> str:

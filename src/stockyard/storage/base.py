@@ -76,3 +76,9 @@ class Store(Protocol):
 
     def local_path(self, key: str) -> Path | None:
         """The file behind `key` when the store is a local directory (for sendfile, nginx)."""
+
+    def delete_tree(self) -> None:
+        """Delete every object of this store, hidden ones included."""
+
+    def child(self, prefix: str) -> Store:
+        """The store of the keys under the directory `prefix` (shares clients, settings)."""

@@ -22,6 +22,10 @@ class LocalStore:
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
+    def child(self, prefix: str) -> LocalStore:
+        """The store of the directory `prefix` inside this one."""
+        return LocalStore(self._path(prefix), fsync=self.fsync)
+
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -125,3 +129,7 @@ class LocalStore:
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
+
+    def delete_tree(self) -> None:
+        """Delete every file of this store, hidden ones included (the root goes too)."""
+        shutil.rmtree(self.root, ignore_errors=True)

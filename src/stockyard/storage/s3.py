@@ -115,6 +115,17 @@ class S3Store:
         self.part_size = part_size
         self.copy_threshold = copy_threshold
 
+    def child(self, prefix: str) -> S3Store:
+        """The store of the keys under `prefix` in this one (the same client and settings)."""
+        return S3Store(
+            self.bucket,
+            self.prefix + check_key(prefix.strip("/")),
+            client=self.client,
+            multipart_threshold=self.multipart_threshold,
+            part_size=self.part_size,
+            copy_threshold=self.copy_threshold,
+        )
+
     #: Keys per ListObjectsV2 page (S3's maximum; tests lower it to exercise paging).
     page_size = 1000
 
@@ -220,6 +231,19 @@ class S3Store:
             name: (entry["Size"], _mtime_ns(entry["LastModified"]))
             for name, entry in self._entries(prefix)
         }
+
+    def delete_tree(self) -> None:
+        """Delete every object under this store's prefix, hidden ones included (1,000 keys a
+        request). Refused on a store without a prefix: that would empty the whole bucket."""
+        if not self.prefix:
+            raise ValueError("refusing to delete every object of a bucket")
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            keys = [{"Key": entry["Key"]} for entry in page.get("Contents", ())]
+            if keys:
+                self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True}
+                )
 
     def list_dirs(self, prefix: str = "") -> builtins.list[str]:  # `list` is a method here
         cut = len(self._directory(prefix))

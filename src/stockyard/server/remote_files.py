@@ -1,0 +1,206 @@
+"""Serving channel files kept in a bucket: a local read-through cache per replica.
+
+With `storage_url = s3://...` each replica keeps copies of the files it serves under
+`<data_dir>/cache/files/`, so every HTTP feature of local serving (validators, ranges, gzip,
+`FileBody`'s reads) works on a local file, and a hot repodata costs no S3 request.
+
+When a cached copy may be used without asking S3:
+- content-addressed files (shards, icons) never change: always;
+- everything else until the channel is published again. Publishes in this process invalidate
+  at once (`on_local_publish`); publishes of other replicas arrive through PostgreSQL
+  LISTEN/NOTIFY (`PublishListener`). While the listener is connected a copy is trusted for
+  `TRUSTED_SECONDS` (a safety net); otherwise for `UNTRUSTED_SECONDS` only, so a publish
+  elsewhere shows within about a second even without notifications. After that a HEAD tells
+  whether the object changed (same size and LastModified: the copy is kept).
+
+The cache is bounded (`max_bytes`): least recently used copies are deleted first; a response
+still sending a deleted copy keeps its open descriptor. Copies are written to a temporary file
+and renamed, with the object's LastModified as mtime, so ETag and Last-Modified are the same
+on every replica.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from stockyard.server.http_files import OpenFile, is_immutable, open_regular_file
+from stockyard.storage import Store
+from stockyard.storage.base import ObjectInfo
+from stockyard.storage.s3_reader import ObjectChanged
+
+TRUSTED_SECONDS: Final = 60.0
+UNTRUSTED_SECONDS: Final = 1.0
+DEFAULT_MAX_BYTES: Final = 4 * 1024**3
+
+
+@dataclass(slots=True)
+class _Copy:
+    path: Path
+    size: int
+    mtime_ns: int
+    checked: float
+    generation: int
+
+
+class RemoteFiles:
+    """Local copies of a bucket's channel files, for `channel_files` (thread safe)."""
+
+    def __init__(self, root: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+        #: Whether the server's PostgreSQL publish listener is connected right now.
+        self.listening: Callable[[], bool] = lambda: False
+        self._copies: OrderedDict[tuple[str, str], _Copy] = OrderedDict()
+        self._generations: dict[str, int] = {}
+        self._bytes = 0
+        self._guard = threading.Lock()
+        self._fetching: dict[tuple[str, str], threading.Lock] = {}
+        shutil.rmtree(root, ignore_errors=True)  # copies of an earlier run are not trusted
+
+    # --- invalidation ---------------------------------------------------------------------------
+
+    def invalidate(self, channel: str) -> None:
+        """`channel` was published: its copies must be checked again before use. A label's
+        publish also concerns its channel's listing, so the parent's generation moves too."""
+        with self._guard:
+            self._generations[channel] = self._generations.get(channel, 0) + 1
+
+    def invalidate_all(self) -> None:
+        """Notifications may have been lost: check every copy again."""
+        with self._guard:
+            for channel in list(self._generations):
+                self._generations[channel] += 1
+            for copy in self._copies.values():
+                copy.checked = 0.0
+
+    # --- lookup ---------------------------------------------------------------------------------
+
+    def open(self, channel: str, store: Store, key: str) -> OpenFile | None:
+        """The local copy of `key` (fetched or refreshed when needed), or None when the bucket
+        has no such object. Blocking: call from a worker thread."""
+        entry = (channel, key)
+        copy = self._fresh(entry)
+        if copy is not None:
+            opened = open_regular_file(copy.path)
+            if opened is not None:
+                return opened
+        lock = self._fetch_lock(entry)
+        with lock:  # one fetch per key at a time; the others wait and reuse it
+            copy = self._fresh(entry)
+            if copy is not None and (opened := open_regular_file(copy.path)) is not None:
+                return opened
+            for attempt in range(3):
+                info = store.stat(key)
+                if info is None:
+                    self._drop(entry)
+                    return None
+                known = self._copies.get(entry)
+                if known is not None and (known.size, known.mtime_ns) == (
+                    info.size,
+                    info.mtime_ns,
+                ):
+                    opened = open_regular_file(known.path)
+                    if opened is not None:
+                        self._touch(entry, known)
+                        return opened
+                try:
+                    return self._fetch(entry, store, info)
+                except ObjectChanged:  # replaced between HEAD and GET: look again
+                    if attempt == 2:
+                        raise
+            return None
+
+    def _fresh(self, entry: tuple[str, str]) -> _Copy | None:
+        with self._guard:
+            copy = self._copies.get(entry)
+            if copy is None:
+                return None
+            self._copies.move_to_end(entry)
+            if is_immutable(entry[1]):
+                return copy
+            if copy.generation != self._generations.get(entry[0], 0):
+                return None
+            limit = TRUSTED_SECONDS if self.listening() else UNTRUSTED_SECONDS
+            return copy if time.monotonic() - copy.checked < limit else None
+
+    def _touch(self, entry: tuple[str, str], copy: _Copy) -> None:
+        with self._guard:
+            copy.checked = time.monotonic()
+            copy.generation = self._generations.get(entry[0], 0)
+
+    def _fetch_lock(self, entry: tuple[str, str]) -> threading.Lock:
+        with self._guard:
+            lock = self._fetching.get(entry)
+            if lock is None:
+                lock = self._fetching[entry] = threading.Lock()
+            return lock
+
+    def _fetch(self, entry: tuple[str, str], store: Store, info: ObjectInfo) -> OpenFile | None:
+        channel, key = entry
+        generation = self._generations.get(channel, 0)
+        folder = self.root / hashlib.sha256(f"{channel}\0{key}".encode()).hexdigest()[:32]
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{info.mtime_ns:x}-{info.size:x}"
+        fd, tmp = tempfile.mkstemp(prefix=".fetch.", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                try:
+                    with store.open(key) as source:
+                        shutil.copyfileobj(source, out, 1024 * 1024)
+                except FileNotFoundError:
+                    return None
+            os.utime(tmp, ns=(info.mtime_ns, info.mtime_ns))
+            os.replace(tmp, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        opened = open_regular_file(target)
+        if opened is None:
+            return None
+        # The GET was conditional on the HEAD's ETag (ObjectChanged otherwise): the copy holds
+        # exactly the bytes `info` describes.
+        copy = _Copy(target, opened.size, info.mtime_ns, time.monotonic(), generation)
+        self._remember(entry, copy)
+        return opened
+
+    def _remember(self, entry: tuple[str, str], copy: _Copy) -> None:
+        doomed: list[Path] = []
+        with self._guard:
+            old = self._copies.pop(entry, None)
+            if old is not None:
+                self._bytes -= old.size
+                if old.path != copy.path:
+                    doomed.append(old.path)
+            self._copies[entry] = copy
+            self._bytes += copy.size
+            while self._bytes > self.max_bytes and len(self._copies) > 1:
+                _, evicted = self._copies.popitem(last=False)
+                self._bytes -= evicted.size
+                doomed.append(evicted.path)
+        for path in doomed:
+            with contextlib.suppress(OSError):
+                path.unlink()  # an open descriptor keeps serving it
+
+    def _drop(self, entry: tuple[str, str]) -> None:
+        with self._guard:
+            old = self._copies.pop(entry, None)
+            if old is not None:
+                self._bytes -= old.size
+        if old is not None:
+            with contextlib.suppress(OSError):
+                old.path.unlink()
+
+    @property
+    def cached_bytes(self) -> int:
+        return self._bytes

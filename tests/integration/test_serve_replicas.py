@@ -1,0 +1,140 @@
+"""Several `stockyard serve` replicas sharing one PostgreSQL catalog and one S3 bucket.
+
+Each replica has its own data directory (spools and caches only). An upload accepted by one is
+listed and installable through the other as soon as its 201 arrives (PostgreSQL LISTEN/NOTIFY
+drops the other replica's cached repodata); concurrent uploads through both replicas are
+serialized by PostgreSQL advisory locks and none is lost; a replica killed with `kill -9`
+releases its lock with its session, and the survivor keeps publishing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.catalog.conftest import fresh_pg_database
+from tests.s3server import S3Server, s3_server
+from tests.server.artifacts import make_artifact
+from tests.server.live import LiveServer, admin_token, live_server
+from tests.server.rattler_client import solve_and_install
+from tests.server.uploading import quetz_upload
+
+pytestmark = pytest.mark.integration
+
+BUCKET = "stockyard-replicas"
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    with fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture
+def s3() -> Iterator[S3Server]:
+    with s3_server() as server:
+        server.create_bucket(BUCKET)
+        yield server
+
+
+def _env(s3: S3Server, database: str) -> dict[str, str]:
+    return {
+        **s3.environment(),
+        "STOCKYARD_DB_URL": database,
+        "STOCKYARD_STORAGE_URL": f"s3://{BUCKET}/channels",
+    }
+
+
+def _names(server: LiveServer) -> set[str]:
+    response = httpx.get(f"{server.url}/main/noarch/repodata.json", timeout=30)
+    assert response.status_code == 200
+    return {record["name"] for record in response.json()["packages.conda"].values()}
+
+
+def test_an_upload_to_one_replica_is_served_by_the_other_at_once(
+    s3: S3Server, database: str, tmp_path: Path
+) -> None:
+    env = _env(s3, database)
+    with ExitStack() as stack:
+        first = stack.enter_context(live_server(tmp_path / "a", env=env))
+        token = admin_token(first.banner)
+        second = stack.enter_context(live_server(tmp_path / "b", env=env))
+        assert _names(second) == set()  # cached by the second replica now
+        pkgs = tmp_path / "pkgs"
+        for index in range(3):
+            artifact = make_artifact(pkgs, f"rep{index}", "1.0")
+            with httpx.Client(base_url=first.url, timeout=60) as client:
+                assert quetz_upload(client, "main", artifact, token).status_code == 201
+            # no waiting: the 201 came after the publish and its NOTIFY
+            assert f"rep{index}" in _names(second)
+        installed = solve_and_install(f"{second.url}/main", "rep2", tmp_path / "env")
+        assert installed == {"rep2": "1.0"}
+
+
+def test_concurrent_uploads_through_both_replicas_are_all_published(
+    s3: S3Server, database: str, tmp_path: Path
+) -> None:
+    env = _env(s3, database)
+    with ExitStack() as stack:
+        first = stack.enter_context(live_server(tmp_path / "a", env=env))
+        token = admin_token(first.banner)
+        second = stack.enter_context(live_server(tmp_path / "b", env=env))
+        pkgs = tmp_path / "pkgs"
+        artifacts = [make_artifact(pkgs, f"conc{index}", "1.0") for index in range(16)]
+
+        def upload(job: tuple[int, Path]) -> int:
+            index, artifact = job
+            server = (first, second)[index % 2]
+            with httpx.Client(base_url=server.url, timeout=120) as client:
+                return int(quetz_upload(client, "main", artifact, token).status_code)
+
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(upload, enumerate(artifacts)))
+        assert statuses == [201] * len(artifacts)
+        expected = {f"conc{index}" for index in range(16)}
+        assert _names(first) == expected
+        assert _names(second) == expected
+
+
+def test_a_replica_killed_mid_work_leaves_the_channel_writable(
+    s3: S3Server, database: str, tmp_path: Path
+) -> None:
+    env = _env(s3, database)
+    with ExitStack() as stack:
+        first = stack.enter_context(live_server(tmp_path / "a", env=env))
+        token = admin_token(first.banner)
+        second = stack.enter_context(live_server(tmp_path / "b", env=env))
+        pkgs = tmp_path / "pkgs"
+        big = [make_artifact(pkgs, f"kill{index}", "1.0") for index in range(6)]
+
+        def upload(artifact: Path) -> int | None:
+            try:
+                with httpx.Client(base_url=first.url, timeout=60) as client:
+                    return int(quetz_upload(client, "main", artifact, token).status_code)
+            except httpx.TransportError:
+                return None  # the replica died under this request
+
+        with ThreadPoolExecutor(6) as pool:
+            futures = [pool.submit(upload, artifact) for artifact in big]
+            os.kill(first.process.pid, signal.SIGKILL)
+            results = [future.result() for future in futures]
+        first.process.wait(timeout=30)
+        acknowledged = {f"kill{i}" for i, status in enumerate(results) if status == 201}
+        # the survivor can take the lock at once (the dead session released it) ...
+        survivor = make_artifact(pkgs, "survivor", "1.0")
+        with httpx.Client(base_url=second.url, timeout=60) as client:
+            assert quetz_upload(client, "main", survivor, token).status_code == 201
+        names = _names(second)
+        # ... and nothing acknowledged by the dead replica is lost
+        assert acknowledged <= names
+        assert "survivor" in names
+        for name in names:
+            filename = f"{name}-1.0-0.conda"
+            assert httpx.get(f"{second.url}/main/noarch/{filename}").status_code == 200
