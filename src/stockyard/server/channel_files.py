@@ -29,6 +29,7 @@ from stockyard.server.http_files import (
     if_none_match_hits,
     if_range_matches,
     is_artifact,
+    is_immutable,
     media_type,
     not_modified_since,
     open_regular_file,
@@ -62,12 +63,15 @@ def file_key(path: str) -> str:
     return path
 
 
-def _open(state: ServerState, channel_name: str, key: str) -> tuple[OpenFile | None, bool]:
+def _open(
+    state: ServerState, channel_name: str, key: str, *, check: bool = False
+) -> tuple[OpenFile | None, bool]:
     """(the open file or None, is it a directory?) -- for a bucket, blocking (see
-    server/remote_files.py), else a few microseconds."""
+    server/remote_files.py; `check`: ask the bucket even if the copy is trusted), else a few
+    microseconds."""
     if state.remote_files is not None:
         store = state.layout.store(channel_name)
-        opened = state.remote_files.open(channel_name, store, key)
+        opened = state.remote_files.open(channel_name, store, key, check=check)
         is_dir = (
             opened is None
             and "." not in key.rsplit("/", 1)[-1]
@@ -77,6 +81,23 @@ def _open(state: ServerState, channel_name: str, key: str) -> tuple[OpenFile | N
     path = state.layout.channel_dir(channel_name) / key
     opened = open_regular_file(path)
     return opened, opened is None and path.is_dir()
+
+
+def _client_is_ahead(request: Request, key: str, opened: OpenFile) -> bool:
+    """Whether the client's validators name another version of a mutable file than this
+    replica's copy (it may have read a newer one through another replica)."""
+    if is_immutable(key):
+        return False
+    etag = etag_for(key, opened.size, opened.mtime_ns)
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        return not (
+            if_none_match_hits(if_none_match, etag)
+            or if_none_match_hits(if_none_match, gzip_etag(etag))
+        )
+    since = request.headers.get("if-modified-since")
+    # Ahead when its date is later than our copy's mtime (whole seconds, as HTTP dates are).
+    return since is not None and not_modified_since(since, opened.mtime_ns + 1_000_000_000)
 
 
 def _redirects(state: ServerState, key: str) -> bool:
@@ -167,6 +188,15 @@ async def serve_channel_file(
             )
             if url is not None:
                 return RedirectResponse(url, status_code=302, headers={"cache-control": "no-store"})
+        if (
+            opened is not None
+            and state.remote_files is not None
+            and _client_is_ahead(request, key, opened)
+        ):
+            opened.close()
+            opened, is_dir = await anyio.to_thread.run_sync(
+                partial(_open, state, channel_name, key, check=True)
+            )
     except StockyardError as exc:
         return stockyard_error_response(exc)
     if opened is None:

@@ -13,6 +13,12 @@ When a cached copy may be used without asking S3:
   elsewhere shows within about a second even without notifications. After that a HEAD tells
   whether the object changed (same size and LastModified: the copy is kept).
 
+A client can be ahead of this replica: it read a newer file through another replica before this
+one heard of the publish (notifications take milliseconds). Such a client says so with its
+validators: an `If-None-Match` that is not this copy's ETag, or an `If-Modified-Since` later
+than its mtime, makes the file route ask the bucket before answering (`check=True`), so a
+client never receives an older file than one it already has.
+
 The cache is bounded (`max_bytes`): least recently used copies are deleted first; a response
 still sending a deleted copy keeps its open descriptor. Copies are written to a temporary file
 and renamed, with the object's LastModified as mtime, so ETag and Last-Modified are the same
@@ -86,18 +92,19 @@ class RemoteFiles:
 
     # --- lookup ---------------------------------------------------------------------------------
 
-    def open(self, channel: str, store: Store, key: str) -> OpenFile | None:
+    def open(self, channel: str, store: Store, key: str, *, check: bool = False) -> OpenFile | None:
         """The local copy of `key` (fetched or refreshed when needed), or None when the bucket
-        has no such object. Blocking: call from a worker thread."""
+        has no such object; `check` asks the bucket even when the copy is trusted. Blocking:
+        call from a worker thread."""
         entry = (channel, key)
-        copy = self._fresh(entry)
+        copy = None if check else self._fresh(entry)
         if copy is not None:
             opened = open_regular_file(copy.path)
             if opened is not None:
                 return opened
         lock = self._fetch_lock(entry)
         with lock:  # one fetch per key at a time; the others wait and reuse it
-            copy = self._fresh(entry)
+            copy = None if check else self._fresh(entry)
             if copy is not None and (opened := open_regular_file(copy.path)) is not None:
                 return opened
             for attempt in range(3):

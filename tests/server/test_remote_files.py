@@ -1,0 +1,117 @@
+"""The per-replica copies of bucket files (server/remote_files.py), against moto's S3 server."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.requests import Request
+
+from stockyard.server.channel_files import _client_is_ahead
+from stockyard.server.http_files import OpenFile, etag_for, http_date
+from stockyard.server.remote_files import RemoteFiles
+from tests.s3server import S3Server, s3_server
+
+SHARD = "noarch/shards/" + "ab" * 32 + ".msgpack.zst"
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    with s3_server() as server:
+        server.create_bucket("remote-files")
+        yield server
+
+
+@pytest.fixture
+def store(s3: S3Server, request: pytest.FixtureRequest) -> Any:
+    return s3.store("remote-files", request.node.name.replace("[", "-").replace("]", ""))
+
+
+def _read(opened: OpenFile | None) -> bytes:
+    assert opened is not None
+    try:
+        return os.pread(opened.fd, opened.size, 0)
+    finally:
+        opened.close()
+
+
+def test_a_trusted_copy_is_served_until_its_channel_is_published(
+    store: Any, tmp_path: Path
+) -> None:
+    files = RemoteFiles(tmp_path / "cache")
+    files.listening = lambda: True  # notifications arrive: copies are trusted
+    store.put("noarch/repodata.json", b'{"v": 1}')
+    assert _read(files.open("main", store, "noarch/repodata.json")) == b'{"v": 1}'
+    time.sleep(1.1)  # a new LastModified second
+    store.put("noarch/repodata.json", b'{"v": 2}')
+    # no notification yet: the copy is still trusted ...
+    assert _read(files.open("main", store, "noarch/repodata.json")) == b'{"v": 1}'
+    # ... unless the caller asks for a check (a client that is ahead)
+    assert _read(files.open("main", store, "noarch/repodata.json", check=True)) == b'{"v": 2}'
+    store.put("noarch/repodata.json", b'{"v": 3}!')
+    files.invalidate("other")  # another channel's publish changes nothing here
+    assert _read(files.open("main", store, "noarch/repodata.json")) == b'{"v": 2}'
+    files.invalidate("main")
+    assert _read(files.open("main", store, "noarch/repodata.json")) == b'{"v": 3}!'
+
+
+def test_without_notifications_copies_are_checked_after_a_second(
+    store: Any, tmp_path: Path
+) -> None:
+    files = RemoteFiles(tmp_path / "cache")
+    store.put("noarch/repodata.json", b"old")
+    assert _read(files.open("main", store, "noarch/repodata.json")) == b"old"
+    time.sleep(1.1)
+    store.put("noarch/repodata.json", b"newer")
+    assert _read(files.open("main", store, "noarch/repodata.json")) == b"newer"
+
+
+def test_immutable_files_are_never_checked_and_missing_ones_are_none(
+    store: Any, tmp_path: Path
+) -> None:
+    files = RemoteFiles(tmp_path / "cache")
+    store.put(SHARD, b"shard")
+    assert _read(files.open("main", store, SHARD)) == b"shard"
+    store.delete(SHARD)
+    files.invalidate_all()
+    assert _read(files.open("main", store, SHARD)) == b"shard"  # content-addressed: kept
+    assert files.open("main", store, "noarch/missing.json") is None
+
+
+def test_the_cache_is_bounded_and_keeps_serving_open_copies(store: Any, tmp_path: Path) -> None:
+    files = RemoteFiles(tmp_path / "cache", max_bytes=1500)
+    for index in range(4):
+        store.put(f"noarch/f{index}.json", bytes([65 + index]) * 1000)
+    held = files.open("main", store, "noarch/f0.json")
+    for index in range(1, 4):
+        _read(files.open("main", store, f"noarch/f{index}.json"))
+    assert files.cached_bytes <= 1500
+    assert _read(held) == b"A" * 1000  # evicted from the cache, still readable when open
+    stored = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in stored) <= 1500
+
+
+def _request(**headers: str) -> Request:
+    raw = [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]
+    return Request({"type": "http", "method": "GET", "path": "/", "headers": raw})
+
+
+def test_a_client_with_other_validators_is_ahead(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"x")
+    mtime = 1_700_000_000 * 10**9
+    opened = OpenFile(-1, 1, mtime, path)
+    key = "noarch/repodata.json"
+    etag = etag_for(key, 1, mtime)
+    assert not _client_is_ahead(_request(), key, opened)
+    assert not _client_is_ahead(_request(if_none_match=etag), key, opened)
+    assert not _client_is_ahead(_request(if_none_match=etag[:-1] + '-gzip"'), key, opened)
+    assert _client_is_ahead(_request(if_none_match='"other"'), key, opened)
+    assert not _client_is_ahead(_request(if_modified_since=http_date(mtime)), key, opened)
+    later = http_date(mtime + 5 * 10**9)
+    assert _client_is_ahead(_request(if_modified_since=later), key, opened)
+    assert not _client_is_ahead(_request(if_none_match='"other"'), SHARD, opened)
