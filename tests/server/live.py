@@ -72,14 +72,15 @@ def live_server(
     workers: int = 1,
     ca_file: Path | None = None,
     env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> Iterator[LiveServer]:
     """`stockyard serve` with `extra_args` (and `env` added to the environment); with
     `ca_file`, it serves HTTPS (pass --tls-cert and --tls-key in `extra_args`) and the
     readiness check trusts that CA."""
-    port = free_port()
+    port = port or free_port()
     log_path = data_dir.parent / f"server-{port}.log"
     stdout_path = data_dir.parent / f"server-{port}.out"
-    with open(log_path, "w") as log, open(stdout_path, "w") as out:
+    with open(log_path, "a") as log, open(stdout_path, "w") as out:
         process = subprocess.Popen(
             [
                 sys.executable,
