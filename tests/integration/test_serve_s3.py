@@ -148,3 +148,41 @@ def test_bad_storage_settings_are_refused_at_start(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "not a valid bucket name" in result.stderr
+
+
+def test_labels_and_package_management_work_in_the_bucket(s3: S3Server, tmp_path: Path) -> None:
+    env = _env(s3, "manage")
+    with live_server(tmp_path / "data", env=env) as server:
+        token = admin_token(server.banner)
+        good = make_artifact(tmp_path / "pkgs", "s3mover", "1.0")
+        bad = make_artifact(tmp_path / "pkgs", "s3mover", "1.1")
+        gone = make_artifact(tmp_path / "pkgs", "s3gone", "1.0")
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=server.url, timeout=60, headers=headers) as client:
+            for artifact in (good, bad, gone):
+                assert quetz_upload(client, "main", artifact, token).status_code == 201
+            response = client.post(
+                f"/api/channels/main/packages/noarch/{bad.name}/labels",
+                json={"add": ["broken"], "remove": ["main"]},
+            )
+            assert response.status_code == 200, response.text
+            root = client.get("/main/noarch/repodata.json").json()
+            assert bad.name not in root["packages.conda"] and bad.name in root["removed"]
+            broken = client.get("/main/label/broken/noarch/repodata.json").json()
+            assert bad.name in broken["packages.conda"]
+            assert f"manage/main/label/broken/noarch/{bad.name}" in _keys(s3, "manage/")
+            assert f"manage/main/noarch/{bad.name}" not in _keys(s3, "manage/")
+            body = client.get(f"/main/label/broken/noarch/{bad.name}").content
+            assert hashlib.sha256(body).hexdigest() == sha256_of(bad)
+
+            package = f"/api/channels/main/packages/noarch/{gone.name}"
+            assert client.delete(package).status_code == 200
+            assert f"manage/main/noarch/{gone.name}" not in _keys(s3, "manage/")
+            assert client.get(f"/main/noarch/{gone.name}").status_code == 404
+            package = f"/api/channels/main/packages/noarch/{good.name}"
+            assert client.post(f"{package}/yank").status_code == 200
+            record = client.get("/main/noarch/repodata.json").json()["packages.conda"][good.name]
+            assert record["revoked"] is True
+            assert "package_has_been_revoked" in record["depends"]
+        installed = solve_and_install(f"{server.url}/main/label/broken", "s3mover", tmp_path / "e")
+        assert installed == {"s3mover": "1.1"}
