@@ -48,6 +48,7 @@ from stockyard.storage.s3_reader import ObjectChanged
 TRUSTED_SECONDS: Final = 60.0
 UNTRUSTED_SECONDS: Final = 1.0
 DEFAULT_MAX_BYTES: Final = 4 * 1024**3
+_FETCH_STRIPES: Final = 64
 
 
 @dataclass(slots=True)
@@ -71,7 +72,8 @@ class RemoteFiles:
         self._generations: dict[str, int] = {}
         self._bytes = 0
         self._guard = threading.Lock()
-        self._fetching: dict[tuple[str, str], threading.Lock] = {}
+        # Striped: one fetch per key at a time, without a lock object per key ever served.
+        self._fetching = [threading.Lock() for _ in range(_FETCH_STRIPES)]
         shutil.rmtree(root, ignore_errors=True)  # copies of an earlier run are not trusted
 
     # --- invalidation ---------------------------------------------------------------------------
@@ -147,11 +149,7 @@ class RemoteFiles:
             copy.generation = self._generations.get(entry[0], 0)
 
     def _fetch_lock(self, entry: tuple[str, str]) -> threading.Lock:
-        with self._guard:
-            lock = self._fetching.get(entry)
-            if lock is None:
-                lock = self._fetching[entry] = threading.Lock()
-            return lock
+        return self._fetching[hash(entry) % _FETCH_STRIPES]
 
     def _fetch(self, entry: tuple[str, str], store: Store, info: ObjectInfo) -> OpenFile | None:
         channel, key = entry
