@@ -74,7 +74,10 @@ class RemoteFiles:
         self._guard = threading.Lock()
         # Striped: one fetch per key at a time, without a lock object per key ever served.
         self._fetching = [threading.Lock() for _ in range(_FETCH_STRIPES)]
-        shutil.rmtree(root, ignore_errors=True)  # copies of an earlier run are not trusted
+        _remove_dead_processes_copies(root)
+        # One folder per process (`--workers N`): copies of an earlier run are not trusted.
+        self.root = root / str(os.getpid())
+        shutil.rmtree(self.root, ignore_errors=True)
 
     # --- invalidation ---------------------------------------------------------------------------
 
@@ -209,3 +212,18 @@ class RemoteFiles:
     @property
     def cached_bytes(self) -> int:
         return self._bytes
+
+
+def _remove_dead_processes_copies(root: Path) -> None:
+    """Delete the folders of processes that are gone (a crash or `kill -9` left them)."""
+    if not root.is_dir():
+        return
+    for folder in root.iterdir():
+        if not folder.name.isdigit():
+            continue
+        try:
+            os.kill(int(folder.name), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue  # exists, another user's: leave it
