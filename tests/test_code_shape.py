@@ -26,7 +26,7 @@ ALLOWED = {
     "sbom": {"types", "package", "scan"},
     "labels": {"types", "storage", "catalog", "index"},
     "patchsets": {"types", "catalog", "index", "patches"},
-    "snapshots": {"types", "catalog", "index"},
+    "snapshots": {"types", "storage", "catalog", "index"},
     "recipes": {"types"},
     "timetravel": {"types", "catalog", "index", "patches", "publish"},
     "mirror": {"types", "storage", "catalog", "patches", "package", "index"},

@@ -11,7 +11,9 @@ from typer.testing import CliRunner
 from stockyard.attest.store import attested_sha256, keep_attestation, read_bundles
 from stockyard.cli import attest_cmd
 from stockyard.config import load_settings
+from stockyard.index.workspace import ChannelWorkspace
 from stockyard.server.channels import bootstrap
+from stockyard.storage import LocalStore
 from tests.attest.local_sigstore import GITHUB_ISSUER, WORKFLOW, LocalSigstore, statement
 from tests.server.artifacts import make_artifact, sha256_of
 
@@ -91,14 +93,31 @@ def test_the_sidecar_keeps_bundles_of_the_current_bytes(
     two = sigstore_local.bundle(statement("w-1-0.conda", "aa" * 32, URL))
     other = sigstore_local.bundle(statement("w-1-0.conda", "bb" * 32, URL))
     assert attested_sha256(one) == "aa" * 32
-    assert keep_attestation(tmp_path, "noarch", "w-1-0.conda", "aa" * 32) == 0
+    store, workspace = LocalStore(tmp_path, fsync=False), ChannelWorkspace(tmp_path)
+    changes: list[int] = []
+
+    def keep(sha256: str, bundle: dict | None = None) -> int:
+        count = keep_attestation(
+            store,
+            workspace,
+            "noarch",
+            "w-1-0.conda",
+            sha256,
+            bundle,
+            changed=lambda: changes.append(1),
+        )
+        return count
+
+    assert keep("aa" * 32) == 0
     assert not (tmp_path / "noarch" / "w-1-0.conda.v0.sigs").exists()
-    assert keep_attestation(tmp_path, "noarch", "w-1-0.conda", "aa" * 32, one) == 1
-    assert keep_attestation(tmp_path, "noarch", "w-1-0.conda", "aa" * 32, one) == 1
-    assert keep_attestation(tmp_path, "noarch", "w-1-0.conda", "aa" * 32, two) == 2
-    assert read_bundles(tmp_path, "noarch", "w-1-0.conda") == [one, two]
-    assert keep_attestation(tmp_path, "noarch", "w-1-0.conda", "bb" * 32, other) == 1
-    assert read_bundles(tmp_path, "noarch", "w-1-0.conda") == [other]
+    assert keep("aa" * 32, one) == 1
+    assert keep("aa" * 32, one) == 1
+    assert len(changes) == 1  # the second time nothing changed
+    assert keep("aa" * 32, two) == 2
+    assert read_bundles(store, "noarch", "w-1-0.conda") == [one, two]
+    assert keep("bb" * 32, other) == 1
+    assert read_bundles(store, "noarch", "w-1-0.conda") == [other]
     (tmp_path / "noarch" / "w-1-0.conda.v0.sigs").write_text("damaged")
-    assert keep_attestation(tmp_path, "noarch", "w-1-0.conda", "bb" * 32) == 0
+    assert keep("bb" * 32) == 0
     assert not (tmp_path / "noarch" / "w-1-0.conda.v0.sigs").exists()
+    assert len(changes) == 4

@@ -55,3 +55,36 @@ def test_put_file_moves_atomically(tmp_path: Path) -> None:
     store.put_file("noarch/x-1-0.conda", src)
     assert not src.exists()
     assert store.get("noarch/x-1-0.conda") == b"payload"
+
+
+def test_copy_is_a_hard_link(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "c", fsync=False)
+    store.put("noarch/a.conda", b"bytes")
+    store.copy("noarch/a.conda", "snapshots/s/noarch/a.conda")
+    source, copy = (
+        (tmp_path / "c" / "noarch" / "a.conda"),
+        (tmp_path / "c" / "snapshots/s/noarch/a.conda"),
+    )
+    assert source.stat().st_ino == copy.stat().st_ino
+    assert source.stat().st_nlink == 2
+
+
+def test_copy_copies_where_links_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another file system (EXDEV) or a share without links: the bytes are copied instead."""
+    import errno
+    import os
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    store = LocalStore(tmp_path / "c", fsync=True)
+    store.put("noarch/a.conda", b"bytes")
+    monkeypatch.setattr(os, "link", refuse)
+    store.copy("noarch/a.conda", "snapshots/s/noarch/a.conda")
+    copy = tmp_path / "c" / "snapshots/s/noarch/a.conda"
+    assert copy.read_bytes() == b"bytes"
+    assert copy.stat().st_ino != (tmp_path / "c" / "noarch" / "a.conda").stat().st_ino
+    assert copy.stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in copy.parent.iterdir()) == ["a.conda"]

@@ -142,6 +142,45 @@ def test_move_large_object(store: Store) -> None:
     assert store.stat("staged/big.conda") is None
 
 
+def test_copy_keeps_the_source_and_replaces_the_target(store: Store) -> None:
+    store.put("noarch/x.conda", b"published")
+    store.put("snapshots/s1/noarch/x.conda", b"older")
+    store.copy("noarch/x.conda", "snapshots/s1/noarch/x.conda")
+    assert store.get("snapshots/s1/noarch/x.conda") == b"published"
+    assert store.get("noarch/x.conda") == b"published"
+    store.copy("noarch/x.conda", "noarch/x.conda")  # onto itself: nothing changes
+    assert store.get("noarch/x.conda") == b"published"
+    assert [i.key for i in store.list("noarch")] == ["noarch/x.conda"]  # no temporary left
+    with pytest.raises(FileNotFoundError):
+        store.copy("noarch/missing.conda", "elsewhere.conda")
+    with pytest.raises(FileNotFoundError):
+        store.copy("noarch", "elsewhere")  # a directory is not an object
+    assert store.stat("elsewhere.conda") is None and store.stat("elsewhere") is None
+
+
+def test_a_copy_keeps_its_bytes_when_the_source_is_replaced_or_deleted(
+    store: Store, tmp_path: Path
+) -> None:
+    """What snapshots rely on: writes replace objects, so a (hard-linked) copy never changes."""
+    store.put("noarch/repodata.json", b"version 1")
+    store.copy("noarch/repodata.json", "snapshots/s1/noarch/repodata.json")
+    store.put("noarch/repodata.json", b"version 2")
+    assert store.get("snapshots/s1/noarch/repodata.json") == b"version 1"
+    store.put_file("noarch/repodata.json", _file(tmp_path, "v3", b"version 3"))
+    store.move("noarch/repodata.json", "noarch/moved.json")
+    store.delete("noarch/moved.json")
+    assert store.get("snapshots/s1/noarch/repodata.json") == b"version 1"
+
+
+def test_copy_large_object(store: Store) -> None:
+    """Above the copy threshold S3 copies in parts (the tests set a small threshold)."""
+    data = _pattern(11 * MiB, 9)
+    store.put("linux-64/big.conda", data)
+    store.copy("linux-64/big.conda", "snapshots/s1/linux-64/big.conda")
+    assert store.get("snapshots/s1/linux-64/big.conda") == data
+    assert store.get("linux-64/big.conda") == data
+
+
 def test_put_file_consumes_source(store: Store, tmp_path: Path) -> None:
     source = _file(tmp_path, "upload.tmp", b"payload")
     store.put_file("noarch/x-1-0.conda", source)
@@ -262,6 +301,8 @@ def test_traversal_is_refused_everywhere(store: Store, key: str, tmp_path: Path)
         lambda: store.file_sizes(key),
         lambda: store.move(key, "ok"),
         lambda: store.move("ok", key),
+        lambda: store.copy(key, "ok"),
+        lambda: store.copy("ok", key),
         lambda: store.delete(key),
         lambda: store.local_path(key),
     ]

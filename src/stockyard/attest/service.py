@@ -5,8 +5,8 @@ Blocking (file and crypto work); the server calls these in worker threads."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -19,18 +19,24 @@ from stockyard.attest.verify import (
     log_facts,
     verify_attestation,
 )
+from stockyard.index.workspace import ChannelWorkspace
+from stockyard.storage import Store
 from stockyard.types.policy import AttestationPolicy
 
 
 @dataclass(frozen=True, slots=True)
 class ArtifactRef:
-    """An artifact of a channel: where the channel lives, what it is, and its URL."""
+    """An artifact of a channel: where the channel's files are (`store`) and its writers lock
+    (`workspace`), what it is, and its URL."""
 
-    channel_dir: Path
+    store: Store
+    workspace: ChannelWorkspace
     channel_url: str
     subdir: str
     filename: str
     sha256: str
+    #: Called after the artifact's sidecar changed (a server drops its cached copies).
+    changed: Callable[[], None] | None = None
 
 
 def check_upload(
@@ -66,7 +72,13 @@ def keep(artifact: ArtifactRef, verified: VerifiedAttestation | None) -> int:
     `verified`. Returns the number of bundles kept."""
     bundle = verified.bundle if verified is not None else None
     return keep_attestation(
-        artifact.channel_dir, artifact.subdir, artifact.filename, artifact.sha256, bundle
+        artifact.store,
+        artifact.workspace,
+        artifact.subdir,
+        artifact.filename,
+        artifact.sha256,
+        bundle,
+        changed=artifact.changed,
     )
 
 
@@ -107,6 +119,4 @@ def describe(bundle: dict[str, Any]) -> dict[str, Any]:
 
 def attestations_of(artifact: ArtifactRef) -> list[dict[str, Any]]:
     """Every kept attestation of an artifact, described."""
-    return [
-        describe(b) for b in read_bundles(artifact.channel_dir, artifact.subdir, artifact.filename)
-    ]
+    return [describe(b) for b in read_bundles(artifact.store, artifact.subdir, artifact.filename)]

@@ -75,16 +75,18 @@ def snapshot_create(
     from stockyard.snapshots import create_snapshot, prune
 
     with _channel(config, data, channel) as (settings, catalog, found):
-        workspace = _layout(settings).workspace(found.name)
+        layout = _layout(settings)
+        workspace, store = layout.workspace(found.name), layout.store(found.name)
         row = create_snapshot(
             catalog,
             found,
             workspace,
+            store=store,
             by="cli",
             description=description,
             lock_timeout=settings.lock_timeout,
         )
-        pruned = prune(catalog, found, workspace, keep) if keep else []
+        pruned = prune(catalog, found, workspace, keep, store=store) if keep else []
         out = {**_snapshot_dict(settings, found.name, row), "pruned": pruned}
     if as_json:
         print_json(out)
@@ -123,15 +125,15 @@ def snapshot_diff(
     as_json: bool = _JSON,
 ) -> None:
     """Records added, removed and patched from BEFORE to AFTER."""
-    from stockyard.snapshots import SNAPSHOTS_DIR, diff_views
+    from stockyard.snapshots import diff_views, snapshot_store
 
     with _channel(config, data, channel) as (settings, catalog, found):
-        root = _layout(settings).channel_dir(found.name)
+        store = _layout(settings).store(found.name)
         views = []
         for view in (before, after):
             if view != "live":
                 catalog.snapshot(found.id, view)  # NotFound for an unknown id
-            views.append(root if view == "live" else root / SNAPSHOTS_DIR / view)
+            views.append(store if view == "live" else snapshot_store(store, view))
         diffs = [d.to_dict() for d in diff_views(views[0], views[1])]
     if as_json:
         print_json(diffs)
@@ -154,7 +156,9 @@ def snapshot_delete(
     from stockyard.snapshots import delete_snapshot
 
     with _channel(config, data, channel) as (settings, catalog, found):
-        delete_snapshot(catalog, found, _layout(settings).workspace(found.name), snapshot_id)
+        layout = _layout(settings)
+        workspace, store = layout.workspace(found.name), layout.store(found.name)
+        delete_snapshot(catalog, found, workspace, snapshot_id, store=store)
     stdout.print(f"deleted snapshot {snapshot_id}", highlight=False)
 
 

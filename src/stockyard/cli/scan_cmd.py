@@ -41,18 +41,24 @@ def _open_store(
     return ScanStore(scan_db, create=create)
 
 
-def _artifact_refs(target: str, data: Path | None, config: Path | None) -> list[ArtifactRef]:
-    """A channel directory's artifacts, or a served channel's (from the server's catalog)."""
+def _artifact_refs(
+    target: str, data: Path | None, config: Path | None
+) -> tuple[list[ArtifactRef], Path | None]:
+    """A channel directory's artifacts, or a served channel's (from the server's catalog, in
+    its store: a local directory or the bucket of `storage_url`), with the scratch folder
+    artifacts of a bucket are fetched to (the channel's working area)."""
     from stockyard.scan.sources import catalog_artifacts, channel_dir_artifacts
 
     if os.path.isdir(target):
-        return channel_dir_artifacts(Path(target))
+        return channel_dir_artifacts(Path(target)), None
     from stockyard.server.channels import layout_for, open_catalog
 
     settings = load_cli_settings(config, data)
     catalog = open_catalog(settings)
     try:
-        return catalog_artifacts(catalog, target, layout_for(settings).channel_dir(target))
+        layout = layout_for(settings)
+        refs = catalog_artifacts(catalog, target, layout.store(target))
+        return refs, layout.workspace(target).scratch
     finally:
         catalog.close()
 
@@ -108,13 +114,21 @@ def run(
     scan_db: Path = typer.Option(None, "--scan-db", help=SCAN_DB_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Identify the contents of every artifact not scanned yet and match them."""
+    """Identify the contents of every artifact not scanned yet and match them. A served
+    channel's artifacts are read from its storage (from a bucket: fetched a few at a time to
+    its working area and deleted after)."""
     from stockyard.scan.service import scan_artifacts
 
-    refs = _artifact_refs(target, data, config)
+    refs, scratch = _artifact_refs(target, data, config)
     store = _open_store(data, config, scan_db, create=True)
     try:
-        summary = scan_artifacts(store, refs, workers=workers or (os.cpu_count() or 1), force=force)
+        summary = scan_artifacts(
+            store,
+            refs,
+            workers=workers or (os.cpu_count() or 1),
+            force=force,
+            scratch=scratch,
+        )
     finally:
         store.close()
     if as_json:
@@ -143,7 +157,7 @@ def report(
     """The channel's known vulnerabilities, per artifact (from stored scans; nothing is read)."""
     from stockyard.scan.report import channel_report, to_builtins
 
-    refs = _artifact_refs(target, data, config)
+    refs, _scratch = _artifact_refs(target, data, config)
     store = _open_store(data, config, scan_db, create=False)
     try:
         result = channel_report(store, target, refs, include_clean=include_clean)

@@ -1,17 +1,25 @@
 """Scanning as a service: identify artifacts not scanned yet (in a process pool when many),
 load OSV exports, and match components against advisories (again for every artifact after an
-update, without reading any artifact)."""
+update, without reading any artifact).
+
+Artifacts are local files, or objects of a channel's store that has none (a bucket): those are
+fetched to a local scratch folder a few at a time, identified there and deleted after their
+batch, so a scan needs scratch space for `REMOTE_BATCH` artifacts, not for the channel."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
+import shutil
+import tempfile
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Protocol
 
 from stockyard.scan.identify import DEFAULT_SCAN_LIMITS, ScanLimits, identify_artifact
 from stockyard.scan.matching import match_version
@@ -23,16 +31,43 @@ from stockyard.types.errors import InvalidArtifact
 #: Artifacts per batch: results are stored (and matched) batch by batch, so an interrupted
 #: scan keeps what it did.
 BATCH = 256
+#: At most this many artifacts fetched from a store to scratch per batch (bounded disk use).
+REMOTE_BATCH = 16
+#: Parallel fetches of one batch (each a streamed GET).
+FETCH_THREADS = 8
+
+
+class StoredFiles(Protocol):
+    """What scanning needs of a channel's store (`stockyard.storage.Store` has it)."""
+
+    def local_path(self, key: str) -> Path | None: ...
+
+    def open(self, key: str) -> BinaryIO: ...
 
 
 @dataclass(frozen=True, slots=True)
 class ArtifactRef:
-    """An artifact to scan: its file, where it is published, and its sha256 when known."""
+    """An artifact to scan: its local file (None when it is an object of `store` without one),
+    where it is published, and its sha256 when known."""
 
-    path: Path
+    path: Path | None
     subdir: str
     filename: str
     sha256: str | None = None
+    #: The channel store holding `<subdir>/<filename>`, read when `path` is None.
+    store: StoredFiles | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.subdir}/{self.filename}"
+
+
+def stored_artifact(
+    store: StoredFiles, subdir: str, filename: str, sha256: str | None = None
+) -> ArtifactRef:
+    """The ref of an artifact of a channel's store: its file when the store is a directory."""
+    ref = ArtifactRef(None, subdir, filename, sha256, store)
+    return dataclasses.replace(ref, path=store.local_path(ref.key))
 
 
 @dataclass
@@ -76,15 +111,63 @@ def identify_or_error(path: Path, filename: str, limits: ScanLimits) -> Outcome:
 
 
 def with_sha256(ref: ArtifactRef) -> ArtifactRef:
-    """`ref` with its sha256 (hashing the file when unknown; unchanged if unreadable)."""
-    if ref.sha256 is not None:
+    """`ref` with its sha256 (hashing the file when unknown; unchanged if unreadable or only
+    in a store: reports do not download artifacts, the scan learns it)."""
+    if ref.sha256 is not None or ref.path is None:
         return ref
     try:
         with open(ref.path, "rb") as file:
             digest = hashlib.file_digest(file, "sha256").hexdigest()
     except OSError:
         return ref
-    return ArtifactRef(ref.path, ref.subdir, ref.filename, digest)
+    return dataclasses.replace(ref, sha256=digest)
+
+
+def _batches(refs: Sequence[ArtifactRef]) -> Iterator[list[ArtifactRef]]:
+    """`BATCH` refs at a time, fewer when `REMOTE_BATCH` of them must be fetched."""
+    batch: list[ArtifactRef] = []
+    remote = 0
+    for ref in refs:
+        batch.append(ref)
+        remote += ref.path is None
+        if len(batch) == BATCH or remote == REMOTE_BATCH:
+            yield batch
+            batch, remote = [], 0
+    if batch:
+        yield batch
+
+
+def _fetch(ref: ArtifactRef, target: Path) -> None:
+    """Copy the artifact out of its store; a missing one is left missing (identification
+    then reports it unreadable, as for a local file deleted during a scan)."""
+    if ref.store is None:
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with ref.store.open(ref.key) as source, open(target, "wb") as out:
+            shutil.copyfileobj(source, out, 1024 * 1024)
+    except FileNotFoundError:
+        target.unlink(missing_ok=True)
+
+
+@contextmanager
+def local_files(batch: Sequence[ArtifactRef], scratch: Path | None) -> Iterator[list[Path]]:
+    """A local path per ref of `batch`: its file, or a copy fetched into a folder under
+    `scratch` (the system's temporary directory when None), deleted on exit."""
+    remote = [ref for ref in batch if ref.path is None]
+    if not remote:
+        yield [ref.path for ref in batch if ref.path is not None]
+        return
+    if scratch is not None:
+        scratch.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="scan-", dir=scratch))
+    try:
+        fetched = {id(ref): folder / ref.subdir / ref.filename for ref in remote}
+        with ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(remote))) as pool:
+            list(pool.map(lambda ref: _fetch(ref, fetched[id(ref)]), remote))
+        yield [ref.path if ref.path is not None else fetched[id(ref)] for ref in batch]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def scan_artifacts(
@@ -95,9 +178,11 @@ def scan_artifacts(
     force: bool = False,
     limits: ScanLimits = DEFAULT_SCAN_LIMITS,
     progress: Callable[[int], None] | None = None,
+    scratch: Path | None = None,
 ) -> ScanSummary:
     """Identify every artifact of `refs` not scanned yet (all with `force`), store the results
-    and match them against the loaded advisories."""
+    and match them against the loaded advisories. Artifacts only in a store are fetched under
+    `scratch` (a channel's working area; the system's temporary directory when None)."""
     started = time.perf_counter()
     summary = ScanSummary(artifacts=len(refs))
     refs = [with_sha256(r) for r in refs]  # hashing is cheap next to decompressing
@@ -106,14 +191,14 @@ def scan_artifacts(
     summary.already_scanned = len(refs) - len(todo)
     pool = ProcessPoolExecutor(workers) if workers > 1 and len(todo) > BATCH else None
     try:
-        for start in range(0, len(todo), BATCH):
-            batch = todo[start : start + BATCH]
-            args = ([r.path for r in batch], [r.filename for r in batch], [limits] * len(batch))
-            outcomes = list(
-                pool.map(identify_or_error, *args, chunksize=16)
-                if pool
-                else map(identify_or_error, *args)
-            )
+        for batch in _batches(todo):
+            with local_files(batch, scratch) as paths:
+                args = (paths, [r.filename for r in batch], [limits] * len(batch))
+                outcomes = list(
+                    pool.map(identify_or_error, *args, chunksize=16)
+                    if pool
+                    else map(identify_or_error, *args)
+                )
             _store_batch(store, batch, outcomes, summary)
             if progress is not None:
                 progress(len(batch))

@@ -1,6 +1,6 @@
 """Which artifacts a channel holds, as `ArtifactRef`s: a channel directory (its subdir folders,
 sha256 from its published `repodata.json` when the file's size agrees), or a served channel
-(the catalog's rows and the channel's storage)."""
+(the catalog's rows and the channel's store: a local directory or a bucket)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from stockyard.catalog import Catalog
-from stockyard.scan.service import ArtifactRef
+from stockyard.scan.service import ArtifactRef, StoredFiles, stored_artifact
 from stockyard.types.identifiers import is_artifact_filename
 
 _PUBLISHED = ("repodata_from_packages.json", "repodata.json")
@@ -58,18 +58,13 @@ def channel_dir_artifacts(channel_dir: Path) -> list[ArtifactRef]:
     return refs
 
 
-def catalog_artifacts(catalog: Catalog, channel: str, channel_dir: Path) -> list[ArtifactRef]:
-    """Every local artifact of a served channel, with its sha256 from the catalog."""
+def catalog_artifacts(catalog: Catalog, channel: str, store: StoredFiles) -> list[ArtifactRef]:
+    """Every local artifact of a served channel, with its sha256 from the catalog, in `store`
+    (the channel's `Store`: its files are read in place from a directory, fetched from a
+    bucket)."""
     found = catalog.require_channel(channel)
     refs = []
     for subdir in catalog.known_subdirs(found.id):
         for filename, state in sorted(catalog.file_states(found.id, subdir).items()):
-            refs.append(
-                ArtifactRef(
-                    path=channel_dir / subdir / filename,
-                    subdir=subdir,
-                    filename=filename,
-                    sha256=state.sha256,
-                )
-            )
+            refs.append(stored_artifact(store, subdir, filename, state.sha256))
     return refs

@@ -1,8 +1,10 @@
 """`GET /<channel>/as-of/<T>/<subdir>/...`: the channel as it was at T (see
-`stockyard.timetravel`). `repodata.json` (and `.zst`) are rendered on demand and cached;
-artifacts are the live channel's files (an artifact removed since T answers 404 with a hint:
-snapshots keep removed artifacts, as-of views do not). Everything else is 404, so clients fall
-back from shards to repodata.json. Rights are the live channel's."""
+`stockyard.timetravel`). `repodata.json` (and `.zst`) are rendered on demand from the catalog
+and cached in the channel's local working area (every replica renders its own: same bytes);
+artifacts are the live channel's files, looked up in its store (with bucket storage, through
+the replica's read-through cache, as the channel file route does). An artifact removed since T
+answers 404 with a hint: snapshots keep removed artifacts, as-of views do not. Everything else
+is 404, so clients fall back from shards to repodata.json. Rights are the live channel's."""
 
 from __future__ import annotations
 
@@ -41,14 +43,24 @@ def as_of_file(
         path = render_as_of(state.catalog, AsOfView(channel, channel_dir, at), subdir)
         return channel.private, view_max_age, _opened(path.with_name(filename))
     if is_artifact_filename(filename):
-        path = channel_dir / subdir / filename
-        if not path.is_file():
+        opened = _artifact(state, channel.name, f"{subdir}/{filename}")
+        if opened is None:
             raise NotFound(
                 f"{subdir}/{filename} is no longer in channel {channel.name}",
                 hint="As-of views list what was there; snapshots also keep the files.",
             )
-        return channel.private, view_max_age, _opened(path)
+        return channel.private, view_max_age, opened
     raise NotFound(f"no {filename[:100]!r} in an as-of view; clients use repodata.json")
+
+
+def _artifact(state: ServerState, channel_name: str, key: str) -> OpenFile | None:
+    """The live channel's file `key`, from its store: a local file as it is, an object of a
+    bucket through the replica's local copies (`state.remote_files`)."""
+    store = state.layout.store(channel_name)
+    if state.remote_files is not None:
+        return state.remote_files.open(channel_name, store, key)
+    path = store.local_path(key)
+    return open_regular_file(path) if path is not None else None
 
 
 def _opened(path: Path) -> OpenFile:

@@ -2,7 +2,8 @@
 
 - `POST /api/channels/{channel}/attestations/{filename}[?subdir=...]`: attach a Sigstore bundle
   (the JSON body) to an artifact already in the channel (write scope). It is verified like an
-  upload's and kept in `<subdir>/<filename>.v0.sigs`.
+  upload's and kept in `<subdir>/<filename>.v0.sigs` in the channel's store (a local directory
+  or the bucket), served by the channel file route.
 - `GET /api/channels/{channel}/packages/{subdir}/{filename}/attestations`: who published the
   artifact (issuer, identity, workflow, repository, ref, run) from each kept bundle.
 
@@ -12,6 +13,7 @@ Also the two steps the upload path takes (`check_upload_attestation` before the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
@@ -48,12 +50,22 @@ def _ref(
     state: ServerState, channel: Channel, subdir: str, filename: str, sha256: str
 ) -> ArtifactRef:
     return ArtifactRef(
-        channel_dir=state.layout.channel_dir(channel.name),
+        store=state.layout.store(channel.name),
+        workspace=state.layout.workspace(channel.name),
         channel_url=state.channel_url(channel.name),
         subdir=subdir,
         filename=filename,
         sha256=sha256,
+        changed=_changed(state, channel.name),
     )
+
+
+def _changed(state: ServerState, name: str) -> Callable[[], None] | None:
+    """With bucket storage, a changed sidecar is news for every replica's cached copies (the
+    same notification a publish sends); local files are read fresh on every request."""
+    if state.remote_files is None:
+        return None
+    return lambda: state.catalog.notify_published(name)
 
 
 def _artifact(

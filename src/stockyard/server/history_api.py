@@ -186,6 +186,7 @@ def post_snapshot(
         state.catalog,
         found,
         state.layout.workspace(found.name),
+        store=state.layout.store(found.name),
         by=_who(caller),
         description=body.description if body else None,
         lock_timeout=state.settings.lock_timeout,
@@ -208,15 +209,15 @@ def get_snapshot_diff(
     against: Annotated[str, Query(max_length=64, pattern=r"^[0-9A-Za-z-]+$")] = "live",
 ) -> list[dict[str, Any]]:
     """What changed from the snapshot to `against` (another snapshot, or `live`)."""
-    from stockyard.snapshots import SNAPSHOTS_DIR, diff_views
+    from stockyard.snapshots import diff_views, snapshot_store
 
     found = channel_for(state.catalog, channel, caller, "read")
-    state.catalog.snapshot(found.id, snapshot_id)
-    root = state.layout.channel_dir(found.name)
+    state.catalog.snapshot(found.id, snapshot_id)  # NotFound for an unknown id
+    store = state.layout.store(found.name)
     if against != "live":
         state.catalog.snapshot(found.id, against)
-    after = root if against == "live" else root / SNAPSHOTS_DIR / against
-    return [d.to_dict() for d in diff_views(root / SNAPSHOTS_DIR / snapshot_id, after)]
+    after = store if against == "live" else snapshot_store(store, against)
+    return [d.to_dict() for d in diff_views(snapshot_store(store, snapshot_id), after)]
 
 
 @router.delete("/channels/{channel}/snapshots/{snapshot_id}", status_code=204, responses=_ERRORS)
@@ -226,5 +227,6 @@ def delete_snapshot(
     from stockyard.snapshots import delete_snapshot as delete
 
     found = channel_for(state.catalog, channel, caller, "admin")
-    delete(state.catalog, found, state.layout.workspace(found.name), snapshot_id)
+    workspace, store = state.layout.workspace(found.name), state.layout.store(found.name)
+    delete(state.catalog, found, workspace, snapshot_id, store=store)
     return Response(status_code=204)

@@ -1,6 +1,7 @@
 """Scan results in the JSON API: a channel's report and one artifact's (read rights are the
 channel's). Results come from the scan database (`<data_dir>/scan.db`, written by
-`stockyard scan`); nothing is scanned in a request. Handlers are plain `def`s (worker threads).
+`stockyard scan`, which reads the artifacts from the channel's store, a local directory or a
+bucket); nothing is scanned or read in a request. Handlers are plain `def`s (worker threads).
 """
 
 from __future__ import annotations
@@ -10,12 +11,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from stockyard.scan.report import artifact_reports, channel_report, to_builtins
-from stockyard.scan.service import ArtifactRef
+from stockyard.scan.service import stored_artifact
 from stockyard.scan.sources import catalog_artifacts
 from stockyard.scan.store import ScanStore, default_scan_db
 from stockyard.server.api import Caller, State
 from stockyard.server.auth import readable_channel
-from stockyard.server.channels import layout_for
 from stockyard.server.models import ErrorOut
 from stockyard.server.state import ServerState
 from stockyard.types.errors import NotFound
@@ -39,9 +39,7 @@ def get_channel_scan(channel: str, state: State, caller: Caller) -> dict[str, An
     """The channel's scan report: counts per severity, and every vulnerable or unreadable
     artifact with its findings (advisory, severity, component purl, fixed versions)."""
     found = readable_channel(state.catalog, channel, caller)
-    refs = catalog_artifacts(
-        state.catalog, found.name, layout_for(state.settings).channel_dir(found.name)
-    )
+    refs = catalog_artifacts(state.catalog, found.name, state.layout.store(found.name))
     store = _store(state)
     try:
         report: dict[str, Any] = to_builtins(channel_report(store, found.name, refs))
@@ -59,12 +57,7 @@ def get_artifact_scan(
     row = state.catalog.artifact(found.id, subdir, filename)
     if row is None:
         raise NotFound(f"no artifact {subdir}/{filename} in channel {found.name}")
-    ref = ArtifactRef(
-        layout_for(state.settings).channel_dir(found.name) / subdir / filename,
-        subdir,
-        filename,
-        row.sha256,
-    )
+    ref = stored_artifact(state.layout.store(found.name), subdir, filename, row.sha256)
     store = _store(state)
     try:
         (report,) = artifact_reports(store, [ref])

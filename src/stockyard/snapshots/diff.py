@@ -1,14 +1,17 @@
 """What changed between two views of a channel (two snapshots, or a snapshot and the live
-channel): per subdir, records added, removed, and patched (same filename, other record)."""
+channel): per subdir, records added, removed, and patched (same filename, other record).
+
+A view is a `Store`: the channel's (live) or `snapshot_store(store, id)` (a snapshot), so both
+are read the same way from a local directory or a bucket."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from stockyard.storage import Store
 from stockyard.types.repodata import REPODATA_JSON
 
 
@@ -29,26 +32,27 @@ class SubdirDiff:
         }
 
 
-def _records(folder: Path) -> dict[str, dict[str, Any]]:
-    path = folder / REPODATA_JSON
-    if not path.is_file():
+def _records(view: Store, subdir: str) -> dict[str, dict[str, Any]]:
+    try:
+        document = msgspec.json.decode(view.get(f"{subdir}/{REPODATA_JSON}"))
+    except FileNotFoundError:
         return {}
-    document = msgspec.json.decode(path.read_bytes())
     records: dict[str, dict[str, Any]] = {}
     for key in ("packages", "packages.conda"):
         records.update(document.get(key) or {})
     return records
 
 
-def diff_views(before: Path, after: Path) -> list[SubdirDiff]:
+def _subdirs(view: Store) -> set[str]:
+    """The published subdirs of a view (a `snapshots` folder of the live view is none)."""
+    return {d for d in view.list_dirs() if view.stat(f"{d}/{REPODATA_JSON}") is not None}
+
+
+def diff_views(before: Store, after: Store) -> list[SubdirDiff]:
     """Per subdir present in either view, what `after` changed relative to `before`."""
-    subdirs = sorted(
-        {p.name for p in before.iterdir() if (p / REPODATA_JSON).is_file()}
-        | {p.name for p in after.iterdir() if (p / REPODATA_JSON).is_file()}
-    )
     out = []
-    for subdir in subdirs:
-        old, new = _records(before / subdir), _records(after / subdir)
+    for subdir in sorted(_subdirs(before) | _subdirs(after)):
+        old, new = _records(before, subdir), _records(after, subdir)
         diff = SubdirDiff(subdir, sorted(new.keys() - old.keys()), sorted(old.keys() - new.keys()))
         for filename in sorted(old.keys() & new.keys()):
             if old[filename] != new[filename]:

@@ -72,6 +72,13 @@ class Store(Protocol):
     def move(self, source: str, target: str) -> None:
         """Put the object at `source` under `target` atomically, replacing it; `source` goes."""
 
+    def copy(self, source: str, target: str) -> None:
+        """Put a copy of the object at `source` under `target` atomically, replacing it;
+        `source` stays. FileNotFoundError when there is no `source`. Costs no bytes where the
+        backend allows: a hard link in a local directory (every write replaces a file by
+        rename, never in place, so a link keeps its bytes when `source` is replaced later), a
+        server-side copy in a bucket."""
+
     def delete(self, key: str) -> None: ...
 
     def local_path(self, key: str) -> Path | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -122,6 +123,30 @@ class LocalStore:
 
     def move(self, source: str, target: str) -> None:
         self.put_file(target, self._path(source))
+
+    def copy(self, source: str, target: str) -> None:
+        """A hard link (a copy where links are refused: another file system, some network
+        shares) made under a temporary name, then renamed over `target`."""
+        src, dst = self._path(source), self._path(target)
+        if not src.is_file():
+            raise FileNotFoundError(source)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(f".{dst.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            try:
+                os.link(src, tmp)
+            except OSError:
+                shutil.copyfile(src, tmp)
+                os.chmod(tmp, 0o644)
+                if self.fsync:
+                    with open(tmp, "rb") as handle:
+                        os.fsync(handle.fileno())
+            # When `dst` is already a link of `src`, rename does nothing and `tmp` stays:
+            # `finally` removes it.
+            os.replace(tmp, dst)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -9,6 +9,8 @@ Semantics match `LocalStore` (the contract tests in tests/storage run against bo
   directory listing, leave out names starting with '.';
 - `mtime_ns` is S3's `LastModified`, truncated to whole seconds (what HEAD reports), so `stat`
   and listings agree;
+- `copy` is a server-side copy (CopyObject, or UploadPartCopy above 5 GiB): no bytes pass
+  through this process;
 - `move` is a server-side copy then a delete of the source. Unlike a rename it is not atomic
   across the two keys: between the two steps both exist, and a crash there leaves both. The
   target itself is still replaced atomically. `ChannelCommit` tolerates this by design: the
@@ -272,6 +274,24 @@ class S3Store:
                 Bucket=self.bucket, Key=dst, CopySource={"Bucket": self.bucket, "Key": src}
             )
         self.client.delete_object(Bucket=self.bucket, Key=src)
+
+    def copy(self, source: str, target: str) -> None:
+        """Server-side: one CopyObject (the object's metadata comes along), or a multipart
+        copy above `copy_threshold` (CopyObject stops at 5 GiB). The target appears whole."""
+        src, dst = self._key(source), self._key(target)
+        head = self._head(src)
+        if head is None:
+            raise FileNotFoundError(source)
+        if src == dst:
+            return  # S3 refuses to copy an object onto itself unchanged
+        size: int = head["ContentLength"]
+        if size > self.copy_threshold:
+            extra = self._extra(target)
+            multipart_copy(self.client, self.bucket, src, dst, size, self.part_size, extra)
+            return
+        self.client.copy_object(
+            Bucket=self.bucket, Key=dst, CopySource={"Bucket": self.bucket, "Key": src}
+        )
 
     def delete(self, key: str) -> None:
         # S3 answers 204 for a key that does not exist: deleting is idempotent, as locally.

@@ -8,7 +8,10 @@ come from a file given to `stockyard index`) has no patch history: its current p
 applied, and the response says so in `info.as_of.patches`.
 
 Renders are cached per (subdir, the subdir's last change at or before T, patch-set version) in
-`<channel>/.stockyard/as-of/`: every T between two changes gives the same bytes.
+`<channel>/.stockyard/as-of/` of the channel's local directory (with bucket storage, each
+replica's working area: the key names the catalog state, so every replica renders the same
+bytes): every T between two changes gives the same bytes. Nothing here reads the channel's
+store; the server looks the artifacts of a view up there (server/as_of_files.py).
 
 Not rendered: shards (clients fall back to repodata.json when the shard index is missing),
 current_repodata.json, and CEP 48 `v3` records (left out). Yanks apply as they are now: the
@@ -47,6 +50,9 @@ _HINT: Final = "Give an RFC 3339 UTC time (2026-11-01T00:00:00Z) or epoch millis
 @dataclass(frozen=True, slots=True)
 class AsOfView:
     channel: Channel
+    #: The channel's local directory (`DataLayout.channel_dir`): renders are cached in its
+    #: `.stockyard/as-of/`. With bucket storage it is only the replica's working area, which is
+    #: all a render needs: records and patch-set versions come from the catalog.
     channel_dir: Path
     at: int
 
