@@ -8,8 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-# --- system packages (Debian): PostgreSQL, Chromium (web UI tests), wrk, nginx, a C toolchain --
-APT_PACKAGES=(postgresql chromium wrk nginx-light cmake make gcc libc6-dev)
+# --- system packages (Debian): PostgreSQL, Chromium (web UI tests), wrk, nginx, a C toolchain,
+# Redis (the jobs broker; the tests start their own redis-server) -------------------------------
+APT_PACKAGES=(postgresql chromium wrk nginx-light cmake make gcc libc6-dev redis-server)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=()
     for pkg in "${APT_PACKAGES[@]}"; do

@@ -32,6 +32,9 @@ ALLOWED = {
     "mirror": {"types", "storage", "catalog", "patches", "package", "index"},
     "proxy": {"types", "storage", "package", "mirror", "catalog"},
     "attest": {"types", "storage", "index"},
+    # Jobs run the services on the server's data layout: of `server`, only its modules without
+    # HTTP (`channels`, `mirror_schedule`, `spool`; tests/jobs/test_functions.py checks which).
+    "jobs": {"types", "config", "storage", "catalog", "index", "snapshots", "scan", "server"},
 }
 
 

@@ -7,6 +7,7 @@ from stockyard.catalog.browse import ArtifactDetail, ChannelStats, PackageSummar
 from stockyard.catalog.core import Catalog
 from stockyard.catalog.db import CatalogError, sqlite_url
 from stockyard.catalog.history import PatchSetRow, SnapshotRow
+from stockyard.catalog.jobs import JOB_STATES, JobRow, JobState, NewJob
 from stockyard.catalog.rows import (
     ArtifactRow,
     Channel,
@@ -20,6 +21,7 @@ from stockyard.catalog.rows import (
 from stockyard.catalog.tokens import NewToken, Scope, TokenInfo
 
 __all__ = [
+    "JOB_STATES",
     "ArtifactDetail",
     "ArtifactRow",
     "Catalog",
@@ -27,8 +29,11 @@ __all__ = [
     "Channel",
     "ChannelStats",
     "FileState",
+    "JobRow",
+    "JobState",
     "Move",
     "NameSummaryRow",
+    "NewJob",
     "NewToken",
     "PackageSummary",
     "PatchSetRow",

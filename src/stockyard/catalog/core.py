@@ -11,6 +11,7 @@ from stockyard.catalog.channels import ChannelsPart
 from stockyard.catalog.db import create_catalog_engine
 from stockyard.catalog.derived import DerivedPart
 from stockyard.catalog.history import AsOfPart, HistoryPart
+from stockyard.catalog.jobs import JobsPart
 from stockyard.catalog.publishing import PublishingPart
 from stockyard.catalog.tokens import TokensPart
 
@@ -24,11 +25,12 @@ class Catalog(
     BrowsePart,
     HistoryPart,
     AsOfPart,
+    JobsPart,
 ):
     """Channels and policy (`channels`), artifacts and commits (`artifacts`), publish state and
     patch results (`publishing`), shard/channeldata/published-file caches (`derived`), API
     tokens (`tokens`), read-only browsing for the JSON API and web UI (`browse`), patch-set
-    versions and snapshots (`history`)."""
+    versions and snapshots (`history`), background jobs (`jobs`)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

@@ -18,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 
@@ -25,7 +26,7 @@ metadata = MetaData()
 
 #: Bumped when the tables change; stored in `catalog_info`. Older catalogs are upgraded in place
 #: by the statements in `MIGRATIONS` (version -> statements that bring version-1 to version).
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE subdirs ADD COLUMN scan_signature VARCHAR(64)",),
@@ -43,6 +44,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX IF NOT EXISTS ix_artifacts_indexed "
         "ON artifacts (channel_id, subdir, indexed_timestamp)",
     ),
+    # 9: the jobs table (made by create_all).
 }
 
 catalog_info = Table(
@@ -275,3 +277,34 @@ tokens = Table(
     Column("revoked_at", BigInteger, nullable=True),
     Column("last_used_at", BigInteger, nullable=True),
 )
+
+#: Background jobs (stockyard.jobs): one row per job, read by every replica and worker. State
+#: moves queued -> running -> succeeded | failed, or running -> retrying -> running again.
+#: `pending_key` (kind + arguments) is set only while the job is queued, so a second request
+#: for the same work while one waits joins it (unique; NULLs never collide).
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(64), nullable=False),
+    #: The arguments, encoded JSON (compact, sorted keys).
+    Column("arguments", String(4096), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False),
+    Column("error", String(4096), nullable=True),
+    #: What the job function returned, encoded JSON (succeeded jobs).
+    Column("result", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("started_at", BigInteger, nullable=True),
+    Column("finished_at", BigInteger, nullable=True),
+    #: When a retrying job's next attempt is due.
+    Column("retry_at", BigInteger, nullable=True),
+    #: `host:pid` of the process running (or, in-process, owning) the job.
+    Column("worker", String(256), nullable=True),
+    #: "inprocess" or "celery": who delivers the job.
+    Column("runner", String(16), nullable=False),
+    Column("pending_key", String(64), nullable=True, unique=True),
+)
+Index("ix_jobs_state", jobs.c.state, jobs.c.id)
+Index("ix_jobs_kind", jobs.c.kind, jobs.c.id)

@@ -13,6 +13,7 @@ from stockyard.cli import (
     deploy_cmd,
     history_cmd,
     index_cmd,
+    job_cmd,
     mirror_cmd,
     package_cmd,
     patch_cmd,
@@ -24,6 +25,7 @@ from stockyard.cli import (
     token_cmd,
     trust_cmd,
     validate_cmd,
+    worker_cmd,
 )
 from stockyard.cli.output import print_error
 from stockyard.types.errors import StockyardError
@@ -56,6 +58,8 @@ for _module in (
     scan_cmd,
     sbom_cmd,
     attest_cmd,
+    job_cmd,
+    worker_cmd,
 ):
     _module.register(app)
 

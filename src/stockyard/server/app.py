@@ -45,6 +45,8 @@ from stockyard.server import (
     attest_api,
     channel_files,
     history_api,
+    job_schedule,
+    jobs_api,
     labels_api,
     mirror_api,
     mirror_schedule,
@@ -92,6 +94,10 @@ def create_app(settings: Settings) -> FastAPI:
         from stockyard.server.remote_files import RemoteFiles
 
         state.remote_files = RemoteFiles(settings.data_path.resolve() / "cache" / "files")
+    from stockyard.jobs import open_runner
+
+    # Background jobs: in-process threads, or Celery workers with broker_url (server/jobs_api.py).
+    jobs = open_runner(settings, catalog)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -99,14 +105,23 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(_sweep_spools, state)
-                group.start_soon(_scheduled_snapshots, state)
-                group.start_soon(mirror_schedule.run_scheduled_mirrors, settings, state.catalog)
+                group.start_soon(job_schedule.recover_jobs, jobs)
+                # With a broker, schedules queue jobs for `stockyard worker` (job_schedule.py).
+                submit = job_schedule.scheduled_submit(jobs)
+                if submit is None:
+                    group.start_soon(_scheduled_snapshots, state)
+                else:
+                    group.start_soon(job_schedule.queue_due_snapshots, state.catalog, jobs)
+                group.start_soon(
+                    mirror_schedule.run_scheduled_mirrors, settings, state.catalog, submit
+                )
                 try:
                     yield
                 finally:
                     group.cancel_scope.cancel()
         finally:
             stop_listening()
+            jobs.close()
             state.spool_owner.close()
             state.catalog.close()
 
@@ -120,6 +135,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.stockyard = state
+    app.state.stockyard_jobs = jobs
     install_error_handlers(app)
     app.add_middleware(AccessLogMiddleware, metrics=state.metrics)
 
@@ -134,6 +150,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(scan_api.router)
     app.include_router(mirror_api.router)
     app.include_router(attest_api.router)
+    app.include_router(jobs_api.router)
     api_docs.register(app)
     _add(app, "/api/channels/{channel}/upload/{filename}", uploads.quetz_upload, ["POST"])
     _add(app, "/api/v1/upload/{channel}", uploads.prefix_upload, ["POST"])
@@ -221,6 +238,7 @@ async def _scheduled_snapshots(state: ServerState) -> None:
             state.catalog,
             lambda channel: state.layout.workspace(channel.name),
             lock_timeout=state.settings.lock_timeout,
+            store_of=lambda channel: state.layout.store(channel.name),
         )
 
     while True:

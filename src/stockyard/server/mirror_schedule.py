@@ -11,6 +11,9 @@ every worker process (and a restarted server) reports the same status.
 
 With `--workers N`, each worker schedules; the mirror's own lock makes them take turns, and a
 run that follows another within its period finds upstream unchanged (conditional requests).
+
+With `broker_url` set, each run is queued as a `mirror_sync` job (stockyard.jobs) and a
+`stockyard worker` runs `sync_once`; the status file is then written where the worker runs.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,8 @@ from stockyard.types.errors import Conflict, StockyardError
 
 log = logging.getLogger("stockyard.server")
 STATUS_FILE = "schedule.json"
+#: Queues a job (kind, arguments): `stockyard.jobs.JobRunner.submit` with a broker.
+Submit = Callable[[str, dict[str, Any]], Any]
 _COUNTS = ("selected", "added", "changed", "removed", "unchanged", "bytes", "downloaded_bytes")
 
 
@@ -150,23 +156,32 @@ def check_schedules(settings: Settings) -> None:
             raise ConfigError(f"scheduled mirror of {spec.channel!r}: {message}") from None
 
 
-async def run_scheduled_mirrors(settings: Settings, catalog: Catalog) -> None:
-    """The app's background task: one loop per scheduled mirror."""
+async def run_scheduled_mirrors(
+    settings: Settings, catalog: Catalog, submit: Submit | None = None
+) -> None:
+    """The app's background task: one loop per scheduled mirror. With `submit` (a broker is
+    set), each run is queued as a `mirror_sync` job for `stockyard worker` instead of run here
+    (server/job_schedule.py)."""
     if not settings.mirrors:
         return
     async with anyio.create_task_group() as group:
         for spec in settings.mirrors:
-            group.start_soon(_loop, settings, catalog, spec)
+            group.start_soon(_loop, settings, catalog, spec, submit)
 
 
-async def _loop(settings: Settings, catalog: Catalog, spec: ScheduledMirror) -> None:
+async def _loop(
+    settings: Settings, catalog: Catalog, spec: ScheduledMirror, submit: Submit | None = None
+) -> None:
     status = read_status(settings, spec)
     last = status.get("last_started") if status.get("state") in ("ok", "failed") else None
     delay = 0.0 if last is None else max(0.0, last / 1000 + spec.seconds - time.time())
     while True:
         await anyio.sleep(delay)
         try:
-            await anyio.to_thread.run_sync(sync_once, settings, catalog, spec)
+            if submit is None:
+                await anyio.to_thread.run_sync(sync_once, settings, catalog, spec)
+            else:
+                await anyio.to_thread.run_sync(submit, "mirror_sync", {"channel": spec.channel})
         except Exception as exc:  # the loop must outlive any one failure
             log.warning("scheduled mirror of %s failed: %s", spec.channel, exc)
         delay = spec.seconds
