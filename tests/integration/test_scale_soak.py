@@ -1,14 +1,16 @@
 """The scaled-out deployment under load, with a replica killed (issue 10's soak test).
 
-PostgreSQL, moto's S3 server, three `stockyard serve` replicas (each with its own data
-directory) and nginx in front of them (round robin). 30 uploaders send new packages straight to
+PostgreSQL, Redis, moto's S3 server, three `stockyard serve` replicas (each with its own data
+directory), a Celery worker (`stockyard worker`) and nginx in front of the replicas (round
+robin). 30 uploaders send new packages straight to
 the replicas (spread over the three), 30 readers poll `repodata.json` through nginx with the
 validators they hold, for `STOCKYARD_SOAK_SECONDS` (default 60). Halfway, one replica is
 killed with SIGKILL and started again on its port.
 
 At the end: every acknowledged (201) upload is listed by every replica; every listed package
 downloads with its sha256; no reader ever saw a torn repodata.json or one older than a version
-it had already seen; py-rattler installs from each replica.
+it had already seen; a re-index job queued through the front during the load ran on the
+worker and succeeded; py-rattler installs from each replica.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import pytest
 
 from tests.catalog.conftest import fresh_pg_database
 from tests.deploy.nginx_live import NGINX, running_nginx, worker_user
+from tests.integration.test_jobs_celery import redis_server, worker
 from tests.s3server import S3Server, s3_server
 from tests.server.artifacts import make_artifact, sha256_of
 from tests.server.live import LiveServer, admin_token, free_port, live_server
@@ -172,12 +175,20 @@ def test_three_replicas_behind_nginx_lose_nothing_when_one_is_killed(
     s3: S3Server, tmp_path: Path
 ) -> None:
     with fresh_pg_database() as database, ExitStack() as stack:
-        env = {
-            **s3.environment(),
-            "STOCKYARD_DB_URL": database,
-            "STOCKYARD_STORAGE_URL": f"s3://{BUCKET}/channels",
-            "STOCKYARD_LOG_LEVEL": "warning",
+        broker = stack.enter_context(redis_server(tmp_path))
+        settings = {
+            "db_url": database,
+            "storage_url": f"s3://{BUCKET}/channels",
+            "broker_url": broker,
+            "log_level": "warning",
         }
+        env = {**s3.environment(), **{f"STOCKYARD_{k.upper()}": v for k, v in settings.items()}}
+        config = tmp_path / "worker.toml"
+        config.write_text(
+            "".join(f'{key} = "{value}"\n' for key, value in settings.items())
+            + f'data_dir = "{tmp_path / "worker-data"}"\n'
+        )
+        stack.enter_context(worker(config, tmp_path / "worker.log", env=s3.environment()))
         ports = [free_port() for _ in range(3)]
         replicas = [
             stack.enter_context(live_server(tmp_path / f"r{i}", env=env, port=port))
@@ -212,6 +223,13 @@ def test_three_replicas_behind_nginx_lose_nothing_when_one_is_killed(
             victim.process.wait(timeout=30)
             restarted = stack.enter_context(live_server(tmp_path / "r2", env=env, port=ports[2]))
             replicas[2] = restarted
+            queued = httpx.post(
+                f"{front}/api/jobs",
+                json={"kind": "reindex", "arguments": {"channel": "main"}},
+                headers={"X-API-Key": token},
+                timeout=60,
+            )
+            assert queued.status_code == 202, queued.text
             time.sleep(SECONDS / 2)
         finally:
             stop.set()
@@ -239,7 +257,21 @@ def test_three_replicas_behind_nginx_lose_nothing_when_one_is_killed(
             for filename, record in records.items():
                 body = client.get(f"/main/noarch/{filename}").content
                 assert hashlib.sha256(body).hexdigest() == record["sha256"], filename
+        job = _finished_job(front, token, queued.json()["id"])
+        assert job["state"] == "succeeded", job
+        assert job["worker"] and str(os.getpid()) not in job["worker"]
         some = sorted(outcome.acknowledged)[0].removesuffix("-1.0-0.conda")
         for index, replica in enumerate(replicas):
             installed = solve_and_install(f"{replica.url}/main", some, tmp_path / f"env{index}")
             assert installed == {some: "1.0"}
+
+
+def _finished_job(front: str, token: str, job_id: int) -> dict:
+    deadline = time.monotonic() + 120
+    while True:
+        job = httpx.get(
+            f"{front}/api/jobs/{job_id}", headers={"X-API-Key": token}, timeout=30
+        ).json()
+        if job["state"] in ("succeeded", "failed") or time.monotonic() > deadline:
+            return dict(job)
+        time.sleep(0.2)
