@@ -26,7 +26,7 @@ from stockyard.server.api import Caller, State
 from stockyard.server.auth import channel_for, readable_channel
 from stockyard.server.models import ErrorOut
 from stockyard.server.state import ServerState
-from stockyard.types.errors import NotFound, SizeLimitExceeded, StockyardError
+from stockyard.types.errors import InvalidIdentifier, NotFound, SizeLimitExceeded, StockyardError
 from stockyard.types.identifiers import check_subdir, parse_artifact_filename
 
 if TYPE_CHECKING:
@@ -71,8 +71,12 @@ def _changed(state: ServerState, name: str) -> Callable[[], None] | None:
 def _artifact(
     state: ServerState, channel: Channel, subdir: str | None, filename: str
 ) -> ArtifactRef:
-    """The artifact `filename` of the channel, in `subdir` or wherever it is."""
-    parse_artifact_filename(filename)
+    """The artifact `filename` of the channel, in `subdir` or wherever it is (404 for a name
+    no artifact can have, as for one the channel does not hold)."""
+    try:
+        parse_artifact_filename(filename)
+    except InvalidIdentifier as exc:
+        raise NotFound(exc.message, hint=exc.hint) from None
     subdirs = [check_subdir(subdir)] if subdir else state.catalog.known_subdirs(channel.id)
     for candidate in subdirs:
         row = state.catalog.artifact(channel.id, candidate, filename)
