@@ -10,7 +10,9 @@ benchmarks/_measure.py):
 
 - full: mirror every artifact of linux-64 and noarch into an empty target, Stockyard with each
   --jobs value (default 1 and 8), conda-mirror (one invocation per platform, as it takes one);
-- no change: run again against the unchanged upstream;
+- no change: run again against the unchanged upstream, --repeat times (each a fresh process;
+  every one should end `up_to_date` after two 304s), next to the CLI's floor (`stockyard
+  version`, the same interpreter start and imports of the command line);
 - incremental: upstream gains 10 artifacts (re-indexed by rattler-index), run again;
 - filtered: into an empty target, `--include SPEC --with-dependencies` and a license deny list
   (conda-mirror: its YAML config with the nearest equivalent: blacklist everything, whitelist the
@@ -20,6 +22,10 @@ Prints one JSON document. Usage:
 
     .venv/bin/python benchmarks/mirror.py --count 13000 --corpus /tmp/bench-mirror/corpus \
         --conda-mirror /tmp/peers/cm/bin/conda-mirror
+
+`--no-change-only --workdir DIR` takes the targets an earlier run kept in DIR (`--workdir`) and
+measures only the no-change runs, against DIR's upstream served again (on another port: a first
+Stockyard run, reported as `settle`, reads upstream afresh and downloads nothing).
 """
 
 from __future__ import annotations
@@ -211,7 +217,10 @@ def stockyard_mirror(
     out = _result(run, upstream, mark)
     if run.returncode == 0:
         summary = json.loads(run.stdout)
-        keep = ("selected", "added", "removed", "unchanged", "bytes", "downloaded_bytes")
+        keep = (
+            "selected", "added", "removed", "unchanged", "bytes", "downloaded_bytes",
+            "up_to_date",
+        )  # fmt: skip
         out["summary"] = {k: summary.get(k) for k in keep if k in summary}
         out["summary"]["unsatisfied"] = len(summary.get("unsatisfied") or [])
         out["summary"]["subdirs"] = {
@@ -304,6 +313,33 @@ def repeat_runs(
     return {label: out}
 
 
+def no_change_runs(
+    upstream: Upstream, work: Path, jobs: int, peer: Path | None, repeat: int
+) -> dict[str, Any]:
+    """The no-change run `repeat` times (the first is reported whole), and the CLI's floor."""
+    target = work / f"stockyard-j{jobs}"
+    runs = [stockyard_mirror(upstream, target, jobs) for _ in range(max(1, repeat))]
+    walls = sorted(r["seconds"] for r in runs)
+    floor = sorted(run_measured([*STOCKYARD, "version"]).seconds for _ in range(3))
+    out: dict[str, Any] = {
+        "stockyard": runs[0],
+        "stockyard_repeats": {
+            "seconds": [r["seconds"] for r in runs],
+            "min": walls[0],
+            "median": walls[len(walls) // 2],
+            "max": walls[-1],
+            "up_to_date": [r.get("summary", {}).get("up_to_date") for r in runs],
+            "work_seconds": [r.get("summary", {}).get("seconds_reported") for r in runs],
+            "requests": [r["requests"] for r in runs],
+            "statuses": [r["statuses"] for r in runs],
+        },
+        "cli_floor_seconds": {"stockyard version": round(floor[1], 4)},
+    }
+    if peer is not None:
+        out["conda_mirror"] = conda_mirror(peer, upstream, work / "conda-mirror")
+    return out
+
+
 def filtered_runs(
     upstream: Upstream, work: Path, jobs: int, peer: Path | None, include: str
 ) -> dict[str, Any]:
@@ -327,6 +363,18 @@ def filtered_runs(
     return out
 
 
+def no_change_only(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {"machine_start": machine(), "workdir": str(work)}
+    peer = args.conda_mirror if args.conda_mirror and args.conda_mirror.exists() else None
+    last = args.jobs[-1]
+    with serve(work / "served") as upstream:
+        out["upstream"] = channel_stats(work / "served" / CHANNEL)
+        out["settle"] = stockyard_mirror(upstream, work / f"stockyard-j{last}", last)
+        out["no_change"] = no_change_runs(upstream, work, last, peer, args.repeat)
+    out["machine_end"] = machine()
+    return out
+
+
 def machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "loadavg": [round(x, 2) for x in os.getloadavg()]}
 
@@ -347,7 +395,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     with serve(channel.parent) as upstream:
         out["full"] = full_runs(upstream, work, args.jobs, peer)
         last = args.jobs[-1]
-        out.update(repeat_runs(upstream, work, last, peer, "no_change"))
+        out["no_change"] = no_change_runs(upstream, work, last, peer, args.repeat)
         out["added_upstream"] = add_artifacts(channel, work / "extra", args.add)
         out["reindex_seconds"] = round(rattler_index(channel), 2)
         out.update(repeat_runs(upstream, work, last, peer, "incremental"))
@@ -363,10 +411,19 @@ def main() -> None:
     parser.add_argument("--payload-kib", type=int, default=64, help="0: tiny payloads")
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--add", type=int, default=10, help="artifacts upstream adds")
+    parser.add_argument("--repeat", type=int, default=5, help="no-change runs of Stockyard")
     parser.add_argument("--include", default="pandas", help="the filtered run's --include")
     parser.add_argument("--conda-mirror", type=Path, help="conda-mirror executable (own venv)")
     parser.add_argument("--workdir", type=Path, help="keep the targets here")
+    parser.add_argument(
+        "--no-change-only", action="store_true", help="only the no-change runs, in --workdir"
+    )
     args = parser.parse_args()
+    if args.no_change_only:
+        if not args.workdir or not (args.workdir / "served" / CHANNEL).is_dir():
+            raise SystemExit("--no-change-only needs --workdir of an earlier run")
+        print(json.dumps(no_change_only(args, args.workdir), indent=2))
+        return
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=False)
         print(json.dumps(run(args, args.workdir), indent=2))

@@ -67,25 +67,43 @@ def _rows(records: list[tuple[str, dict]], count: int, subdir: str, offset: int)
         )
 
 
-def fill_catalog(channel_dir: Path, total: int, batch: int = 20000) -> None:
+def fill_rows(
+    catalog: Catalog,
+    channel_id: int,
+    total: int,
+    *,
+    subdirs: tuple[tuple[str, float], ...] = SUBDIRS,
+    batch: int = 20000,
+) -> dict[str, int]:
+    """Insert `total` records into a channel of any catalog (SQLite or PostgreSQL), spread over
+    `subdirs` by share; returns the count per subdir (benchmarks/scale.py uses it too)."""
     records = load_shared_records()
-    state = channel_dir / STATE_DIR
-    state.mkdir(parents=True, exist_ok=True)
-    catalog = Catalog.open(sqlite_url(state / "catalog.db"))
-    channel = catalog.ensure_channel(catalog_channel_name(channel_dir.resolve().name))
     offset = 0
-    started = time.perf_counter()
-    for subdir, share in SUBDIRS:
+    counts: dict[str, int] = {}
+    for subdir, share in subdirs:
         count = int(total * share)
         pending = []
         for row in _rows(records, count, subdir, offset):
             pending.append(row)
             if len(pending) >= batch:
-                catalog.apply_changes(channel.id, subdir, upserts=pending)
+                catalog.apply_changes(channel_id, subdir, upserts=pending)
                 pending = []
         if pending:
-            catalog.apply_changes(channel.id, subdir, upserts=pending)
+            catalog.apply_changes(channel_id, subdir, upserts=pending)
         offset += count
+        counts[subdir] = count
+    return counts
+
+
+def fill_catalog(channel_dir: Path, total: int, batch: int = 20000) -> None:
+    state = channel_dir / STATE_DIR
+    state.mkdir(parents=True, exist_ok=True)
+    catalog = Catalog.open(sqlite_url(state / "catalog.db"))
+    channel = catalog.ensure_channel(catalog_channel_name(channel_dir.resolve().name))
+    started = time.perf_counter()
+    counts = fill_rows(catalog, channel.id, total, batch=batch)
+    for subdir in counts:
         (channel_dir / subdir).mkdir(exist_ok=True)
     catalog.close()
-    print(f"filled {offset} records in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    filled = sum(counts.values())
+    print(f"filled {filled} records in {time.perf_counter() - started:.1f}s", file=sys.stderr)

@@ -19,8 +19,12 @@ ALLOWED = {
     "package": {"types"},
     "patches": {"types", "package"},
     "catalog": {"types"},
-    "publish": {"types", "storage", "catalog", "patches"},
-    "index": {"types", "storage", "catalog", "patches", "publish", "package", "trust"},
+    # `trust` only for TRUST_CONFIG: a signed channel's repodata gets no `.gz` (publish/gz.py).
+    "publish": {"types", "storage", "catalog", "patches", "trust"},
+    # `cdn`: a commit hands what it changed to `cdn.hooks.after_publish` (ledger, purges).
+    "index": {"types", "storage", "catalog", "patches", "publish", "package", "trust", "cdn"},
+    # `config` only for the type of the settings `install_purge_webhook` reads.
+    "cdn": {"types", "storage", "config"},
     "trust": {"types"},
     "scan": {"types", "package", "catalog"},
     "sbom": {"types", "package", "scan"},
@@ -35,6 +39,19 @@ ALLOWED = {
     # Jobs run the services on the server's data layout: of `server`, only its modules without
     # HTTP (`channels`, `mirror_schedule`, `spool`; tests/jobs/test_functions.py checks which).
     "jobs": {"types", "config", "storage", "catalog", "index", "snapshots", "scan", "server"},
+    # Backups work on the server's data layout (`server.channels`, no HTTP); `publish` for the
+    # shard key, `snapshots` for their folder, `trust` (lazily) to compare signed repodata.
+    "backup": {
+        "types",
+        "config",
+        "storage",
+        "catalog",
+        "index",
+        "publish",
+        "snapshots",
+        "trust",
+        "server",
+    },
 }
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from stockyard.cdn.keys import surrogate_key_header
 from stockyard.config import load_settings
 from stockyard.deploy.nginx import (
     CACHE_URI_PATTERNS,
@@ -280,3 +281,65 @@ def test_tls_certificate_and_listen_flags(tmp_path: Path) -> None:
     assert 'ssl_certificate_key "/etc/ssl/conda.key";' in text
     with pytest.raises(ConfigError, match="both"):
         nginx_front_for(settings, ssl_certificate=Path("/etc/ssl/conda.pem"))
+
+
+def test_precompressed_json_is_sent_as_published(tmp_path: Path) -> None:
+    text = render_nginx(_front(tmp_path))
+    assert "gzip_static on;" in text
+    assert "gzip on;" in text  # JSON without a published .gz is still compressed on the fly
+
+
+def test_artifacts_live_a_year_when_a_purge_is_wired(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, purge_webhook_url="https://purger.internal/purge")
+    _data_dir(settings)
+    default, entries = _map_entries(render_nginx(nginx_front_for(settings)))
+    for key in KEYS:
+        chosen = next((v for p, v in entries if re.search(p, f"/main/{key}")), default)
+        expected = cache_control(key, max_age=60, private=False, purged=True)
+        assert chosen == expected, key
+    assert '"public, max-age=31536000"' in render_nginx(nginx_front_for(settings))
+
+
+def _surrogate_entries(text: str) -> list[tuple[str, str]]:
+    block = re.search(r"map \$uri \$stockyard_surrogate_key \{\n(.*?)\n\}", text, re.S)
+    assert block
+    entries = []
+    for line in block.group(1).splitlines():
+        line = line.strip().rstrip(";")
+        if line.startswith("default "):
+            continue
+        pattern, value = re.match(r'"~(.*)" "(.*)"', line).groups()  # type: ignore[union-attr]
+        entries.append((pattern, value))
+    return entries
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [f"/main/{key}" for key in KEYS]
+    + [
+        "/main/label/rc/noarch/repodata.json",
+        "/main/label/rc/channeldata.json",
+        "/main/label/rc/linux-64/beta-2.0-h1_0.tar.bz2",
+        "/main/label/rc/noarch/shards/" + "ab" * 32 + ".msgpack.zst",
+        "/main/snapshots/s1/noarch/repodata.json",
+        "/main/as-of/2024-01-01/noarch/repodata.json",
+        "/team-x/osx-arm64/repodata.json",
+    ],
+)
+def test_surrogate_key_map_agrees_with_the_app(tmp_path: Path, uri: str) -> None:
+    """nginx tests map regexes in order and fills `$name` from named captures."""
+    entries = _surrogate_entries(render_nginx(_front(tmp_path)))
+    found = next(((re.search(p, uri), v) for p, v in entries if re.search(p, uri)), None)
+    chosen = ""
+    if found is not None:
+        match, value = found
+        assert match is not None
+        chosen = re.sub(r"\$(sy_\w+)", lambda name: match.group(name.group(1)), value)
+    channel, key = uri[1:].split("/", 1)
+    assert chosen == surrogate_key_header(channel, key)
+
+
+def test_surrogate_key_header_is_added_to_files(tmp_path: Path) -> None:
+    text = render_nginx(_front(tmp_path))
+    channel_block = text.split("    location / {", 1)[1].split("\n    }", 1)[0]
+    assert "add_header Surrogate-Key $stockyard_surrogate_key;" in channel_block

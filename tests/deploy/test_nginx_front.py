@@ -84,8 +84,26 @@ def test_nginx_front_in_front_of_stockyard_serve(tmp_path: Path) -> None:
             assert gzipped.headers["content-encoding"] == "gzip"
             assert "Accept-Encoding" in gzipped.headers["vary"]
             assert gzipped.json() == plain.json()  # httpx decodes the gzip body
-            again = web.get("/main/noarch/repodata.json", headers={"if-none-match": etag})
+            again = web.get(
+                "/main/noarch/repodata.json",
+                headers={"if-none-match": etag, "accept-encoding": "identity"},
+            )
             assert again.status_code == 304
+            # The published .gz is another representation with validators of its own.
+            gz_again = web.get(
+                "/main/noarch/repodata.json",
+                headers={"if-none-match": gzipped.headers["etag"], "accept-encoding": "gzip"},
+            )
+            assert gz_again.status_code == 304
+            # gzip_static: the .gz the publish wrote is sent as it is (nothing compressed), and
+            # the Surrogate-Key is the app's.
+            with web.stream(
+                "GET", "/main/noarch/repodata.json", headers={"accept-encoding": "gzip"}
+            ) as static:
+                raw = b"".join(static.iter_raw())
+                assert static.headers["content-encoding"] == "gzip"
+                assert static.headers["surrogate-key"] == "main main/noarch"
+            assert raw == (data / "channels/main/noarch/repodata.json.gz").read_bytes()
             zst = web.get("/main/noarch/repodata.json.zst", headers={"accept-encoding": "gzip"})
             assert zst.status_code == 200
             assert zst.headers["content-type"] == "application/octet-stream"
@@ -101,6 +119,7 @@ def test_nginx_front_in_front_of_stockyard_serve(tmp_path: Path) -> None:
             assert package.status_code == 200
             assert hashlib.sha256(package.content).hexdigest() == sha256_of(first[0])
             assert package.headers["cache-control"] == "public, max-age=60, must-revalidate"
+            assert package.headers["surrogate-key"] == "main/files"
             assert package.headers["content-type"] == "application/octet-stream"
             ranged = web.get(f"/main/noarch/{first[0].name}", headers={"range": "bytes=0-9"})
             assert ranged.status_code == 206 and ranged.content == first[0].read_bytes()[:10]

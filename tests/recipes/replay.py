@@ -52,6 +52,13 @@ class ReplayTransport(httpx.BaseTransport):
         return httpx.Response(entry["status"], content=body, headers=headers, request=request)
 
 
+def replaying_client(transport: ReplayTransport) -> Any:
+    """A stand-in for `pypi.new_http_client` that always replays (for CLI tests)."""
+    from stockyard.recipes.pypi import new_http_client
+
+    return lambda _transport=None: new_http_client(transport)
+
+
 def _trim_sdist(body: bytes) -> bytes:
     wanted = {"pyproject.toml", "PKG-INFO", "setup.py"}
     out = io.BytesIO()

@@ -66,6 +66,7 @@ def test_update_command(offline: ReplayTransport, tmp_path: Path, capsys) -> Non
 
 @pytest.mark.skipif(os.environ.get("STOCKYARD_LIVE_PYPI") != "1", reason="STOCKYARD_LIVE_PYPI=1")
 def test_live_pypi(tmp_path: Path) -> None:
-    """Opt-in: the newest rich and zstandard from the real PyPI, rendered by rattler-build."""
-    for name in ("rich", "zstandard"):
+    """Opt-in: the newest rich and zstandard from the real PyPI, rendered by rattler-build, and
+    jsonpath-rw 1.4.0 (sdist only, setup.py): its metadata from setuptools in an isolated venv."""
+    for name in ("rich", "zstandard", "jsonpath-rw==1.4.0"):
         assert main(["recipe", "generate", "pypi", name, "-o", str(tmp_path / name)]) == 0

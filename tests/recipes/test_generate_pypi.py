@@ -15,6 +15,7 @@ from stockyard.recipes.pypi_recipe import GenerateOptions
 from stockyard.recipes.render_v0 import render_v0
 from stockyard.recipes.render_v1 import render_v1
 from stockyard.recipes.rendercheck import render_recipe
+from stockyard.recipes.sdist_build import BuildPolicy
 from stockyard.recipes.service import generate_pypi
 
 RECORDED = [
@@ -199,9 +200,15 @@ def test_sdist_only_with_dynamic_requirements_is_refused() -> None:
         "https://pypi.org/pypi/demo/json": _project([_file("demo-1.0.tar.gz")]),
         "https://files.example/demo-1.0.tar.gz": sdist,
     }
+    # With the isolated backend run turned off (tests/recipes/test_sdist_build.py runs it).
     with pytest.raises(UpstreamError, match="dynamically") as caught:
-        generate_pypi("demo==1.0", GenerateOptions(), transport=_StaticPyPI(routes))
-    assert "never runs setup.py" in caught.value.hint
+        generate_pypi(
+            "demo==1.0",
+            GenerateOptions(),
+            transport=_StaticPyPI(routes),
+            build=BuildPolicy(enabled=False),
+        )
+    assert "isolated environment" in caught.value.hint
 
 
 def test_sdist_only_with_static_pyproject() -> None:

@@ -144,3 +144,40 @@ def test_split_build_puts_each_file_in_its_output(tmp_path: Path) -> None:
     assert "lib/libdemo.so.1" not in contents["libdemo-devel"]
     assert contents["libdemo-static"] == {"lib/libdemo.a"}
     assert contents["demo"] == {"bin/demo-answer"}
+
+
+def test_generate_split_libs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    """`generate pypi --split-libs` (recorded zstandard): the split layout, rendered by the
+    command's default --check, with the Python output and the extras output kept."""
+    from tests.recipes.replay import ReplayTransport, replaying_client
+
+    replay = ReplayTransport()
+    monkeypatch.setattr("stockyard.recipes.service.new_http_client", replaying_client(replay))
+    args = ["recipe", "generate", "pypi", "zstandard==0.25.0", "--split-libs", "--lib", "libzstd"]
+    assert main([*args, "-o", str(tmp_path)]) == 0
+    document = yaml.safe_load((tmp_path / "recipe.yaml").read_text())
+    outputs = document["outputs"]
+    assert outputs[0]["staging"] == {"name": "zstd-build"}
+    assert "${{ compiler('c') }}" in outputs[0]["requirements"]["build"]
+    names = [o["package"]["name"] for o in outputs[1:]]
+    assert names == [
+        "libzstd",
+        "libzstd-devel",
+        "libzstd-static",
+        "${{ name }}",
+        "zstandard-with-cffi",
+    ]
+    python = outputs[4]
+    assert python["inherit"] == "zstd-build"
+    assert "lib/python*/site-packages/**" in python["build"]["files"]
+    assert python["requirements"]["run"][-1] == '${{ pin_subpackage("libzstd", exact=True) }}'
+    assert python["tests"][0]["python"]["imports"] == ["zstandard"]
+    assert "split with --split-libs" in (tmp_path / "recipe.yaml").read_text()
+    capsys.readouterr()
+    # A pure package has no library to split; v0 has no staging; --lib needs --split-libs.
+    assert main(["recipe", "generate", "pypi", "rich==14.3.3", "--split-libs"]) == 1
+    assert "rich is noarch: python" in capsys.readouterr().err
+    assert main([*args, "--format", "v0"]) == 1
+    assert "no v0 form" in capsys.readouterr().err
+    assert main(["recipe", "generate", "pypi", "zstandard==0.25.0", "--lib", "libzstd"]) == 1
+    assert replay.missed == []

@@ -73,7 +73,8 @@ def test_bad_recipe_files(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "recipe.yaml"
     path.write_text(text)
     with pytest.raises(RecipeInvalid, match=message):
-        update_recipe_file(path, None)
+        # As v1: auto would read the Jinja one as a v0 meta.yaml (test_update_v0.py).
+        update_recipe_file(path, None, fmt="v1")
     assert path.read_text() == text
 
 

@@ -331,6 +331,6 @@ def test_upload_metrics(client, write_token, tmp_path) -> None:
     assert quetz_upload(client, "main", good, write_token).status_code == 201
     assert quetz_upload(client, "main", _garbage(tmp_path), write_token).status_code == 400
     text = client.get("/metrics").text
-    assert 'stockyard_uploads_total{outcome="ok",protocol="quetz"} 1.0' in text
-    assert 'stockyard_uploads_total{outcome="failed",protocol="quetz"} 1.0' in text
+    assert 'stockyard_uploads_total{outcome="accepted",protocol="quetz"} 1.0' in text
+    assert 'stockyard_uploads_total{outcome="rejected-invalid",protocol="quetz"} 1.0' in text
     assert "stockyard_upload_publish_seconds_count 1.0" in text

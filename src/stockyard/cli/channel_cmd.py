@@ -1,4 +1,4 @@
-"""`stockyard channel create|visibility|list`: the server's channels."""
+"""`stockyard channel create|visibility|list|set-proxy|proxy-prune`: the server's channels."""
 
 from __future__ import annotations
 
@@ -30,6 +30,27 @@ def _proxy_opt(name: str, help: str, default: Any = None) -> Any:
     return typer.Option(default, name, help=help, rich_help_panel="Proxy channels")
 
 
+_MAX_BYTES_HELP = (
+    "Bound of the proxy's cache (e.g. 20GB, 500MiB; 0: none): the least recently served "
+    "artifacts beyond it are pruned."
+)
+_MAX_AGE_HELP = "Prune artifacts not served for this long (e.g. 30d, 12h; 0: never)."
+
+
+def _bytes(text: str | None) -> int | None:
+    from stockyard.config.settings import parse_size
+
+    return None if text is None else parse_size(text.strip())
+
+
+def _seconds(text: str | None) -> int | None:
+    from stockyard.config.settings import parse_duration
+
+    if text is None:
+        return None
+    return 0 if text.strip() == "0" else int(parse_duration(text))  # 0: no bound
+
+
 @channel_app.command("create")
 def channel_create(
     name: str = typer.Argument(..., help="Channel name (lowercase letters, digits, . _ -)."),
@@ -57,6 +78,8 @@ def channel_create(
     license_unknown: str = _proxy_opt(
         "--license-unknown", "allow|deny records whose license is unreadable.", "allow"
     ),
+    max_cache_bytes: str = _proxy_opt("--max-cache-bytes", _MAX_BYTES_HELP),
+    max_cache_age: str = _proxy_opt("--max-cache-age", _MAX_AGE_HELP),
 ) -> None:
     """Create a channel and publish its (empty) repodata; with --proxy, a proxy channel that
     serves its upstreams' packages read-through (docs/howto-mirror.md)."""
@@ -80,11 +103,17 @@ def channel_create(
             exclude=tuple(exclude or ()), license_allow=tuple(license_allow or ()),
             license_deny=tuple(license_deny or ()),
             license_unknown="deny" if license_unknown == "deny" else "allow",
+            max_cache_bytes=_bytes(max_cache_bytes) or 0,
+            max_cache_age=_seconds(max_cache_age) or 0,
         )  # fmt: skip
     elif subdir or include or exclude or license_allow or license_deny:
         from stockyard.types.errors import ConfigError
 
         raise ConfigError("filters apply to proxy channels only", hint="Add --proxy URL.")
+    elif max_cache_bytes is not None or max_cache_age is not None:
+        from stockyard.types.errors import ConfigError
+
+        raise ConfigError("cache bounds apply to proxy channels only", hint="Add --proxy URL.")
     settings = load_cli_settings(config, data)
     if not data_dir_exists(settings):
         stderr.print(f"creating data directory {settings.data_path.resolve()}", highlight=False)
@@ -240,6 +269,97 @@ def channel_list(
             row["url"],
         )
     stdout.print(table)
+
+
+@channel_app.command("set-proxy")
+def channel_set_proxy(
+    name: str = typer.Argument(..., help="The proxy channel."),
+    proxy: list[str] = typer.Option(
+        None, "--proxy", help="The new upstream URLs (repeatable, failover order; replaces all)."
+    ),
+    proxy_ttl: int = typer.Option(None, "--proxy-ttl", min=0, help="Seconds repodata is cached."),
+    proxy_timeout: float = typer.Option(
+        None, "--proxy-timeout", help="Seconds an upstream may take before the next one is asked."
+    ),
+    max_cache_bytes: str = typer.Option(None, "--max-cache-bytes", help=_MAX_BYTES_HELP),
+    max_cache_age: str = typer.Option(None, "--max-cache-age", help=_MAX_AGE_HELP),
+    data: Path = typer.Option(None, "--data", "-d", help=DATA_HELP),
+    config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the settings as JSON."),
+) -> None:
+    """Change a proxy channel's upstreams, TTL, timeout or cache bounds (the options given;
+    checked as at creation). A running server follows within a second; the cache stays."""
+    from stockyard.proxy.manage import ProxyChanges, change_proxy, proxy_settings_dict
+    from stockyard.server.channels import layout_for, open_catalog
+
+    changes = ProxyChanges(
+        upstreams=tuple(proxy) if proxy else None, ttl=proxy_ttl, timeout=proxy_timeout,
+        max_cache_bytes=_bytes(max_cache_bytes), max_cache_age=_seconds(max_cache_age),
+    )  # fmt: skip
+    settings = load_cli_settings(config, data)
+    catalog = open_catalog(settings)
+    try:
+        policy = change_proxy(catalog, name, changes)
+    finally:
+        catalog.close()
+    shown = proxy_settings_dict(name, policy, layout_for(settings).state_dir(name))
+    if as_json:
+        print_json(shown)
+        return
+    stdout.print(
+        f"proxy channel {name}: upstreams {', '.join(shown['upstreams'])}; ttl {policy.ttl} s, "
+        f"timeout {policy.timeout:g} s, cache bound {policy.max_cache_bytes or 'none'} bytes, "
+        f"max age {policy.max_cache_age or 'none'} s",
+        highlight=False,
+        markup=False,
+    )
+
+
+@channel_app.command("proxy-prune")
+def channel_proxy_prune(
+    name: str = typer.Argument(..., help="The proxy channel."),
+    max_cache_bytes: str = typer.Option(
+        None, "--max-cache-bytes", help="Prune to this bound instead of the channel's."
+    ),
+    max_cache_age: str = typer.Option(
+        None, "--max-cache-age", help="Prune by this age instead of the channel's."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would go; delete nothing."),
+    data: Path = typer.Option(None, "--data", "-d", help=DATA_HELP),
+    config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Prune a proxy channel's cache now: crash leftovers, shards no index names, and the
+    artifacts beyond its bounds (least recently served first). Documents are kept; a pruned
+    artifact is fetched again on its next request."""
+    from stockyard.proxy.manage import proxy_of, prune_proxy
+    from stockyard.server.channels import layout_for, open_catalog
+
+    settings = load_cli_settings(config, data)
+    catalog = open_catalog(settings)
+    try:
+        _channel, policy = proxy_of(catalog, name)
+    finally:
+        catalog.close()
+    report = prune_proxy(
+        layout_for(settings).state_dir(name),
+        policy,
+        max_bytes=_bytes(max_cache_bytes),
+        max_age=_seconds(max_cache_age),
+        dry_run=dry_run,
+    )
+    if as_json:
+        print_json(report.to_dict())
+        return
+    shown = report.to_dict()
+    verb = "would remove" if dry_run else "removed"
+    stdout.print(
+        f"proxy channel {name}: {verb} {shown['removed_count']} files "
+        f"({shown['freed_bytes']} bytes); the cache holds {shown['files']} files, "
+        f"{shown['bytes']} bytes ({shown['artifacts']} artifacts)",
+        highlight=False,
+        markup=False,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
 
 from stockyard import __version__
-from stockyard.cli import (
-    attest_cmd,
-    channel_cmd,
-    deploy_cmd,
-    history_cmd,
-    index_cmd,
-    job_cmd,
-    mirror_cmd,
-    package_cmd,
-    patch_cmd,
-    recipe_cmd,
-    sbom_cmd,
-    scan_cmd,
-    schema_cmd,
-    serve_cmd,
-    token_cmd,
-    trust_cmd,
-    validate_cmd,
-    worker_cmd,
-)
+from stockyard.cli import schema_cmd
 from stockyard.cli.output import print_error
 from stockyard.types.errors import StockyardError
 
@@ -41,27 +23,43 @@ app.add_typer(schema_cmd.app, name="schema")
 
 
 # Each command module imports its service lazily inside the command, so `stockyard index` never
-# imports the web server.
-for _module in (
-    package_cmd,
-    validate_cmd,
-    index_cmd,
-    serve_cmd,
-    channel_cmd,
-    token_cmd,
-    deploy_cmd,
-    patch_cmd,
-    history_cmd,
-    recipe_cmd,
-    mirror_cmd,
-    trust_cmd,
-    scan_cmd,
-    sbom_cmd,
-    attest_cmd,
-    job_cmd,
-    worker_cmd,
-):
-    _module.register(app)
+# imports the web server. The modules themselves are imported when `main` runs (`_register`).
+_MODULES = (
+    "package_cmd",
+    "validate_cmd",
+    "index_cmd",
+    "serve_cmd",
+    "channel_cmd",
+    "token_cmd",
+    "deploy_cmd",
+    "patch_cmd",
+    "history_cmd",
+    "recipe_cmd",
+    "mirror_cmd",
+    "trust_cmd",
+    "scan_cmd",
+    "sbom_cmd",
+    "attest_cmd",
+    "job_cmd",
+    "worker_cmd",
+    "check_config_cmd",
+    "backup_cmd",
+    "cdn_cmd",
+)
+#: Commands run with only their own module imported (--help and every other command import
+#: them all): importing every command module costs a tenth of a second, and a `stockyard
+#: mirror` that finds nothing changed must end within one (issue 9).
+_SOLO = {"mirror": "mirror_cmd"}
+_registered: set[str] = set()
+
+
+def _register(argv: list[str]) -> None:
+    """Register the command modules `argv` needs (each once per process)."""
+    solo = _SOLO.get(argv[0]) if argv else None
+    for name in (solo,) if solo is not None else _MODULES:
+        if name not in _registered:
+            importlib.import_module(f"stockyard.cli.{name}").register(app)
+            _registered.add(name)
 
 
 @app.command("version")
@@ -72,9 +70,11 @@ def version() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors become one line on stderr and exit code 1, never a traceback."""
+    args = sys.argv[1:] if argv is None else argv
+    _register(args)
     try:
         # Without standalone mode, click returns (not raises) the code of a `typer.Exit(n)`.
-        result = app(args=argv, standalone_mode=False)
+        result = app(args=args, standalone_mode=False)
     except StockyardError as exc:
         print_error(exc.message, exc.hint)
         return 1

@@ -15,8 +15,8 @@ from stockyard.cli.output import print_json, stderr, stdout
 if TYPE_CHECKING:
     from stockyard.mirror.download import DownloadProgress
     from stockyard.mirror.filters import MirrorFilters
+    from stockyard.mirror.options import MirrorOptions
     from stockyard.mirror.result import MirrorResult
-    from stockyard.mirror.run import MirrorOptions
     from stockyard.mirror.target import MirrorTarget
 
 _FILTERS = "Filters (docs/howto-mirror.md)"
@@ -135,11 +135,15 @@ def mirror(
 
     By default the published records are upstream's patched ones (its patches become the
     target's patch source). Interrupted runs resume without downloading finished files again;
-    a failed run publishes nothing. Filter precedence: --subdir, then --exclude, dates and
-    license policy (hard), then --include, --latest, --with-dependencies.
+    a failed run publishes nothing. A run that finds upstream unchanged (304s or the same
+    bytes) and the target as the last run left it ends at once and says it is up to date.
+    Filter precedence: --subdir, then --exclude, dates and license policy (hard), then
+    --include, --latest, --with-dependencies.
     """
+    # Only light modules until the target is opened: a run that finds upstream and a channel
+    # folder as the last run left them ends before SQLAlchemy and the index are imported.
     from stockyard.mirror.fetch import FetchSettings
-    from stockyard.mirror.run import MirrorOptions
+    from stockyard.mirror.options import MirrorOptions
 
     filters = _filters(
         subdir, include, exclude, with_dependencies, latest, newer_than, older_than,
@@ -150,8 +154,17 @@ def mirror(
         filters=filters, unpatched=unpatched, dry_run=dry_run, explain=explain, jobs=jobs,
         fetch=FetchSettings(retries=retries, read_timeout=timeout), lock_timeout=lock_timeout,
     )  # fmt: skip
-    planning = dry_run or explain is not None
-    opened = _open_target(target, server_channel, data, config, planning)
+    if target is not None and server_channel is None and not options.planning:
+        from dataclasses import replace
+
+        from stockyard.mirror.last_run import check_directory
+
+        unchanged = check_directory(upstream, target, options)
+        if unchanged is not None:
+            _report(unchanged, as_json)
+            return
+        options = replace(options, skip_if_unchanged=False)  # checked just now
+    opened = _open_target(target, server_channel, data, config, options.planning)
     _run(upstream, opened, options, as_json)
 
 
@@ -167,6 +180,10 @@ def _run(upstream: str, opened: MirrorTarget, options: MirrorOptions, as_json: b
             result = mirror_channel(upstream, opened, options)
     finally:
         opened.close()
+    _report(result, as_json)
+
+
+def _report(result: MirrorResult, as_json: bool) -> None:
     if as_json:
         print_json(result.to_dict())
     else:
@@ -318,6 +335,15 @@ def _print_summary(result: MirrorResult) -> None:
             stdout.print(f"+ {escape(key)}", highlight=False)
         for key in result.plan.get("removed", []):
             stdout.print(f"- {escape(key)}", highlight=False)
+    if result.up_to_date:
+        stdout.print(
+            f"{escape(result.target)} is up to date with {escape(result.upstream)} (upstream "
+            f"unchanged, target as the last run left it): {result.selected} selected, "
+            f"{result.unchanged} held, {len(result.refused)} refused; nothing written in "
+            f"{result.seconds:.2f}s",
+            highlight=False,
+        )
+        return
     verb = "would mirror" if result.dry_run else "mirrored"
     stdout.print(
         f"{verb} {escape(result.upstream)} into {escape(result.target)}: {result.selected} "

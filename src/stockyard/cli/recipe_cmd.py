@@ -66,18 +66,52 @@ def generate_pypi(
     check: bool = typer.Option(
         True, "--check/--no-check", help="Render the v1 recipe with rattler-build first."
     ),
+    index_url: str = typer.Option(
+        "https://pypi.org",
+        "--index-url",
+        help="A PyPI-compatible index: its JSON API (/pypi/NAME/json) and simple index "
+        "(/simple/, where build requirements are installed from).",
+    ),
+    build_metadata: bool = typer.Option(
+        True,
+        "--build-metadata/--no-build-metadata",
+        help="For an sdist-only release with dynamic requirements, run its PEP 517 backend "
+        "in an isolated environment (a fresh venv in a child process) to get its metadata.",
+    ),
+    build_timeout: float = typer.Option(
+        300.0, "--build-timeout", min=1, help="Seconds the isolated metadata build may take."
+    ),
+    split_libs: bool = typer.Option(
+        False,
+        "--split-libs",
+        help="For a compiled package that installs a C/C++ library: the lib<name>, "
+        "lib<name>-devel, lib<name>-static layout of `stockyard recipe split` (v1 only).",
+    ),
+    library: str = typer.Option(
+        None, "--lib", help="With --split-libs: the library name (default: lib<package>)."
+    ),
 ) -> None:
-    """Write a recipe for a PyPI project from its wheel metadata (never runs setup.py)."""
+    """Write a recipe for a PyPI project from its metadata (never runs setup.py in-process)."""
     from stockyard.recipes.errors import RecipeInvalid
     from stockyard.recipes.pypi_recipe import GenerateOptions
+    from stockyard.recipes.sdist_build import BuildPolicy
     from stockyard.recipes.service import generate_pypi as generate
-    from stockyard.recipes.service import recipe_filename, render
+    from stockyard.recipes.service import recipe_filename, render, render_split
 
     _check_format(fmt)
     if extras_as not in ("outputs", "cep44", "none"):
         raise RecipeInvalid(f"unknown --extras-as {extras_as!r}", hint="outputs, cep44 or none")
     options = GenerateOptions(extras_as=extras_as, with_all=with_all, python_min=python_min)  # type: ignore[arg-type]
-    text = render(generate(spec, options), fmt)
+    if split_libs and fmt != "v1":
+        raise RecipeInvalid(
+            "--split-libs writes a v1 recipe (a CEP 41 staging output has no v0 form)",
+            hint="Drop --format v0.",
+        )
+    if library and not split_libs:
+        raise RecipeInvalid("--lib goes with --split-libs", hint="Add --split-libs.")
+    build = BuildPolicy(enabled=build_metadata, timeout=build_timeout)
+    recipe = generate(spec, options, index_url=index_url, build=build)
+    text = render_split(recipe, library) if split_libs else render(recipe, fmt)
     if check and fmt == "v1":
         _check_render(text, recipe_filename(fmt), v3=extras_as == "cep44")
     _emit(text, output, recipe_filename(fmt))
@@ -86,16 +120,23 @@ def generate_pypi(
 @generate_app.command("cran")
 def generate_cran(
     source: str = typer.Argument(
-        ..., metavar="NAME|TARBALL|DESCRIPTION", help="A DESCRIPTION file or a source tarball."
+        ...,
+        metavar="NAME[==VERSION]|TARBALL|DESCRIPTION",
+        help="A package on the CRAN repository, a source tarball or a DESCRIPTION file.",
     ),
     output: Path = typer.Option(None, "--output", "-o", help=_OUTPUT_HELP),
     check: bool = typer.Option(True, "--check/--no-check", help="Render with rattler-build."),
+    cran_url: str = typer.Option(
+        "https://cran.r-project.org",
+        "--cran-url",
+        help="A CRAN mirror or CRAN-like repository (serving src/contrib/PACKAGES) for NAME.",
+    ),
 ) -> None:
     """Write an r-<name> recipe from an R package's DESCRIPTION."""
     from stockyard.recipes.cran import generate_cran as generate
     from stockyard.recipes.render_v1 import render_v1
 
-    recipe = generate(source)
+    recipe = generate(source, cran_url)
     text = render_v1(recipe)
     if check:
         _check_render(text, "recipe.yaml", v3=False)
@@ -140,11 +181,29 @@ def update(
     to: str = typer.Option(None, "--to", help="The version to update to (default: newest)."),
     as_json: bool = typer.Option(False, "--json", help="Print the changes as JSON (for bots)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Do not write the recipe."),
+    fmt: str = typer.Option(
+        "auto",
+        "--format",
+        help="v1 (recipe.yaml), v0 (meta.yaml: edited as text, Jinja kept) or auto "
+        "(v0 for meta.yaml or a file with Jinja).",
+    ),
+    index_url: str = typer.Option(
+        "https://pypi.org", "--index-url", help="A PyPI-compatible index (JSON API)."
+    ),
 ) -> None:
     """Update a recipe to a new upstream version and apply the upstream requirement changes."""
+    from stockyard.recipes.errors import RecipeInvalid
     from stockyard.recipes.update import update_recipe_file
 
-    result = update_recipe_file(recipe, to, write=not dry_run)
+    if fmt not in ("auto", "v1", "v0"):
+        raise RecipeInvalid(f"unknown format {fmt!r}", hint="Use --format auto, v1 or v0.")
+    result = update_recipe_file(
+        recipe,
+        to,
+        write=not dry_run,
+        fmt=fmt,  # type: ignore[arg-type]
+        index_url=index_url,
+    )
     if as_json:
         print_json(result.to_json())
         return

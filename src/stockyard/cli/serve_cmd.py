@@ -47,7 +47,7 @@ def serve(
     from stockyard.server.channels import bootstrap
     from stockyard.server.engines import run_server
     from stockyard.server.listen import check_port_free
-    from stockyard.server.observability import logging_config
+    from stockyard.server.observability import logging_config, prepare_multiprocess_metrics
 
     settings = load_cli_settings(
         config,
@@ -62,6 +62,7 @@ def serve(
     )
     check_port_free(settings.host, settings.port)  # before anything is created or printed
     result = bootstrap(settings, reindex=not no_reindex)
+    prepare_multiprocess_metrics(settings)  # --workers N: /metrics of each sums all of them
     _print_banner(settings, result)
     log_config = logging_config(settings.log_format, settings.log_level)
     logging.config.dictConfig(log_config)

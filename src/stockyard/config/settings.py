@@ -17,6 +17,14 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 from msgspec import Meta
 
+from stockyard.config.secrets import (
+    SECRET,
+    mask_secret,
+    masked_items,
+    read_file_secrets,
+    resolve_secrets,
+    secret_fields,
+)
 from stockyard.types.errors import ConfigError, StockyardError
 
 ENV_PREFIX: Final = "STOCKYARD_"
@@ -63,8 +71,9 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     port: Annotated[int, Meta(ge=0, le=65535)] = 8000
     #: uvicorn worker processes.
     workers: Annotated[int, Meta(ge=1, le=256)] = 1
-    #: Catalog database; None: SQLite in `<data_dir>/catalog.db`.
-    db_url: str | None = None
+    #: Catalog database; None: SQLite in `<data_dir>/catalog.db`. Secret: in the file only by
+    #: reference (`{ env = "VAR" }`, `{ file = "PATH" }`; config/secrets.py).
+    db_url: Annotated[str, SECRET] | None = None
     #: Cache-Control max-age (seconds) of repodata, the shard index and channeldata.
     repodata_max_age: Annotated[int, Meta(ge=0)] = 60
     #: Largest accepted upload body; bigger ones get 413 and are not stored.
@@ -109,9 +118,9 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     #: caching headers the app would send) instead of streaming them through the app.
     download_redirect: bool = False
     #: Celery broker (`redis://host:6379/0`); None: jobs run in-process (the embedded default).
-    broker_url: str | None = None
+    broker_url: Annotated[str, SECRET] | None = None
     #: After each publish, POST the URLs it changed (JSON) here, for CDN purges.
-    purge_webhook_url: str | None = None
+    purge_webhook_url: Annotated[str, SECRET] | None = None
 
     @property
     def data_path(self) -> Path:
@@ -141,12 +150,22 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     def to_json(self) -> bytes:
         return msgspec.json.encode(self)
 
+    # Secrets never show in a repr, a log line or a traceback's locals (config/secrets.py).
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in masked_items(self, SECRET_FIELDS))
+        return f"Settings({shown})"
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        return list(masked_items(self, SECRET_FIELDS))
+
     @classmethod
     def from_json(cls, data: bytes | str) -> Settings:
         return msgspec.json.decode(data, type=cls)
 
 
 _FIELDS: Final = frozenset(Settings.__struct_fields__)
+#: Fields marked `SECRET`: given by reference in the file, masked when shown.
+SECRET_FIELDS: Final = secret_fields(Settings)
 
 _size_re = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _SIZE_UNITS: Final = {
@@ -236,7 +255,7 @@ def load_settings(
     file_name = config_file if config_file is not None else env.get(CONFIG_ENV)
     if file_name:
         path = Path(file_name)
-        for key, value in _read_file(path).items():
+        for key, value in read_file_secrets(_read_file(path), path, SECRET_FIELDS).items():
             values[key] = value
             origin[key] = f"{key} in {path}"
     for key in _FIELDS:
@@ -244,6 +263,7 @@ def load_settings(
         if name in env:
             values[key] = env[name]
             origin[key] = f"${name}"
+    resolve_secrets(values, origin, env, SECRET_FIELDS)  # STOCKYARD_<KEY>_FILE, file references
     for key, value in (overrides or {}).items():
         if key not in _FIELDS:
             raise ConfigError(f"unknown setting {key!r}")
@@ -341,7 +361,7 @@ def _check_scale_out(settings: Settings, origin: Mapping[str, str]) -> None:
         value = getattr(settings, key)
         if value is not None and not value.startswith(schemes):
             raise ConfigError(
-                f"invalid value for {origin.get(key, key)}: {value!r} is not a "
+                f"invalid value for {origin.get(key, key)}: {mask_secret(value)!r} is not a "
                 f"{' or '.join(s.removesuffix('://') for s in schemes)} URL",
                 hint=f"Use e.g. {example}",
             )

@@ -2,7 +2,10 @@
 
 nginx serves the published files of every *public* channel straight from disk (repodata
 variants, shard index and shards, channeldata, packages): sendfile, ranges, 304s and gzip for
-JSON, with the same Cache-Control and Content-Type as the app. Its root is `DATA/public/`, where
+JSON (`gzip_static`: the `repodata.json.gz`, `current_repodata.json.gz` and
+`channeldata.json.gz` each publish writes next to its document are sent as they are; other JSON
+is compressed on the fly), with the same Cache-Control, Content-Type and Surrogate-Key as the
+app. Its root is `DATA/public/`, where
 Stockyard keeps a link `<name> -> ../channels/<name>` for exactly the public channels, updated
 when a channel is created or its visibility changes: so the configuration never lists channels
 and never goes stale when one is made private.
@@ -14,10 +17,11 @@ method but GET/HEAD, and a missing file (the client gets the app's JSON 404 and 
 come back through an `internal` location, so nginx sends those bytes too.
 
 The rendered text is an http-context snippet for `/etc/nginx/conf.d/`: a `map` choosing
-Cache-Control, the app's `upstream`, one `server`. `render_nginx_main` wraps it into a complete
-nginx.conf for a dedicated nginx (tests and benchmarks run nginx this way). Regenerate it after
-changing the settings it is made from (data directory, address, upload limit, max-age,
-accel_redirect); channel changes need nothing.
+Cache-Control, a `map` choosing Surrogate-Key, the app's `upstream`, one `server`.
+`render_nginx_main` wraps it into a complete nginx.conf for a dedicated nginx (tests and
+benchmarks run nginx this way). Regenerate it after changing the settings it is made from (data
+directory, address, upload limit, max-age, accel_redirect, purge_webhook_url); channel changes
+need nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from stockyard.types.errors import ConfigError
 #: The upstream and map names the snippet defines (unique within nginx's http block).
 UPSTREAM: Final = "stockyard_app"
 CACHE_CONTROL_VAR: Final = "$stockyard_cache_control"
+SURROGATE_KEY_VAR: Final = "$stockyard_surrogate_key"
 MIB: Final = 1024 * 1024
 
 #: URL paths (after the channel's prefix) whose Cache-Control differs from the default, each with
@@ -46,6 +51,26 @@ CACHE_URI_PATTERNS: Final = (
     (r"/shards/[0-9a-f]{64}\.msgpack\.zst$", "noarch/shards/" + "0" * 64 + ".msgpack.zst"),
     (r"\.(?:conda|tar\.bz2)$", "noarch/x-1-0.conda"),
     (r"^/[^/]+/icons/.*\.png$", "icons/" + "0" * 64 + ".png"),
+)
+
+#: A channel in a URL: `<name>` or a label's `<name>/label/<label>` (stockyard.types.labels).
+_CHANNEL_RE: Final = r"(?P<sy_channel>[^/]+(?:/label/[^/]+)?)"
+#: (pattern, Surrogate-Key) over nginx's `$uri`, first match wins: what
+#: `stockyard.cdn.keys.surrogate_key_header` answers (tested against it in tests/deploy).
+#: Artifacts (and sidecars), shards, icons and snapshots; then a subdir's documents; then the
+#: channel root's; then any other document.
+SURROGATE_URI_PATTERNS: Final = (
+    (
+        rf"^/{_CHANNEL_RE}/(?:[^/]+/[^/]*\.(?:conda|tar\.bz2)[^/]*"
+        r"|[^/]+/shards/[0-9a-f]{64}\.msgpack\.zst|icons/.*|snapshots/.*)$",
+        "$sy_channel/files",
+    ),
+    (
+        rf"^/{_CHANNEL_RE}/(?!as-of/)(?P<sy_subdir>noarch|[a-z0-9]+-[a-z0-9]+)/.*$",
+        "$sy_channel $sy_channel/$sy_subdir",
+    ),
+    (rf"^/{_CHANNEL_RE}/[^/]*$", "$sy_channel $sy_channel/root"),
+    (rf"^/{_CHANNEL_RE}/.*$", "$sy_channel"),
 )
 
 #: nginx `types` for published files: what the app's `media_type` answers. Everything else
@@ -86,6 +111,8 @@ class NginxFront:
     cache_controls: tuple[tuple[str, str], ...] = field(
         default_factory=lambda: cache_controls_for(60)
     )
+    #: (pattern, Surrogate-Key value) for the `SURROGATE_URI_PATTERNS`, in order.
+    surrogate_keys: tuple[tuple[str, str], ...] = SURROGATE_URI_PATTERNS
     #: nginx `client_max_body_size`, in MiB (the upload limit plus multipart overhead).
     client_max_body_mib: int = 2048 + 8
     #: Seconds nginx waits on the app (an upload may wait for the channel lock, then publish).
@@ -126,12 +153,13 @@ def default_app_url(settings: Settings) -> str:
     return f"http://{host}:{settings.port}"
 
 
-def cache_controls_for(max_age: int) -> tuple[tuple[str, str], ...]:
-    """(pattern, Cache-Control) of the `CACHE_URI_PATTERNS`, as the app answers them."""
+def cache_controls_for(max_age: int, *, purged: bool = False) -> tuple[tuple[str, str], ...]:
+    """(pattern, Cache-Control) of the `CACHE_URI_PATTERNS`, as the app answers them; `purged`:
+    a CDN purge is wired (`purge_webhook_url`), so artifacts live long."""
     from stockyard.server.http_files import cache_control
 
     return tuple(
-        (pattern, cache_control(key, max_age=max_age, private=False))
+        (pattern, cache_control(key, max_age=max_age, private=False, purged=purged))
         for pattern, key in CACHE_URI_PATTERNS
     )
 
@@ -202,7 +230,9 @@ def nginx_front_for(
         short_cache_control=cache_control(
             "repodata.json", max_age=settings.repodata_max_age, private=False
         ),
-        cache_controls=cache_controls_for(settings.repodata_max_age),
+        cache_controls=cache_controls_for(
+            settings.repodata_max_age, purged=settings.purge_webhook_url is not None
+        ),
         client_max_body_mib=math.ceil(body_limit / MIB),
         proxy_timeout=max(300, math.ceil(settings.lock_timeout) + 120),
         accel_location=accel,
@@ -239,10 +269,18 @@ def render_nginx(front: NginxFront) -> str:
     add("# nothing: Stockyard keeps public/ linking exactly the public channels.")
     add("")
     add("# Cache-Control as the app sends it: immutable for content-addressed shards and icons,")
-    add("# revalidated for artifacts; short for repodata, shard index, channeldata and the rest.")
+    add("# revalidated for artifacts (a year when a CDN purge is wired); short for repodata,")
+    add("# shard index, channeldata and the rest.")
     add(f"map $uri {CACHE_CONTROL_VAR} {{")
     add(f"    default {_quoted(front.short_cache_control)};")
     for pattern, value in front.cache_controls:
+        add(f"    {_quoted('~' + pattern)} {_quoted(value)};")
+    add("}")
+    add("")
+    add("# Surrogate-Key as the app sends it, for a CDN in front (docs/deploy-cdn.md).")
+    add(f"map $uri {SURROGATE_KEY_VAR} {{")
+    add('    default "";')
+    for pattern, value in front.surrogate_keys:
         add(f"    {_quoted('~' + pattern)} {_quoted(value)};")
     add("}")
     add("")
@@ -272,6 +310,9 @@ def render_nginx(front: NginxFront) -> str:
     add("")
     add("    sendfile on;")
     add("    tcp_nopush on;")
+    add("    # The .gz each publish writes next to repodata.json, current_repodata.json and")
+    add("    # channeldata.json is sent as it is; other JSON is compressed on the fly.")
+    add("    gzip_static on;")
     add("    gzip on;")
     add("    gzip_types application/json;")
     add("    gzip_vary on;")
@@ -320,6 +361,7 @@ def render_nginx(front: NginxFront) -> str:
     add("            return 418;")
     add("        }")
     add(f"        add_header Cache-Control {CACHE_CONTROL_VAR};")
+    add(f"        add_header Surrogate-Key {SURROGATE_KEY_VAR};")
     add("    }")
     add("")
     add("    location @app {")
@@ -380,6 +422,8 @@ __all__ = [
     "CACHE_CONTROL_VAR",
     "CACHE_URI_PATTERNS",
     "MEDIA_TYPES",
+    "SURROGATE_KEY_VAR",
+    "SURROGATE_URI_PATTERNS",
     "NginxFront",
     "app_address",
     "default_app_url",

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stockyard.catalog import Catalog, Channel, Move, SubdirChanges, SubdirState
+from stockyard.cdn.hooks import after_publish
 from stockyard.index.incremental_patches import (
     differ_only_within,
     published_instructions,
@@ -92,6 +93,9 @@ class ChangeSet:
 class CommitResult:
     subdirs_published: list[str] = field(default_factory=list)
     files_written: int = 0
+    #: Keys of the channel's files whose bytes this commit changed: published files written or
+    #: removed, artifacts (and their sidecars) added, replaced or removed. For CDN purges.
+    changed_keys: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -159,6 +163,8 @@ class ChannelCommit:
         finally:
             shutil.rmtree(self.scratch, ignore_errors=True)
         self.sign()
+        result.changed_keys = sorted({*result.changed_keys, *_changed_artifacts(changes)})
+        after_publish(self.store, self.channel.name, result.changed_keys)  # CDN purge, ledger
         if result.files_written or changes.moves or writes:
             self.catalog.notify_published(self.channel.name)  # replicas drop cached files
         return result
@@ -374,6 +380,7 @@ class ChannelCommit:
             names |= change.names if change is not None else set()
         self._publish_channel_files(publisher, names, full_names=full_names)
         result.files_written = len(publisher.written)
+        result.changed_keys = publisher.changed_keys()
         return result
 
     def _publish_channel_files(
@@ -391,5 +398,16 @@ class ChannelCommit:
             self.channel,
             self.catalog.known_subdirs(self.channel.id),
             write_html=self.policy.publish.html,
+            write_gz=self.policy.publish.gz,
         )
         self.catalog.set_channel_files_dirty(self.channel.id, False)
+
+
+def _changed_artifacts(changes: ChangeSet) -> set[str]:
+    """Keys of the artifacts (and sidecars) a change set adds, replaces or removes; staging and
+    trash keys (`.stockyard/`) are never served."""
+    keys = {f"{c.subdir}/{f}" for c in changes.subdirs for f in c.removed}
+    keys |= {f"{c.subdir}/{row.filename}" for c in changes.subdirs for row in c.upserts}
+    for move in changes.moves:
+        keys |= {key for key in (move.source, move.target) if not key.startswith(".")}
+    return keys

@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from stockyard.mirror.errors import UpstreamError
+from stockyard.types.errors import ConfigError
 
 #: Status codes worth asking again for.
 _TRANSIENT = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -108,6 +109,22 @@ def is_local(url: str) -> bool:
 
 def local_path(url: str) -> Path:
     return Path(unquote(urlsplit(url).path))
+
+
+def upstream_url(upstream: str) -> str:
+    """An http(s) or file URL for UPSTREAM (a local path becomes a file:// URL)."""
+    scheme = urlsplit(upstream).scheme
+    if scheme in ("http", "https", "file"):
+        return upstream.rstrip("/")
+    if scheme and len(scheme) > 1:
+        raise ConfigError(
+            f"upstream {redact(upstream)!r} is neither an http(s) URL nor a local path",
+            hint="Pass https://host/channel (or /t/<token>/channel) or a channel directory.",
+        )
+    path = Path(upstream).resolve()
+    if not path.is_dir():
+        raise UpstreamError(f"upstream directory {path} does not exist")
+    return path.as_uri()
 
 
 class Fetcher:

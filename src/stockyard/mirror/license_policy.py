@@ -23,7 +23,6 @@ from functools import cache
 from typing import Literal
 
 from stockyard.mirror.errors import FilterError
-from stockyard.types.licenses import license_ids, normalize_license, satisfiable
 
 UnknownLicense = Literal["allow", "deny"]
 
@@ -41,6 +40,9 @@ def _known_ids() -> tuple[str, ...]:
 
 def check_license_pattern(pattern: str) -> str:
     """The pattern as it is matched (lower case), or FilterError when it can never match."""
+    # Imported where used: SPDX parsing is only needed when a license policy is given.
+    from stockyard.types.licenses import license_ids, normalize_license
+
     text = pattern.strip()
     if not text or not _PATTERN_CHARS.fullmatch(text):
         raise FilterError(
@@ -112,6 +114,8 @@ class LicensePolicy:
 
     def judge(self, license_text: object) -> LicenseVerdict:
         """The verdict on a record's `license` value."""
+        from stockyard.types.licenses import license_ids, normalize_license, satisfiable
+
         text = license_text if isinstance(license_text, str) else None
         expression = normalize_license(text)
         if expression is None:

@@ -1,6 +1,7 @@
-"""What a mirror run changes in its target: the artifacts to add (new, or other bytes under a
-known name), to remove (in a mirrored subdir of the target, no longer selected, whoever put
-them there), and upstream's `removed` names to list."""
+"""What a mirror run changes in its target: the artifacts to add (new, other bytes under a
+known name, or a file the catalog knows but the store no longer holds at its size: deleted or
+truncated by hand), to remove (in a mirrored subdir of the target, no longer selected, whoever
+put them there), and upstream's `removed` names to list."""
 
 from __future__ import annotations
 
@@ -59,13 +60,16 @@ class SubdirView:
     #: The target's artifacts (filename -> state) and its listed `removed` names.
     target: dict[str, FileState]
     target_removed: set[str]
+    #: What the store holds in the subdir: filename -> (size, mtime_ns).
+    present: dict[str, tuple[int, int]]
 
 
 def plan_subdir(plan: MirrorPlan, view: SubdirView) -> None:
     for filename, candidate in sorted(view.chosen.items()):
         sha256 = str(candidate.record["sha256"]).lower()
         held = view.target.get(filename)
-        if held is not None and held.sha256 == sha256:
+        stored = view.present.get(filename)
+        if held is not None and held.sha256 == sha256 and stored and stored[0] == candidate.size:
             plan.unchanged += 1
             continue
         plan.changed += held is not None

@@ -1,13 +1,15 @@
 """Upstream records as the filters see them: one `Candidate` per artifact, with the rattler
-`PackageRecord` that MatchSpecs are matched against built only when a spec needs it."""
+`PackageRecord` that MatchSpecs are matched against built only when a spec needs it (rattler
+itself is imported only then: a mirror run that finds nothing changed never needs it)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rattler import BuildString, PackageRecord, Version
+if TYPE_CHECKING:
+    from rattler import PackageRecord, Version
 
 #: Timestamps below this are in seconds (legacy records), above in milliseconds.
 _SECONDS_LIMIT = 100_000_000_000
@@ -47,6 +49,8 @@ class Candidate:
     @cached_property
     def version(self) -> Version | None:
         """The parsed version (None when rattler cannot parse it: such records sort last)."""
+        from rattler import Version
+
         try:
             return Version(str(self.record.get("version", "")))
         except Exception:  # rattler raises its own exception types
@@ -79,6 +83,8 @@ def _hash_bytes(value: Any) -> bytes | None:
 def _to_rattler(record: dict[str, Any], subdir: str) -> PackageRecord | None:
     """The fields a MatchSpec can test (name, version, build, build number, subdir, hashes,
     license, track features); everything else does not take part in matching."""
+    from rattler import BuildString, PackageRecord
+
     try:
         build_number = record.get("build_number", 0)
         return PackageRecord(

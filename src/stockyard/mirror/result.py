@@ -47,6 +47,54 @@ class MirrorResult:
     explain: list[Explanation] = field(default_factory=list)
     plan: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    #: Upstream and target were as the last run left them: nothing was read, planned or
+    #: published, and the counts are the last run's (`stockyard.mirror.last_run`).
+    up_to_date: bool = False
+
+    @classmethod
+    def up_to_date_from(cls, upstream: str, target: str, summary: dict[str, Any]) -> MirrorResult:
+        """The result of a run that found nothing changed since the run that wrote `summary`
+        (`last_summary`): everything it holds is unchanged."""
+        from stockyard.mirror.fetch import redact
+
+        return cls(
+            upstream=redact(upstream),
+            target=target,
+            up_to_date=True,
+            subdirs={
+                name: {**info, "not_modified": True}
+                for name, info in summary.get("subdirs", {}).items()
+            },
+            selected=summary.get("selected", 0),
+            unchanged=summary.get("held", 0),
+            refused=[(str(a), str(r)) for a, r in summary.get("refused", [])],
+            unsatisfied=summary.get("unsatisfied", []),
+            patched_records=summary.get("patched_records", 0),
+            unfaithful=summary.get("unfaithful", []),
+        )
+
+    def last_summary(self) -> dict[str, Any]:
+        """What a later run that finds nothing changed reports again (`up_to_date_from`)."""
+        return {
+            "subdirs": {
+                name: {k: v for k, v in info.items() if k != "not_modified"}
+                for name, info in self.subdirs.items()
+            },
+            "selected": self.selected,
+            "held": self.unchanged + self.added,
+            "refused": [list(item) for item in self.refused],
+            "unsatisfied": self.unsatisfied,
+            "patched_records": self.patched_records,
+            "unfaithful": self.unfaithful,
+            # what the run that wrote it changed (the channel's mirror status shows it)
+            "changes": {
+                "added": self.added,
+                "changed": self.changed,
+                "removed": self.removed,
+                "bytes": self.bytes,
+                "downloaded_bytes": self.downloaded_bytes,
+            },
+        }
 
     def note_upstream(self, subdirs: list[UpstreamSubdir]) -> None:
         for item in subdirs:
@@ -97,6 +145,7 @@ class MirrorResult:
             "subdirs_published": self.subdirs_published,
             "files_written": self.files_written,
             "seconds": round(self.seconds, 4),
+            "up_to_date": self.up_to_date,
         }
         if self.dry_run:
             out["plan"] = self.plan

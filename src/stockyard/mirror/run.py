@@ -4,6 +4,10 @@ A run holds the mirror lock of its target (one mirror run at a time) from start 
 the channel lock only while committing, so uploads to a served target wait seconds, not for
 the downloads. Everything before the commit writes only into the mirror's working area: a
 failure or a kill there leaves the published channel as it was, and the next run resumes.
+
+A run that would change nothing ends first: when upstream's documents and the target are as
+the last run left them (`stockyard.mirror.last_run`), it reports that run's summary as
+`up_to_date` without reading a record.
 """
 
 from __future__ import annotations
@@ -14,53 +18,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from stockyard.index.ingest import Clock, system_clock_ms
-from stockyard.index.lock import DEFAULT_LOCK_TIMEOUT, channel_lock
+from stockyard.index.ingest import system_clock_ms
+from stockyard.index.lock import channel_lock
+from stockyard.mirror import last_run
 from stockyard.mirror.download import Downloader, DownloadProgress, Failure, NoProgress
-from stockyard.mirror.errors import DownloadFailed, UpstreamError
-from stockyard.mirror.fetch import Fetcher, FetchSettings, redact
-from stockyard.mirror.filters import MirrorFilters, select_records
+from stockyard.mirror.errors import DownloadFailed
+from stockyard.mirror.fetch import Fetcher, redact, upstream_url
+from stockyard.mirror.filters import CompiledFilters, select_records
+from stockyard.mirror.options import MirrorOptions
 from stockyard.mirror.plan import MirrorPlan, SubdirView, plan_subdir
 from stockyard.mirror.publish import MirrorPublish
 from stockyard.mirror.records import Candidate
 from stockyard.mirror.result import MirrorResult
 from stockyard.mirror.selection import Selection
-from stockyard.mirror.state import MirrorState
+from stockyard.mirror.state import MIRROR_LOCK, MirrorState
 from stockyard.mirror.target import MirrorTarget
-from stockyard.mirror.upstream import Upstream, UpstreamSubdir
+from stockyard.mirror.upstream import Discovery, Upstream, UpstreamSubdir
 from stockyard.types.errors import ConfigError
 
-
-@dataclass(frozen=True, slots=True)
-class MirrorOptions:
-    filters: MirrorFilters = field(default_factory=MirrorFilters)
-    #: Mirror repodata_from_packages.json; the target's own patch source applies.
-    unpatched: bool = False
-    #: Compute and report the plan; change nothing.
-    dry_run: bool = False
-    #: Say why this filename (or subdir/filename) is in or out; change nothing.
-    explain: str | None = None
-    jobs: int = 4
-    fetch: FetchSettings = field(default_factory=FetchSettings)
-    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
-    #: Where CEP 47 `indexed_timestamp` comes from (tests pass a fixed one).
-    clock: Clock = system_clock_ms
-
-
-def upstream_url(upstream: str) -> str:
-    """An http(s) or file URL for UPSTREAM (a local path becomes a file:// URL)."""
-    scheme = urlsplit(upstream).scheme
-    if scheme in ("http", "https", "file"):
-        return upstream.rstrip("/")
-    if scheme and len(scheme) > 1:
-        raise ConfigError(
-            f"upstream {redact(upstream)!r} is neither an http(s) URL nor a local path",
-            hint="Pass https://host/channel (or /t/<token>/channel) or a channel directory.",
-        )
-    path = Path(upstream).resolve()
-    if not path.is_dir():
-        raise UpstreamError(f"upstream directory {path} does not exist")
-    return path.as_uri()
+__all__ = ["MirrorOptions", "mirror_channel", "upstream_url"]
 
 
 def mirror_channel(
@@ -76,14 +52,11 @@ def mirror_channel(
     url = upstream_url(upstream)
     _refuse_self_mirror(url, target)
     target.mirror_dir.mkdir(parents=True, exist_ok=True)
-    result = MirrorResult(upstream=redact(url), target=target.description)
-    with channel_lock(target.mirror_dir / "mirror.lock", timeout=options.lock_timeout):
+    with channel_lock(target.mirror_dir / MIRROR_LOCK, timeout=options.lock_timeout):
         state = MirrorState.load(target.mirror_dir, url)
         with Fetcher(options.fetch) as fetcher:
-            run = _MirrorRun(target, options, state, fetcher, result)
-            subdirs = run.read_upstream()
-            selection = select_records(_candidates(subdirs), compiled)
-            run.execute(subdirs, selection, progress or NoProgress())
+            run = _MirrorRun(target, options, state, fetcher, compiled, progress or NoProgress())
+            result = run.run(url)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -110,7 +83,31 @@ class _MirrorRun:
     options: MirrorOptions
     state: MirrorState
     fetcher: Fetcher
-    result: MirrorResult
+    compiled: CompiledFilters
+    progress: DownloadProgress
+    result: MirrorResult = field(init=False)
+    discovery: Discovery = "given"
+
+    def run(self, url: str) -> MirrorResult:
+        view = self.target.view()
+        options = self.options
+        directory = self.target.handle.workspace.directory
+        key = last_run.options_key(url, directory, options.filters, options.unpatched)
+        self.state.previous = last_run.previous_documents(self.target.mirror_dir, key)
+        if not options.planning:
+            if options.skip_if_unchanged:
+                unchanged = last_run.check_unchanged(view, key, self.state, self.fetcher)
+                if unchanged is not None:
+                    return unchanged
+            last_run.forget(self.target.mirror_dir)
+        self.result = MirrorResult(upstream=redact(url), target=self.target.description)
+        subdirs = self.read_upstream()
+        self.execute(subdirs, select_records(_candidates(subdirs), self.compiled))
+        if not options.planning:
+            self.target.last_run_id = last_run.record(
+                view, key, self.discovery, self.state, self.result
+            )
+        return self.result
 
     def read_upstream(self) -> list[UpstreamSubdir]:
         upstream = Upstream(self.state.upstream_url, self.fetcher, self.state, self.options.jobs)
@@ -118,21 +115,22 @@ class _MirrorRun:
             upstream.read(subdir, unpatched=self.options.unpatched)
             for subdir in upstream.subdirs(self.options.filters.subdirs)
         ]
+        self.discovery = upstream.discovery
         self.state.save()  # the documents are cached: the next run asks conditionally
         self.result.note_upstream(subdirs)
         return subdirs
 
-    def execute(
-        self, subdirs: list[UpstreamSubdir], selection: Selection, progress: DownloadProgress
-    ) -> None:
+    def execute(self, subdirs: list[UpstreamSubdir], selection: Selection) -> None:
         self.result.note_selection(selection, self.options.explain)
         plan = self._plan(subdirs, selection)
         self.result.note_plan(plan)
-        if self.options.dry_run or self.options.explain is not None:
+        if self.options.planning:
             self.result.dry_run = True
             return
         _discard_stale_downloads(self.state.downloads, {w.key for w in plan.added})
-        downloader = Downloader(self.fetcher, self.state.downloads, self.options.jobs, progress)
+        downloader = Downloader(
+            self.fetcher, self.state.downloads, self.options.jobs, self.progress
+        )
         verified, failed = downloader.run(plan.added)
         self.result.downloaded_bytes = sum(v.wanted.size for v in verified)
         if failed:
@@ -147,7 +145,7 @@ class _MirrorRun:
             verified,
             upstream_records,
             patched=not self.options.unpatched,
-            clock=self.options.clock,
+            clock=self.options.clock or system_clock_ms,
             lock_timeout=self.options.lock_timeout,
         ).run()
         self.result.note_publish(outcome)
@@ -164,6 +162,7 @@ class _MirrorRun:
                 upstream_removed=item.records.removed,
                 target=catalog.file_states(channel.id, item.subdir),
                 target_removed=set(catalog.repodata_removed(channel.id, item.subdir)),
+                present=self.target.handle.store.file_sizes(item.subdir),
             )
             plan_subdir(plan, view)
         return plan

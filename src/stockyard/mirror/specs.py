@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-
-from rattler import MatchSpec
+from typing import TYPE_CHECKING
 
 from stockyard.mirror.errors import FilterError
 from stockyard.mirror.records import Candidate
+
+if TYPE_CHECKING:
+    from rattler import MatchSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,8 @@ class Spec:
 
     @classmethod
     def parse(cls, text: str, option: str, *, globs: bool = True) -> Spec:
+        from rattler import MatchSpec  # here: runs without specs never import rattler
+
         try:
             spec = MatchSpec(text, exact_names_only=not globs)
         except Exception as exc:  # rattler raises InvalidMatchSpecError, not exported stably

@@ -6,7 +6,8 @@
   content hash (CEP 16: a shard whose hash is unchanged is never fetched again);
 - `downloads/`: artifacts, `<filename>.part` while downloading (resumed with a Range request
   after a crash) and `<filename>` once complete and verified (never downloaded again);
-- `patch_instructions.json`: the patch source reproducing upstream's patched records.
+- `patch_instructions.json`: the patch source reproducing upstream's patched records;
+- `last_run.json`: what the last published run depended on (`stockyard.mirror.last_run`).
 
 The state names the upstream by a hash of its URL (a token in the URL is never stored in
 clear); mirroring another upstream into the same target drops the cached documents.
@@ -25,6 +26,8 @@ import msgspec
 from stockyard.mirror.fetch import Fetcher, Validators
 
 STATE_VERSION = 1
+#: One mirror run per target at a time (a file lock in the working area).
+MIRROR_LOCK = "mirror.lock"
 
 
 class _Entry(msgspec.Struct, frozen=True):
@@ -60,8 +63,15 @@ class MirrorState:
     directory: Path
     upstream_url: str
     _state: _State = field(default_factory=_State)
-    #: Documents fetched this run: relative path -> (from cache?, bytes).
+    #: Documents fetched this run: relative path -> whether upstream answered 304.
     fetched: dict[str, bool] = field(default_factory=dict)
+    #: Every document asked for this run, in order: relative path -> sha256 of the bytes used,
+    #: or None when upstream has none (what `last_run` replays to tell that nothing changed).
+    consulted: dict[str, str | None] = field(default_factory=dict)
+    #: The same for the last run that published (`last_run.json`), when there is one.
+    previous: dict[str, str | None] = field(default_factory=dict)
+    #: Whether the validators changed since loading (then `save` has something to write).
+    changed: bool = False
 
     @classmethod
     def load(cls, directory: Path, upstream_url: str) -> MirrorState:
@@ -92,6 +102,11 @@ class MirrorState:
     def document(self, fetcher: Fetcher, relative: str) -> bytes | None:
         """Upstream's `relative` document (None when upstream has none), asked for
         conditionally when a cached copy exists."""
+        body = self._document(fetcher, relative)
+        self.consulted[relative] = None if body is None else hashlib.sha256(body).hexdigest()
+        return body
+
+    def _document(self, fetcher: Fetcher, relative: str) -> bytes | None:
         cached = self.cache / relative
         entry = self._state.documents.get(relative) if cached.is_file() else None
         validators = Validators(entry.etag, entry.last_modified) if entry else None
@@ -100,20 +115,32 @@ class MirrorState:
             self.fetched[relative] = True
             return cached.read_bytes()
         if found.status == "missing":
-            self._state.documents.pop(relative, None)
+            self.changed |= self._state.documents.pop(relative, None) is not None
             return None
-        write_atomic(cached, found.body)
         given = found.validators
+        before = self._state.documents.get(relative)
         if given.etag or given.last_modified:
+            write_atomic(cached, found.body)
             self._state.documents[relative] = _Entry(given.etag, given.last_modified)
-        else:
+        else:  # nothing to ask conditionally with (a local upstream): no copy to keep
             self._state.documents.pop(relative, None)
+            cached.unlink(missing_ok=True)
+        self.changed |= self._state.documents.get(relative) != before
         self.fetched[relative] = False
         return found.body
 
+    def unchanged(self, relative: str) -> bool:
+        """Whether `relative` is what the last run that published read: the same bytes, or
+        (without its record) a 304. A check that fetched new bytes just before (and cached
+        them, so this run got a 304) does not make it look unchanged."""
+        if relative in self.previous:
+            now = self.consulted.get(relative, "not asked")
+            return now == self.previous[relative]
+        return self.fetched.get(relative, False)
+
     def forget(self, relative: str) -> None:
         """Drop a document that turned out unusable, so the next run fetches it whole."""
-        self._state.documents.pop(relative, None)
+        self.changed |= self._state.documents.pop(relative, None) is not None
         (self.cache / relative).unlink(missing_ok=True)
 
     def url(self, relative: str) -> str:
@@ -121,3 +148,4 @@ class MirrorState:
 
     def save(self) -> None:
         write_atomic(self.directory / "state.json", msgspec.json.encode(self._state))
+        self.changed = False

@@ -13,6 +13,7 @@ from stockyard.catalog import Catalog, sqlite_url
 from stockyard.index.manage import ChannelHandle
 from stockyard.index.run import catalog_channel_name
 from stockyard.index.workspace import STATE_DIR, ChannelWorkspace
+from stockyard.mirror import last_run
 from stockyard.storage import LocalStore
 from stockyard.types.errors import ConfigError, NotFound
 from stockyard.types.identifiers import SUBDIR_PATTERN, artifact_format
@@ -30,6 +31,10 @@ class MirrorTarget:
     owns_catalog: bool = True
     #: What messages call the target (a dry run of a missing folder plans in a temp folder).
     shown_as: str | None = None
+    #: The channel folder's own SQLite catalog files, stamped after closing (`last_run`).
+    catalog_files: tuple[Path, ...] = ()
+    #: Set by a run that published: its `last_run.json` gets the catalog stamps at close.
+    last_run_id: str | None = None
     _scratch: tempfile.TemporaryDirectory[str] | None = None
 
     @property
@@ -41,9 +46,27 @@ class MirrorTarget:
     def description(self) -> str:
         return self.shown_as or str(self.handle.workspace.directory)
 
+    def view(self) -> last_run.TargetView:
+        """The target as `last_run` checks it; with the catalog open, it is asked for what an
+        interrupted commit left."""
+        return last_run.TargetView(
+            self.handle.store, self.mirror_dir, self.description, owes_repair=self.owes_repair
+        )
+
+    def owes_repair(self) -> bool:
+        """Whether the channel owes a publish or a move (an interrupted commit of any writer)."""
+        catalog, channel_id = self.catalog, self.handle.channel.id
+        return (
+            any(state.dirty for state in catalog.subdir_states(channel_id).values())
+            or catalog.channel_files_dirty(channel_id)
+            or bool(catalog.pending_moves(channel_id))
+        )
+
     def close(self) -> None:
         if self.owns_catalog:
             self.catalog.close()
+            if self.catalog_files and self.last_run_id is not None:
+                last_run.stamp_catalog(self.mirror_dir, self.last_run_id, self.catalog_files)
         if self._scratch is not None:
             self._scratch.cleanup()
 
@@ -62,13 +85,15 @@ def open_directory_target(
     path.mkdir(exist_ok=True)
     workspace = ChannelWorkspace(path)
     workspace.state_dir.mkdir(exist_ok=True)
+    own = last_run.catalog_files(workspace.state_dir) if db_url is None else ()
     catalog = Catalog.open(db_url or sqlite_url(workspace.state_dir / "catalog.db"))
     try:
         channel = catalog.ensure_channel(catalog_channel_name(path.resolve().name or "channel"))
     except BaseException:
         catalog.close()
         raise
-    return MirrorTarget(catalog, ChannelHandle(channel, LocalStore(path), workspace))
+    handle = ChannelHandle(channel, LocalStore(path), workspace)
+    return MirrorTarget(catalog, handle, catalog_files=own)
 
 
 def check_target_directory(path: Path) -> None:

@@ -18,9 +18,8 @@ import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urljoin
-
-from rattler import Subdir
 
 from stockyard.mirror import documents as docs
 from stockyard.mirror.documents import ShardIndexDoc, SubdirRecords
@@ -37,6 +36,9 @@ from stockyard.types.repodata import (
 )
 
 REPODATA_ZST = f"{REPODATA_JSON}.zst"
+#: How the subdirs were found: asked for, channeldata.json's list, a local directory's listing,
+#: or probing every platform over HTTP.
+Discovery = Literal["given", "channeldata", "listing", "probe"]
 
 
 @dataclass(slots=True)
@@ -47,7 +49,8 @@ class UpstreamSubdir:
     artifact_base: str
     #: What the records were read from: "shards", "repodata.json.zst", ...
     source: str
-    #: Whether every document came from the cache (upstream answered 304, or shards unchanged).
+    #: Whether its document is what the last run read (`MirrorState.unchanged`; shards are named
+    #: by their hash in it).
     unchanged: bool
 
 
@@ -57,16 +60,20 @@ class Upstream:
         self.fetcher = fetcher
         self.state = state
         self.jobs = max(1, jobs)
+        self.discovery: Discovery = "given"
 
     def subdirs(self, wanted: tuple[str, ...]) -> list[str]:
         if wanted:
+            self.discovery = "given"
             return sorted({_checked_subdir(s) for s in wanted})
         channeldata = self.state.document(self.fetcher, CHANNELDATA_JSON)
         if channeldata is not None:
             listed = docs.decode_json(channeldata, self._where(CHANNELDATA_JSON)).get("subdirs")
             if isinstance(listed, list) and listed:
+                self.discovery = "channeldata"
                 return sorted({_checked_subdir(s) for s in listed} | {"noarch"})
-        found = self._found_subdirs()
+        self.discovery = "listing" if is_local(self.url) else "probe"
+        found = self.found_subdirs()
         if not found:
             raise UpstreamError(
                 f"{redact(self.url)} has no noarch/repodata.json and no channeldata.json, so it "
@@ -76,7 +83,8 @@ class Upstream:
             )
         return found
 
-    def _found_subdirs(self) -> list[str]:
+    def found_subdirs(self) -> list[str]:
+        """The subdirs a local upstream holds, or those an HTTP upstream answers for."""
         if is_local(self.url):
             root = local_path(self.url)
             if not root.is_dir():
@@ -84,6 +92,8 @@ class Upstream:
             return sorted(
                 d.name for d in root.iterdir() if _is_subdir(d) and (d / REPODATA_JSON).is_file()
             )
+        from rattler import Subdir  # only probing needs it
+
         names = [str(p) for p in Subdir.all()]
         with ThreadPoolExecutor(self.jobs) as pool:
             present = list(pool.map(self._probe, names))
@@ -123,7 +133,7 @@ class Upstream:
         info = document.get("info")
         base = info.get("base_url") if isinstance(info, dict) else None
         artifact_base = self._base(relative, base if isinstance(base, str) and base else "./")
-        cached = self.state.fetched.get(relative, False)
+        cached = self.state.unchanged(relative)
         return UpstreamSubdir(subdir, records, artifact_base, name, cached)
 
     def _sharded(self, subdir: str, raw: bytes) -> UpstreamSubdir:
@@ -147,7 +157,7 @@ class Upstream:
                 records.add_removed(document.get("removed"))
         self._drop_old_shards(subdir, index)
         base = self._base(relative, index.base_url or "./")
-        cached = self.state.fetched.get(relative, False)
+        cached = self.state.unchanged(relative)
         return UpstreamSubdir(subdir, records, base, "shards", cached)
 
     def _shard(self, subdir: str, base: str, index: ShardIndexDoc, name: str) -> dict[str, object]:

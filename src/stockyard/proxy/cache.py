@@ -3,7 +3,8 @@ its own, never scanned by the indexer):
 
 ```
 files/<key>        what is served for <key> (repodata.json, its .zst, shards, artifacts...)
-meta/<key>.json    where it came from and when: upstream, validators, checked_at, sha256
+meta/<key>.json    where it came from and when: upstream, validators, checked_at, sha256;
+                   its mtime is when an artifact was last served (`touch`, for pruning)
 tmp/               downloads in flight (removed when they fail)
 ```
 
@@ -18,13 +19,15 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 import msgspec
 
 from stockyard.storage import check_key
 
 PROXY_DIR = "proxy"
+#: Seconds between two notes that a cached artifact was served (`ProxyCache.touch`).
+TOUCH_EVERY: Final = 600.0
 
 
 class Meta(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -63,11 +66,29 @@ class ProxyCache:
     def path(self, key: str) -> Path:
         return self.files / check_key(key)
 
+    def _meta_path(self, key: str) -> Path:
+        return self.meta_dir / f"{check_key(key)}.json"
+
     def meta(self, key: str) -> Meta | None:
         try:
-            return _decode_meta((self.meta_dir / f"{check_key(key)}.json").read_bytes())
+            return _decode_meta(self._meta_path(key).read_bytes())
         except (FileNotFoundError, NotADirectoryError, msgspec.DecodeError):
             return None
+
+    def last_used(self, key: str) -> float | None:
+        """When `key` was last served from the cache or stored (its metadata's mtime)."""
+        try:
+            return self._meta_path(key).stat().st_mtime
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def touch(self, key: str) -> None:
+        """Note that `key` was served (what pruning goes by), at most once per `TOUCH_EVERY`:
+        the metadata's mtime, so the served file and its ETag stay as they are."""
+        path = self._meta_path(key)
+        with contextlib.suppress(OSError):
+            if time.time() - path.stat().st_mtime >= TOUCH_EVERY:
+                os.utime(path)
 
     def has(self, key: str) -> bool:
         return self.path(key).is_file()
@@ -76,7 +97,7 @@ class ProxyCache:
         write_atomic(self.path(key), data)
 
     def write_meta(self, key: str, meta: Meta) -> None:
-        write_atomic(self.meta_dir / f"{check_key(key)}.json", msgspec.json.encode(meta))
+        write_atomic(self._meta_path(key), msgspec.json.encode(meta))
 
     def adopt(self, key: str, temp: Path) -> None:
         """Move a verified download into place."""
@@ -91,7 +112,7 @@ class ProxyCache:
         return Path(name)
 
     def discard(self, key: str) -> None:
-        for path in (self.path(key), self.meta_dir / f"{key}.json"):
+        for path in (self._meta_path(key), self.path(key)):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 

@@ -13,6 +13,9 @@
   `RETRY_AFTER` seconds without asking again) and what is not cached fails with
   `ProxyUnavailable` (502).
 - Concurrent requests for one key share one upstream transfer (`SingleFlight`).
+- A bounded cache (`max_cache_bytes`, `max_cache_age`) is pruned as artifacts arrive
+  (`stockyard.proxy.prune`); documents cached from an upstream the channel no longer has are
+  expired at once.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from stockyard.proxy import documents as docs
 from stockyard.proxy.artifacts import ArtifactRecord, fetch_artifact
 from stockyard.proxy.cache import Meta, ProxyCache
 from stockyard.proxy.errors import ProxyUnavailable
+from stockyard.proxy.prune import AutoPrune, PruneLimits
 from stockyard.proxy.settings import ProxySettings
 from stockyard.proxy.singleflight import SingleFlight
 from stockyard.proxy.upstreams import Fetched, Upstreams
@@ -66,6 +70,7 @@ class ProxyChannel:
         self.cache = ProxyCache(state_dir)
         self.upstreams = Upstreams(settings.upstreams, settings.policy.timeout)
         self.flights: SingleFlight[Meta | None] = SingleFlight()
+        self.pruner = AutoPrune(self.cache, PruneLimits.of(settings.policy))
         #: subdir -> ((mtime_ns, size) of the cached repodata.json, its records).
         self._records: dict[str, tuple[tuple[int, int], dict[str, tuple[str, int]]]] = {}
         self._retry_at: dict[str, float] = {}
@@ -125,7 +130,8 @@ class ProxyChannel:
         if meta is not None and meta.status == "ok" and not self.cache.has(key):
             meta = None  # the cached file went away: fetch it again
         if meta is not None and not force:
-            if meta.age() < self.policy.ttl:
+            # From an upstream the channel no longer has (its upstreams were changed): expired.
+            if meta.age() < self.policy.ttl and meta.upstream in self.settings.upstreams:
                 return self._served(key, meta, stale=False)
             if time.monotonic() < self._retry_at.get(key, 0.0):
                 return self._served(key, meta, stale=True)
@@ -280,10 +286,12 @@ class ProxyChannel:
         if record is None:
             return None
         if self._cached_artifact(record):
+            self.cache.touch(record.key)  # what pruning goes by
             return ProxyFile(self.cache.path(record.key))
 
         async def fetch() -> Meta | None:
             await fetch_artifact(self.upstreams, self.cache, record, self._artifact_base(subdir))
+            await self.pruner.added(record.size)  # in the flight: counted once
             return None
 
         await self.flights.run(f"artifact:{record.key}:{record.sha256}", fetch)

@@ -14,10 +14,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from stockyard.mirror.errors import FilterError
+from stockyard.mirror.fetch import redact as redact_url
 from stockyard.mirror.filters import CompiledFilters, MirrorFilters
 from stockyard.mirror.license_policy import LicensePolicy
 from stockyard.mirror.records import Candidate
-from stockyard.types.errors import ConfigError
+from stockyard.types.errors import ConfigError, Conflict
 from stockyard.types.policy import ProxyPolicy
 
 
@@ -64,6 +65,13 @@ def check_proxy_policy(policy: ProxyPolicy) -> ProxyPolicy:
     import msgspec
 
     upstreams = tuple(check_upstream_url(url) for url in policy.upstreams)
+    for index, url in enumerate(upstreams):
+        if url in upstreams[:index]:
+            # Conflict (409), not a bad request: each URL alone is valid, the list is not.
+            raise Conflict(
+                f"proxy upstream {redact_url(url)!r} is given twice",
+                hint="List each upstream once, in the order they are tried.",
+            )
     checked = msgspec.structs.replace(policy, upstreams=upstreams)
     mirror_filters(checked).compile()
     return checked

@@ -1,4 +1,4 @@
-"""Channel-level files: `channeldata.json` (CEP 38) and the root `index.html`.
+"""Channel-level files: `channeldata.json` (CEP 38) with its `.gz`, and the root `index.html`.
 
 Each package name's channeldata entry is cached (encoded) in the catalog and recomputed only when
 one of that name's artifacts changed; the document is then joined from the cached bytes.
@@ -13,6 +13,7 @@ import msgspec
 
 from stockyard.catalog import Catalog, Channel
 from stockyard.publish import html
+from stockyard.publish.gz import GZ_SUFFIX
 from stockyard.publish.writer import Publisher
 from stockyard.types.encoding import encode_json, join_json_object
 from stockyard.types.repodata import CHANNELDATA_JSON
@@ -68,6 +69,7 @@ def publish_channel_files(
     subdirs: Iterable[str],
     *,
     write_html: bool = True,
+    write_gz: bool = True,
 ) -> None:
     entries = catalog.channeldata_entries(channel.id)
     subdir_list = sorted(set(subdirs))
@@ -78,6 +80,10 @@ def publish_channel_files(
         + encode_json(subdir_list)
         + b"}"
     )
+    if write_gz:  # before the document: a reader that sees it finds its .gz (publish/gz.py)
+        publisher.write_gz_of(CHANNELDATA_JSON, document)
+    else:
+        publisher.remove(CHANNELDATA_JSON + GZ_SUFFIX)
     publisher.write(CHANNELDATA_JSON, document)
     if write_html:
         listing = []

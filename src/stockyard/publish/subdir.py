@@ -3,9 +3,9 @@
 Three phases, each its own function: patch results (only records the instructions touch are
 decoded, patched and re-encoded), shards of the changed names and the shard index, then the
 monolithic files. Order of writes (readers never see a state that names a file that is not
-there yet): shards -> shard index -> repodata.json.zst -> repodata.json -> the rest, every
-`.zst` before its `.json`. Each file is written atomically by the `Publisher`, which skips files
-whose bytes did not change.
+there yet): shards -> shard index -> repodata.json.zst -> repodata.json.gz -> repodata.json ->
+the rest, every `.zst` and `.gz` before its `.json`. Each file is written atomically by the
+`Publisher`, which skips files whose bytes did not change.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import msgspec
 from stockyard.catalog import Catalog, Channel, PublishRow, SubdirState
 from stockyard.patches.apply import CompiledPatches, compile_patches, patch_record
 from stockyard.publish import html
+from stockyard.publish.gz import GZ_SUFFIX, file_crc_and_size, gzip_file
 from stockyard.publish.monolithic import (
     SECTIONS,
     compress_bz2,
@@ -36,6 +37,7 @@ from stockyard.publish.shards import (
     shard_key,
 )
 from stockyard.publish.writer import HashingWriter, Publisher
+from stockyard.trust import TRUST_CONFIG
 from stockyard.types.encoding import encode_json, zstd_compress
 from stockyard.types.policy import PublishOptions
 from stockyard.types.repodata import (
@@ -167,6 +169,16 @@ class _SubdirJob:
     @property
     def base_url(self) -> str | None:
         return self.options.subdir_base_url(self.subdir)
+
+    @property
+    def gz(self) -> bool:
+        """Whether repodata.json and current_repodata.json get a `.gz`: by the policy, except
+        in a signed channel, whose repodata files `stockyard.trust` rewrites after the publish
+        (with their `.zst` and `.bz2`; a `.gz` made here would then be stale)."""
+        if not self.options.gz:
+            return False
+        config = self.publisher.store.local_path(TRUST_CONFIG)
+        return config is None or not config.is_file()
 
     def apply_patches(self, change: SubdirChange | None) -> int:
         """Store patch results of the records the instructions touch; how many were stored."""
@@ -304,17 +316,44 @@ class _SubdirJob:
             with self.publisher.scratch_file(self.scratch) as bz:
                 compress_bz2(published.path, bz)
                 self.publisher.publish_file(f"{prefix}.bz2", bz)
+        current_key = f"{self.subdir}/{CURRENT_REPODATA}"
         if self.options.current_repodata:
             current = _current_repodata(published.path)
-            key = f"{self.subdir}/{CURRENT_REPODATA}"
-            self.publisher.write(f"{key}.zst", zstd_compress(current, self.options.zst_level))
-            self.publisher.write(key, current)
+            level = self.options.zst_level
+            self.publisher.write(f"{current_key}.zst", zstd_compress(current, level))
+            self._publish_gz_of_bytes(current_key, current)
+            self.publisher.write(current_key, current)
+        else:
+            self.publisher.remove(current_key + GZ_SUFFIX)
+        self._publish_gz_of_file(prefix, published)
         if patched is None:
             self.publisher.copy_file(prefix, raw)
             self.publisher.publish_file(from_packages, raw)
         else:
             self.publisher.publish_file(prefix, patched)
             self._publish_with_zst(from_packages, raw)
+
+    def _publish_gz_of_file(self, key: str, document: HashingWriter) -> None:
+        """`key.gz` of the finished scratch file that is about to be published as `key`
+        (publish/gz.py: recompressed when the document changes, kept when it does not)."""
+        if not self.gz:
+            self.publisher.remove(key + GZ_SUFFIX)
+            return
+        document.close()
+        current = self.publisher.gz_is_current(
+            key, document.hexdigest(), lambda: file_crc_and_size(document.path)
+        )
+        if current:
+            return
+        with self.publisher.scratch_file(self.scratch) as gz:
+            gzip_file(document.path, gz)
+            self.publisher.publish_file(key + GZ_SUFFIX, gz, force=True)
+
+    def _publish_gz_of_bytes(self, key: str, document: bytes) -> None:
+        if not self.gz:
+            self.publisher.remove(key + GZ_SUFFIX)
+            return
+        self.publisher.write_gz_of(key, document)
 
     def _publish_with_zst(self, key: str, writer: HashingWriter) -> None:
         """`key.zst` (CEP 36: every repodata file SHOULD have one), then `key`."""

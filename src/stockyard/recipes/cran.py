@@ -1,5 +1,8 @@
 """`stockyard recipe generate cran`: an `r-<name>` v1 recipe from a DESCRIPTION.
 
+The DESCRIPTION comes from a file, from a source tarball, or, for a package name, from the
+tarball a CRAN-like repository serves (`cran_repo`; `--cran-url` picks the mirror).
+
 - Requirements: `Depends` and `Imports` in host and run, `LinkingTo` (headers needed at build
   time) in host; base-R packages (`BASE_R`) left out, `R (>= x)` becomes `r-base >=x`.
 - Names: `r-` + the lower-cased package name (conda-forge's convention).
@@ -21,12 +24,14 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
+from stockyard.recipes.cran_repo import CRAN_URL, CranRepository, valid_name
 from stockyard.recipes.description import BASE_R, Description, dependencies, parse_description
 from stockyard.recipes.errors import UpstreamError
 from stockyard.recipes.model import Dep, Output, Recipe, Requirements, Selector
 from stockyard.types.licenses import license_ids, normalize_license
 
-CRAN_URL = "https://cran.r-project.org"
 _GPL_FILES = {
     "GPL-2.0-only": "GPL-2",
     "GPL-2.0-or-later": "GPL-2",
@@ -58,18 +63,33 @@ def conda_version(r_version: str) -> str:
     return r_version.replace("-", "_")
 
 
-def read_source(source: str) -> RPackage:
-    """A DESCRIPTION file, or a source tarball holding `<pkg>/DESCRIPTION`."""
+def read_source(
+    source: str, cran_url: str = CRAN_URL, transport: httpx.BaseTransport | None = None
+) -> RPackage:
+    """A DESCRIPTION file, a source tarball holding `<pkg>/DESCRIPTION`, or a package name
+    (`NAME` or `NAME==VERSION`) fetched from the CRAN-like repository at `cran_url`."""
     path = Path(source)
-    if not path.exists():
+    if path.exists():
+        data = path.read_bytes()
+        if path.name.endswith((".tar.gz", ".tgz")):
+            return _from_tarball(data, path.name)
+        return RPackage(parse_description(data, str(path)))
+    name, separator, version = source.partition("==")
+    if not valid_name(name) or (separator and not version):
         raise UpstreamError(
-            f"{source} is not a file; CRAN itself is not reachable from Stockyard yet",
-            hint="Pass a DESCRIPTION file or the package's source tarball (NAME_VERSION.tar.gz).",
+            f"{source} is neither a file nor an R package name",
+            hint="Pass a DESCRIPTION file, a source tarball, NAME or NAME==VERSION.",
         )
-    data = path.read_bytes()
-    if path.name.endswith((".tar.gz", ".tgz")):
-        return _from_tarball(data, path.name)
-    return RPackage(parse_description(data, str(path)))
+    from stockyard.recipes.pypi import new_http_client
+
+    with new_http_client(transport) as http:
+        tarball = CranRepository(http, cran_url).tarball(name, version or None)
+    package = _from_tarball(tarball.data, tarball.filename)
+    if package.description.get("Package") != name:
+        raise UpstreamError(
+            f"{tarball.url} holds package {package.description.get('Package')!r}, not {name!r}"
+        )
+    return package
 
 
 def _from_tarball(data: bytes, filename: str) -> RPackage:
@@ -181,8 +201,10 @@ def _main_output(package: RPackage, notes: list[str]) -> Output:
     return output
 
 
-def generate_cran(source: str) -> Recipe:
-    package = read_source(source)
+def generate_cran(
+    source: str, cran_url: str = CRAN_URL, transport: httpx.BaseTransport | None = None
+) -> Recipe:
+    package = read_source(source, cran_url, transport)
     description = package.description
     notes = list(description.notes)
     license_spdx, license_files = _license(package, notes)

@@ -98,7 +98,9 @@ def add_extras(
 
 
 def _extra_output(main: Output, name: str, pins: list[Dep], result: Converted) -> Output:
-    return Output(
+    from stockyard.recipes.pypi_recipe import add_virtual_packages
+
+    output = Output(
         name=name,
         requirements=Requirements(run=[*pins, *result.deps]),
         # A noarch main allows a noarch extra; a compiled one needs one build per variant
@@ -106,3 +108,22 @@ def _extra_output(main: Output, name: str, pins: list[Dep], result: Converted) -
         noarch="generic" if main.noarch else None,
         tests=[dict(test) for test in main.tests[:1]],
     )
+    # A noarch extra with OS-specific lines is built once per OS family, like its main output.
+    add_virtual_packages(output, bool(main.noarch))
+    return output
+
+
+def new_extra_output(main: Output, extra: str, lines: Converted, existing: set[str]) -> Output:
+    """The output of an extra that appeared upstream (`recipe update`), for a recipe whose
+    outputs are `existing`: it pins the main output and those of the package's own extras it
+    names that the recipe has."""
+    pins = [_pin(main.name)]
+    for other in map(normalize, lines.self_extras):
+        if output_name(main.name, other) in existing:
+            pins.append(_pin(output_name(main.name, other)))
+    return _extra_output(main, output_name(main.name, extra), pins, lines)
+
+
+def pin(name: str) -> str:
+    """The exact `pin_subpackage` line of an output, as extras outputs write it (v1 syntax)."""
+    return _pin(name).spec

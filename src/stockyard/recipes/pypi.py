@@ -97,17 +97,23 @@ class PyPIClient:
             return response.content[start:]
         raise UpstreamError(f"{url} answered HTTP {response.status_code}")
 
-    def sdist_members(self, sdist: DistFile, wanted: set[str]) -> dict[str, bytes]:
-        """Top-level files of an sdist (`pyproject.toml`, `PKG-INFO`), read without unpacking.
+    @property
+    def simple_url(self) -> str:
+        """The PEP 503 simple index beside the JSON API (pip installs build requirements there)."""
+        return f"{self.base_url}/simple/"
 
-        The archive is streamed and reading stops once every wanted file was seen.
-        """
+    def sdist_bytes(self, sdist: DistFile) -> bytes:
+        """The whole sdist (refused above `MAX_SDIST_BYTES`)."""
         if sdist.size > MAX_SDIST_BYTES:
             raise UpstreamError(f"{sdist.filename} is larger than {MAX_SDIST_BYTES} bytes")
         response = self._get(sdist.url)
         if response.status_code != 200:
             raise UpstreamError(f"{sdist.url} answered HTTP {response.status_code}")
-        return _members_of(response.content, sdist.filename, wanted)
+        return response.content
+
+    def sdist_members(self, sdist: DistFile, wanted: set[str]) -> dict[str, bytes]:
+        """Top-level files of an sdist (`pyproject.toml`, `PKG-INFO`), read without unpacking."""
+        return members_of(self.sdist_bytes(sdist), sdist.filename, wanted)
 
 
 def _absolute_urls(document: dict[str, Any], base: httpx.URL) -> None:
@@ -118,7 +124,8 @@ def _absolute_urls(document: dict[str, Any], base: httpx.URL) -> None:
                 entry["url"] = str(base.join(str(entry["url"])))
 
 
-def _members_of(data: bytes, filename: str, wanted: set[str]) -> dict[str, bytes]:
+def members_of(data: bytes, filename: str, wanted: set[str]) -> dict[str, bytes]:
+    """Top-level files of an sdist archive; reading stops once every wanted file was seen."""
     found: dict[str, bytes] = {}
     if filename.endswith(".zip"):
         import zipfile

@@ -56,7 +56,7 @@ def build_recipe(release: Release, options: GenerateOptions) -> Recipe:
     base = convert(metadata.requires_dist, release.pypi_name, python_min, noarch)
     main.requirements.run += base.deps
     recipe.notes += base.notes
-    _add_virtual_packages(main, noarch)
+    add_virtual_packages(main, noarch)
     if options.extras_as != "none":
         add_extras(recipe, release, python_min, noarch, options)
     return recipe
@@ -213,7 +213,7 @@ def _about(release: Release) -> dict[str, object]:
     return {key: value for key, value in about.items() if value}
 
 
-def _add_virtual_packages(output: Output, noarch: bool) -> None:
+def add_virtual_packages(output: Output, noarch: bool) -> None:
     """A noarch recipe with OS-specific lines needs `__unix`/`__win` (conda-forge's idiom).
 
     The recipe is then built once per OS family (`noarch_platforms` in conda-forge.yml), each

@@ -94,17 +94,24 @@ def _document(recipe: Recipe) -> dict[str, Any]:
     return document
 
 
-def render_v0(recipe: Recipe) -> str:
-    """The text of meta.yaml."""
-    header = "".join(f'{{% set {key} = "{value}" %}}\n' for key, value in recipe.context.items())
-    notes = comment_block([f"check by hand: {note}" for note in dict.fromkeys(recipe.notes)])
-    text = dump(_document(recipe))
-    # Selectors are line comments in v0; PyYAML cannot write comments, so they ride along in
-    # the string and are turned into `  # [...]` here.
-    text = re.sub(
+def _selector_comments(text: str) -> str:
+    """Selectors are line comments in v0; PyYAML cannot write comments, so they ride along in
+    the string and are turned into `  # [...]` here."""
+    return re.sub(
         rf"^(\s*- )(.*?){_SELECTOR_KEY}(.*)$",
         lambda match: f"{match.group(1)}{match.group(2)}  # [{match.group(3)}]",
         text,
         flags=re.MULTILINE,
     )
-    return notes + header + "\n" + text
+
+
+def output_text(output: Output) -> str:
+    """One entry of `outputs:` (`name:` first), as meta.yaml text without the list dash."""
+    return _selector_comments(dump({"name": output.name, **_body(output, None)}))
+
+
+def render_v0(recipe: Recipe) -> str:
+    """The text of meta.yaml."""
+    header = "".join(f'{{% set {key} = "{value}" %}}\n' for key, value in recipe.context.items())
+    notes = comment_block([f"check by hand: {note}" for note in dict.fromkeys(recipe.notes)])
+    return notes + header + "\n" + _selector_comments(dump(_document(recipe)))

@@ -10,8 +10,9 @@ import httpx
 
 from stockyard.recipes.errors import RecipeInvalid
 from stockyard.recipes.model import Recipe
-from stockyard.recipes.pypi import PyPIClient, new_http_client
+from stockyard.recipes.pypi import PYPI_URL, PyPIClient, new_http_client
 from stockyard.recipes.pypi_recipe import GenerateOptions, build_recipe
+from stockyard.recipes.sdist_build import BuildPolicy
 from stockyard.recipes.upstream import fetch_release
 
 
@@ -24,11 +25,16 @@ def parse_requirement_arg(text: str) -> tuple[str, str | None]:
 
 
 def generate_pypi(
-    spec: str, options: GenerateOptions, transport: httpx.BaseTransport | None = None
+    spec: str,
+    options: GenerateOptions,
+    transport: httpx.BaseTransport | None = None,
+    index_url: str = PYPI_URL,
+    build: BuildPolicy | None = None,
 ) -> Recipe:
+    """The recipe of `spec` from the PyPI-compatible index at `index_url` (its JSON API)."""
     name, version = parse_requirement_arg(spec)
     with new_http_client(transport) as http:
-        release = fetch_release(PyPIClient(http), name, version)
+        release = fetch_release(PyPIClient(http, index_url), name, version, build)
     return build_recipe(release, options)
 
 
@@ -37,6 +43,20 @@ def render(recipe: Recipe, fmt: str) -> str:
     from stockyard.recipes.render_v1 import render_v1
 
     return render_v1(recipe) if fmt == "v1" else render_v0(recipe)
+
+
+def render_split(recipe: Recipe, library: str | None = None) -> str:
+    """`generate --split-libs`: the v1 recipe in the library split layout (see split.py)."""
+    from stockyard.recipes.render_v1 import header_comments, recipe_document
+    from stockyard.recipes.split import split_generated
+    from stockyard.recipes.yamlio import dump
+
+    document = split_generated(recipe_document(recipe), library)
+    recipe.notes.append(
+        "split with --split-libs: check each output's files globs against what the build "
+        "installs, and the run_exports upper bound against the library's ABI policy"
+    )
+    return header_comments(recipe) + dump(document)
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -140,3 +140,60 @@ def split_document(document: Any, library: str | None = None) -> dict[str, Any]:
 
 def split_recipe_file(path: Path, library: str | None = None) -> str:
     return recipe_file.dump(split_document(recipe_file.load(path), library))
+
+
+#: What a Python package's own output keeps of the staging install (everything pip put in).
+PYTHON_FILES = ["lib/python*/site-packages/**", "Lib/site-packages/**", "bin/**", "Scripts/**"]
+
+
+def split_generated(document: dict[str, Any], library: str | None = None) -> dict[str, Any]:
+    """`generate pypi --split-libs`: a compiled Python package that also installs a C/C++
+    library into the prefix (headers in `include/`, `lib<name>.so` in `lib/`), in the split
+    layout: one staging build, the `lib<name>`/`-devel`/`-static` outputs, the Python package's
+    own output (site-packages and scripts, pinned to the library it was built with) and the
+    extras outputs as they were."""
+    outputs = list(document.get("outputs") or [])
+    main = outputs[0] if outputs else document
+    extras = outputs[1:]
+    build = dict(main.get("build") or {})
+    package = str((main.get("package") or document.get("package") or {}).get("name", ""))
+    name = recipe_file.expand(package, dict(document.get("context") or {}))
+    if build.get("noarch"):
+        raise RecipeInvalid(
+            f"--split-libs splits compiled packages; {name} is noarch: {build['noarch']}",
+            hint="Pure Python packages install no C/C++ library: drop --split-libs.",
+        )
+    lib = library or (name if name.startswith("lib") else f"lib{name}")
+    stem = lib.removeprefix("lib")
+    staging_name = f"{stem}-build"
+    requirements = dict(main.get("requirements") or {})
+    staging: dict[str, Any] = {"staging": {"name": staging_name}}
+    staging["requirements"] = {k: requirements[k] for k in ("build", "host") if k in requirements}
+    staging["build"] = {"script": build.get("script")}
+    python_build: dict[str, Any] = {"files": PYTHON_FILES}
+    if "python" in build:
+        python_build["python"] = build["python"]
+    python_output: dict[str, Any] = {
+        "package": {"name": package},
+        "inherit": staging_name,
+        "build": python_build,
+        "requirements": {
+            # The Python variant of the package comes from its own host python.
+            "host": [dep for dep in requirements.get("host", []) if dep == "python"],
+            "run": [*requirements.get("run", []), _pin(lib)],
+        },
+        "tests": [
+            *(main.get("tests") or []),
+            _contents([], ["include/**", f"lib/lib{stem}.a"]),
+        ],
+    }
+    split: dict[str, Any] = {"schema_version": 1, "context": document.get("context")}
+    split["recipe"] = dict(document.get("recipe") or document.get("package") or {})
+    split["source"] = document.get("source")
+    split["build"] = {"number": (document.get("build") or {}).get("number", 0)}
+    lib_outputs = _outputs(stem, lib, None, [], staging_name)
+    split["outputs"] = [staging, *lib_outputs, python_output, *extras]
+    for key in ("about", "extra"):
+        if key in document:
+            split[key] = document[key]
+    return split

@@ -17,7 +17,8 @@ def pr_body(result: UpdateResult) -> str:
         lines.append("No requirement changed between the two releases' metadata.")
     for change in result.upstream:
         before, after = change.before or "(none)", change.after or "(removed)"
-        lines.append(f"- {change.section}: `{before}` -> `{after}`")
+        where = f"{change.section} [{change.extra}]" if change.extra else change.section
+        lines.append(f"- {where}: `{before}` -> `{after}`")
     lines += ["", "## What this changes in the recipe", ""]
     lines += [f"- {edit}" for edit in result.edits]
     lines += ["", "## Needs a human", ""]

@@ -3,12 +3,14 @@
 Requirements come from the wheel's core metadata (the PEP 658 `.metadata` file, else the
 wheel's own METADATA), else the sdist's PKG-INFO when it declares Requires-Dist statically
 (metadata 2.2+ without `Dynamic: Requires-Dist`), else the static `[project]` table of the
-sdist's `pyproject.toml`. A release that needs its build backend run to know its requirements
-is refused with a hint, never built in our process.
+sdist's `pyproject.toml`, else the METADATA its PEP 517 backend prepares in an isolated build
+environment (`sdist_build`: a fresh venv in a child process, never our own process; refused
+with a hint when `BuildPolicy.enabled` is off).
 """
 
 from __future__ import annotations
 
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +19,8 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from stockyard.recipes.errors import UpstreamError
 from stockyard.recipes.metadata import CoreMetadata, parse_core_metadata
-from stockyard.recipes.pypi import DistFile, PyPIClient, release_files
+from stockyard.recipes.pypi import DistFile, PyPIClient, members_of, release_files
+from stockyard.recipes.sdist_build import BuildPolicy, build_metadata
 from stockyard.recipes.wheel import WheelContents, read_wheel
 
 _SDIST_FILES = {"pyproject.toml", "PKG-INFO", "setup.py"}
@@ -87,7 +90,9 @@ def representative_wheel(wheels: list[DistFile]) -> DistFile | None:
     return candidates[-1] if candidates else None
 
 
-def fetch_release(client: PyPIClient, name: str, version: str | None) -> Release:
+def fetch_release(
+    client: PyPIClient, name: str, version: str | None, build: BuildPolicy | None = None
+) -> Release:
     """Read a release (the newest when `version` is None)."""
     from stockyard.recipes.pypi import newest_version
 
@@ -97,8 +102,13 @@ def fetch_release(client: PyPIClient, name: str, version: str | None) -> Release
     files = release_files(project, version)
     release = _from_wheel(client, pypi_name, version, files)
     sdist = next((file for file in files if file.is_sdist), None)
-    sdist_files = client.sdist_members(sdist, _SDIST_FILES) if sdist else {}
+    sdist_data = client.sdist_bytes(sdist) if sdist else b""
+    sdist_files = members_of(sdist_data, sdist.filename, _SDIST_FILES) if sdist else {}
     release = release or _from_sdist(pypi_name, version, files, sdist_files)
+    if release is None:
+        assert sdist is not None  # _from_sdist refuses a release without one
+        policy = build or BuildPolicy()
+        release = _from_backend(client, pypi_name, version, files, sdist, sdist_data, policy)
     release.has_setup_py = "setup.py" in sdist_files
     if "pyproject.toml" in sdist_files:
         release.pyproject = _toml(sdist_files["pyproject.toml"], release.notes)
@@ -123,7 +133,8 @@ def _from_wheel(
 
 def _from_sdist(
     pypi_name: str, version: str, files: list[DistFile], sdist_files: dict[str, bytes]
-) -> Release:
+) -> Release | None:
+    """The release from the sdist's static metadata; None when only its backend can tell."""
     if not sdist_files:
         raise UpstreamError(f"{pypi_name} {version} has neither wheels nor a readable sdist")
     if "PKG-INFO" in sdist_files:
@@ -135,12 +146,44 @@ def _from_sdist(
     if project and "dependencies" not in project.get("dynamic", []):
         metadata = _metadata_from_project(project, pypi_name, version)
         return Release(pypi_name, version, files, metadata, "sdist pyproject.toml [project]")
-    raise UpstreamError(
-        f"{pypi_name} {version} publishes no wheel and its sdist declares its requirements "
-        "dynamically (setup.py)",
-        hint="Stockyard never runs setup.py; write the requirements by hand or pick a release "
-        "with wheels.",
+    return None
+
+
+def _from_backend(
+    client: PyPIClient,
+    pypi_name: str,
+    version: str,
+    files: list[DistFile],
+    sdist: DistFile,
+    sdist_data: bytes,
+    policy: BuildPolicy,
+) -> Release:
+    """The release from the METADATA its PEP 517 backend prepares in an isolated environment."""
+    import platform
+
+    if not policy.enabled:
+        raise UpstreamError(
+            f"{pypi_name} {version} publishes no wheel and its sdist declares its requirements "
+            "dynamically (setup.py)",
+            hint="Let Stockyard run its build backend in an isolated environment (drop "
+            "--no-build-metadata), write the requirements by hand, or pick a release with wheels.",
+        )
+    built = build_metadata(sdist_data, sdist.filename, client.simple_url, policy.timeout)
+    origin = f"{sdist.filename}: METADATA prepared by its PEP 517 backend"
+    metadata = parse_core_metadata(built.metadata, origin)
+    names = [f"{built.dist_info_dir}/{name}" for name in ("METADATA", *built.files)]
+    release = Release(
+        pypi_name, version, files, metadata, origin, wheel=WheelContents(names, built.files)
     )
+    python = ".".join(platform.python_version_tuple()[:2])
+    release.notes.append(
+        f"requirements computed by the sdist's build backend (run in isolation on "
+        f"{sys.platform}, Python {python}): a setup.py may compute them per platform or Python; "
+        "check them"
+    )
+    if metadata.version != version:
+        release.notes.append(f"the backend says version {metadata.version}, PyPI {version}")
+    return release
 
 
 def _static_metadata_version(pkg_info: bytes, dynamic: set[str]) -> bool:

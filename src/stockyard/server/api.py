@@ -85,7 +85,10 @@ def get_channels(state: State, caller: Caller) -> list[ChannelOut]:
     "/channels",
     response_model=ChannelOut,
     status_code=201,
-    responses={**_AUTH_ERRORS, 409: {"model": ErrorOut, "description": "Name taken or reserved"}},
+    responses={
+        **_AUTH_ERRORS,
+        409: {"model": ErrorOut, "description": "Name taken or reserved, or an upstream given twice"},
+    },
     summary="Create a channel (server-wide admin token)",
 )
 def post_channel(body: ChannelCreateIn, state: State, caller: Caller) -> ChannelOut:

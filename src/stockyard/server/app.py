@@ -87,7 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
         settings=settings,
         catalog=catalog,
         layout=layout_for(settings),
-        metrics=Metrics(),
+        metrics=Metrics.for_server(settings),
         channels=ChannelCache(settings.channel_cache_seconds),
     )
     if state.layout.remote is not None:
@@ -102,6 +102,10 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop_listening = _follow_publishes(state)
+        from stockyard.cdn.hooks import install_purge_webhook
+
+        # `purge_webhook_url`: this process's publishes are POSTed there (docs/deploy-cdn.md).
+        stop_purging = install_purge_webhook(settings, state.metrics.registry)
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(_sweep_spools, state)
@@ -120,6 +124,7 @@ def create_app(settings: Settings) -> FastAPI:
                 finally:
                     group.cancel_scope.cancel()
         finally:
+            stop_purging()
             stop_listening()
             jobs.close()
             state.spool_owner.close()
@@ -265,4 +270,6 @@ async def _ready(request: Request) -> Response:
 
 
 async def _metrics(request: Request) -> Response:
-    return get_state(request).metrics.render()
+    state = get_state(request)
+    # A thread: the jobs gauge is a catalog query, multiprocess mode reads the workers' files.
+    return await anyio.to_thread.run_sync(state.metrics.render, state.catalog.job_counts)

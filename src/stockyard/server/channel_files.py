@@ -3,7 +3,9 @@
 Every published file (repodata variants, shard index and shards, channeldata, run_exports,
 index.html) and every artifact is served straight from the channel directory. A missing file,
 an invalid path and a channel the caller may not see all answer 404, so clients fall back from
-`.zst` or shards to `repodata.json` and private channels stay invisible.
+`.zst` or shards to `repodata.json` and private channels stay invisible. A client that accepts
+gzip gets the published `repodata.json.gz` (and the like) when there is one. Every file says
+its CDN surrogate keys (`Surrogate-Key`, stockyard.cdn.keys).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from stockyard.cdn.keys import surrogate_key_header
+from stockyard.publish.gz import GZ_SUFFIX, has_published_gz
 from stockyard.server.auth import authenticate, presented_token, readable_channel
 from stockyard.server.channels import RESERVED_CHANNEL_NAMES
 from stockyard.server.errors import error_response, stockyard_error_response
@@ -34,6 +38,7 @@ from stockyard.server.http_files import (
     not_modified_since,
     open_regular_file,
     parse_range,
+    published_gz_etag,
     wants_gzip,
 )
 from stockyard.server.state import ChannelView, ServerState, get_state
@@ -83,21 +88,40 @@ def _open(
     return opened, opened is None and path.is_dir()
 
 
-def _client_is_ahead(request: Request, key: str, opened: OpenFile) -> bool:
+def _client_is_ahead(
+    request: Request, key: str, opened: OpenFile, gz: OpenFile | None = None
+) -> bool:
     """Whether the client's validators name another version of a mutable file than this
-    replica's copy (it may have read a newer one through another replica)."""
+    replica's copy (it may have read a newer one through another replica); `gz`: the copy of
+    the published `.gz` this request would get."""
     if is_immutable(key):
         return False
     etag = etag_for(key, opened.size, opened.mtime_ns)
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
-        return not (
-            if_none_match_hits(if_none_match, etag)
-            or if_none_match_hits(if_none_match, gzip_etag(etag))
-        )
+        known = [etag, gzip_etag(etag)]
+        if gz is not None:
+            known.append(published_gz_etag(key, gz.size, gz.mtime_ns))
+        return not any(if_none_match_hits(if_none_match, tag) for tag in known)
     since = request.headers.get("if-modified-since")
     # Ahead when its date is later than our copy's mtime (whole seconds, as HTTP dates are).
     return since is not None and not_modified_since(since, opened.mtime_ns + 1_000_000_000)
+
+
+def _published_gz(
+    state: ServerState,
+    channel_name: str,
+    key: str,
+    opened: OpenFile,
+    request: Request,
+    check: bool = False,
+) -> OpenFile | None:
+    """The published `key.gz` when this request is to get `key` gzip-compressed (blocking for
+    a bucket; `check`: ask the bucket even if the copy is trusted); None when there is none
+    (the gzip variant is then made on the fly)."""
+    if not (has_published_gz(key) and wants_gzip(key, opened.size, request.headers)):
+        return None
+    return _open(state, channel_name, key + GZ_SUFFIX, check=check)[0]
 
 
 def _redirects(state: ServerState, key: str) -> bool:
@@ -106,6 +130,11 @@ def _redirects(state: ServerState, key: str) -> bool:
     return (
         state.remote_files is not None and state.settings.download_redirect and (is_artifact(key))
     )
+
+
+def _purged(state: ServerState) -> bool:
+    """Whether a CDN purge is wired (`purge_webhook_url`): public artifacts then live long."""
+    return state.settings.purge_webhook_url is not None
 
 
 def _presigned(
@@ -122,7 +151,7 @@ def _presigned(
     url: str = sign(
         key,
         expires=PRESIGNED_SECONDS,
-        cache_control=cache_control(key, max_age=max_age, private=private),
+        cache_control=cache_control(key, max_age=max_age, private=private, purged=_purged(state)),
         content_type=media_type(key),
     )
     return url
@@ -188,15 +217,17 @@ async def serve_channel_file(
             )
             if url is not None:
                 return RedirectResponse(url, status_code=302, headers={"cache-control": "no-store"})
-        if (
-            opened is not None
-            and state.remote_files is not None
-            and _client_is_ahead(request, key, opened)
-        ):
-            opened.close()
-            opened, is_dir = await anyio.to_thread.run_sync(
-                partial(_open, state, channel_name, key, check=True)
+        gz = None
+        if opened is not None and state.remote_files is None:
+            gz = _published_gz(state, channel_name, key, opened, request)
+        elif opened is not None:
+            gz = await anyio.to_thread.run_sync(
+                _published_gz, state, channel_name, key, opened, request
             )
+            if _client_is_ahead(request, key, opened, gz):
+                opened, gz, is_dir = await anyio.to_thread.run_sync(
+                    _reopen, state, channel_name, key, opened, gz, request
+                )
     except StockyardError as exc:
         return stockyard_error_response(exc)
     if opened is None:
@@ -208,7 +239,26 @@ async def serve_channel_file(
             f"no file {key!r} in channel {channel_name!r}",
             "Clients fall back to repodata.json when a variant is missing.",
         )
-    return await _respond(request, state, channel_name, key, opened, private, max_age)
+    return await _respond(request, state, channel_name, key, opened, private, max_age, gz)
+
+
+def _reopen(
+    state: ServerState,
+    channel_name: str,
+    key: str,
+    opened: OpenFile,
+    gz: OpenFile | None,
+    request: Request,
+) -> tuple[OpenFile | None, OpenFile | None, bool]:
+    """Ask the bucket again for `key` (and its published `.gz`): the client is ahead of this
+    replica's copies. Blocking."""
+    opened.close()
+    if gz is not None:
+        gz.close()
+    fresh, is_dir = _open(state, channel_name, key, check=True)
+    if fresh is None:
+        return None, None, is_dir
+    return fresh, _published_gz(state, channel_name, key, fresh, request, check=True), is_dir
 
 
 async def _serve_as_of(
@@ -231,19 +281,30 @@ async def _respond(
     opened: OpenFile,
     private: bool,
     max_age: int,
+    gz: OpenFile | None = None,
 ) -> Response:
-    etag = etag_for(key, opened.size, opened.mtime_ns)
+    """Answer with `opened` (the file `key`), or with `gz`, its published `.gz`, which the
+    caller opened only when this request is to get the gzip variant."""
+    compressible = wants_gzip(key, opened.size, request.headers)
+    if gz is not None:  # the gzip variant is the published file: its own validators
+        opened.close()
+        opened = gz
+        etag = published_gz_etag(key, gz.size, gz.mtime_ns)
+    else:
+        etag = etag_for(key, opened.size, opened.mtime_ns)
+        if compressible:
+            etag = gzip_etag(etag)
     last_modified = http_date(opened.mtime_ns)
     headers = {
-        "cache-control": cache_control(key, max_age=max_age, private=private),
+        "cache-control": cache_control(
+            key, max_age=max_age, private=private, purged=_purged(state)
+        ),
         "last-modified": last_modified,
         "accept-ranges": "bytes",
+        "surrogate-key": surrogate_key_header(channel_name, key),
     }
-    compressible = wants_gzip(key, opened.size, request.headers)
     if key.endswith((".json", ".html")):
         headers["vary"] = "Accept-Encoding"
-    if compressible:
-        etag = gzip_etag(etag)
     headers["etag"] = etag
 
     if_none_match = request.headers.get("if-none-match")
@@ -269,6 +330,9 @@ async def _respond(
                 "content-type": headers["content-type"],
             },
         )
+    if gz is not None:
+        headers["content-encoding"] = "gzip"
+        return FileBody(gz, status=200, headers=headers.items())  # type: ignore[return-value]
     if compressible:
         cache = gzip_cache_path(
             state.layout.state_dir(channel_name) / "gzip", key, opened.size, opened.mtime_ns

@@ -8,13 +8,18 @@ Nothing here knows about channels or tokens; `channel_files` decides *which* fil
   forced re-upload of an artifact is a rename of a newly written file, so it gets a new ETag);
   content-addressed shards use their sha256. The gzip variant of a file is a different
   representation, so it gets a different strong ETag (`"<etag>-gzip"`); If-None-Match is
-  compared weakly (RFC 9110 13.1.2), against the variant this request would receive.
+  compared weakly (RFC 9110 13.1.2), against the variant this request would receive. When the
+  publish wrote a `.gz` next to the file (`repodata.json.gz`...; stockyard.publish.gz), the gzip
+  variant *is* that file: its ETag is the `.gz` file's own, marked the same way
+  (`published_gz_etag`), and Last-Modified is its mtime.
 - Cache-Control: `immutable` only for content-addressed names (shards, icons); artifacts can be
-  replaced by a forced upload, so they are revalidated after the repodata max-age.
+  replaced by a forced upload, so they are revalidated after the repodata max-age, unless the
+  operator wired a CDN purge (`purge_webhook_url`: a forced replacement is then purged), when
+  public artifacts live a year (`max-age=31536000`, not `immutable`).
 - gzip: only for `.json`/`.html`, only when the client accepts it and sends no Range. The
-  compressed bytes are produced once per file version (deterministic: no mtime or name in the
-  gzip header) and cached in the channel's state directory, so they can be sent with ranges and
-  lengths like any file.
+  published `.gz` is sent when there is one; otherwise the compressed bytes are produced once
+  per file version (deterministic: no mtime or name in the gzip header) and cached in the
+  channel's state directory, so they can be sent with ranges and lengths like any file.
 - Ranges: one range (`bytes=a-b`, `a-`, `-n`) gives 206; unsatisfiable gives 416 with
   `Content-Range: bytes */size`; several ranges, or an If-Range that does not match, give the
   full 200 (a server may always ignore Range).
@@ -49,6 +54,9 @@ GZIP_MIN_SIZE: Final = 1024
 GZIP_LEVEL: Final = 6
 GZIP_SUFFIXES: Final = (".json", ".html")
 IMMUTABLE: Final = "max-age=31536000, immutable"
+#: Artifacts when a CDN purge is wired: long-lived, but not `immutable` (a forced upload can
+#: replace their bytes under the same name; the purge webhook then names the URL).
+PURGED_ARTIFACT: Final = "max-age=31536000"
 
 _shard_re = re.compile(r"(?:^|/)shards/([0-9a-f]{64})\.msgpack\.zst$")
 _range_re = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
@@ -111,20 +119,24 @@ def is_artifact(key: str) -> bool:
     return key.endswith((".conda", ".tar.bz2"))
 
 
-def cache_control(key: str, *, max_age: int, private: bool) -> str:
+def cache_control(key: str, *, max_age: int, private: bool, purged: bool = False) -> str:
     """Long-lived and `immutable` only for content-addressed files (shards, icons).
 
     Everything else, artifacts included, lives `max_age` (the repodata max-age): an artifact's
     name is not content-addressed, an upload with `force=true` replaces its bytes, and a cache
     must not keep the old bytes longer than it keeps the repodata that lists the new sha256.
     Artifacts are `must-revalidate` (a stale copy is never served without asking; the ETag makes
-    that a 304 when nothing changed). Files of a private channel are `private`: a shared cache
-    must not hand them to others.
+    that a 304 when nothing changed). `purged`: the operator wired a CDN purge
+    (`purge_webhook_url`), which names a replaced artifact's URL: public artifacts then live a
+    year (private ones are in no shared cache the purge could reach, so they keep the rule).
+    Files of a private channel are `private`: a shared cache must not hand them to others.
     """
     visibility = "private" if private else "public"
     if is_immutable(key):
         return f"{visibility}, {IMMUTABLE}"
     if is_artifact(key):
+        if purged and not private:
+            return f"public, {PURGED_ARTIFACT}"
         return f"{visibility}, max-age={max_age}, must-revalidate"
     return f"{visibility}, max-age={max_age}"
 
@@ -138,6 +150,12 @@ def etag_for(key: str, size: int, mtime_ns: int) -> str:
 
 def gzip_etag(etag: str) -> str:
     return etag[:-1] + '-gzip"'
+
+
+def published_gz_etag(key: str, gz_size: int, gz_mtime_ns: int) -> str:
+    """The ETag of `key`'s gzip variant when it is the published `key.gz` (size and mtime of
+    that file)."""
+    return gzip_etag(etag_for(key + ".gz", gz_size, gz_mtime_ns))
 
 
 def _opaque(tag: str) -> str:

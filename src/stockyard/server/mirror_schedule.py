@@ -58,6 +58,38 @@ def read_status(settings: Settings, spec: ScheduledMirror) -> dict[str, Any]:
     return status
 
 
+def mirror_status(settings: Settings, channel: str) -> dict[str, Any] | None:
+    """A mirrored channel's sync status (API, web UI): a scheduled mirror's (`read_status`),
+    else what the last `stockyard mirror --server-channel` run that published into it recorded
+    (`stockyard.mirror.last_run`; a failed run records nothing), else None."""
+    for spec in settings.mirrors:
+        if spec.channel == channel:
+            return read_status(settings, spec) | {"scheduled": True}
+    from stockyard.mirror import last_run
+
+    record = last_run.load(layout_for(settings).state_dir(channel) / "mirror")
+    if record is None:
+        return None
+    summary = record.summary
+    changes = summary.get("changes") or {}
+    return {
+        "channel": channel,
+        "scheduled": False,
+        "state": "ok",
+        "upstream": record.upstream,
+        "last_finished": record.finished_at or None,
+        "last_success": record.finished_at or None,
+        "last_error": None,
+        "last_result": {
+            "selected": summary.get("selected", 0),
+            "unchanged": summary.get("held", 0) - changes.get("added", 0),
+            "refused": len(summary.get("refused") or []),
+            "unsatisfied": len(summary.get("unsatisfied") or []),
+            **{key: changes.get(key, 0) for key in ("added", "changed", "removed", "bytes")},
+        },
+    }
+
+
 def _write_status(settings: Settings, channel: str, status: dict[str, Any]) -> None:
     path = status_path(settings, channel)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,6 +120,7 @@ def sync_once(settings: Settings, catalog: Catalog, spec: ScheduledMirror) -> di
             "refused": len(result["refused"]),
             "unsatisfied": len(result["unsatisfied"]),
             "seconds": result["seconds"],
+            "up_to_date": result.get("up_to_date", False),
         }
     status["runs"] = status.get("runs", 0) + 1
     status["last_finished"] = _now_ms()

@@ -1,23 +1,40 @@
 """Operations: Prometheus metrics, one structured access-log line per request, logging setup.
 
-Metrics live in a registry per app (no process-global state). With several uvicorn workers each
-process counts its own requests; scrape each worker, or put the server behind a proxy that
-sums them (see docs/serve.md).
+Metrics live in a registry per app (no process-global state) when the server is one process.
+With `workers > 1`, every worker process of one `stockyard serve` answers `/metrics` for all of
+them: prometheus_client's multiprocess mode, where each process writes its values to memory-mapped
+files in `multiprocess_dir(settings)` (`<data_dir>/prometheus/<port>/`, emptied by `stockyard
+serve` at start) and `/metrics` merges the files (counters and histograms summed; the queue-depth
+gauge summed over live processes, `livesum`). Replicas are scraped one by one; Prometheus labels
+each with its `instance` (docs/metrics.md).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import os
 import re
+import shutil
 import time
-from typing import Any, Final
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from starlette.requests import Request
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from stockyard.types.errors import StockyardError
+
+if TYPE_CHECKING:
+    from stockyard.config import Settings
 
 ACCESS_LOGGER: Final = "stockyard.access"
 REDACTED: Final = "<redacted>"
@@ -81,8 +98,57 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+#: prometheus_client's multiprocess mode: where each process writes its metric files.
+MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+_SECONDS_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+def multiprocess_dir(settings: Settings) -> Path | None:
+    """Where the worker processes of one `stockyard serve` share their metrics (one directory
+    per port, so two servers on one data directory never mix); None for a single process."""
+    if settings.workers <= 1:
+        return None
+    return settings.data_path.resolve() / "prometheus" / str(settings.port)
+
+
+def prepare_multiprocess_metrics(settings: Settings) -> Path | None:
+    """Called by `stockyard serve` before its workers start: an empty directory (a previous
+    run's counts must not be added to this one's) named in `PROMETHEUS_MULTIPROC_DIR`, which
+    the workers inherit."""
+    path = multiprocess_dir(settings)
+    if path is None:
+        return None
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    os.environ[MULTIPROC_ENV] = str(path)
+    return path
+
+
+class _ChannelQueue:
+    """What one channel's group-commit queue reports (`server/upload_batch.BatchObserver`)."""
+
+    def __init__(self, metrics: Metrics, channel: str) -> None:
+        self._depth = metrics.queue_depth.labels(channel)
+        self._publish = metrics.publish_seconds.labels(channel)
+        self._size = metrics.batch_size
+
+    def waiting(self, count: int) -> None:
+        self._depth.set(count)
+
+    def committed(self, size: int, seconds: float) -> None:
+        self._publish.observe(seconds)
+        self._size.observe(size)
+
+
 class Metrics:
-    def __init__(self) -> None:
+    """The server's metrics. `multiprocess_dir`: the worker processes of one server share their
+    values through files there (see the module's docstring)."""
+
+    def __init__(self, multiprocess_dir: Path | None = None) -> None:
+        self.multiprocess_dir = multiprocess_dir
+        if multiprocess_dir is not None:
+            _use_multiprocess_files(multiprocess_dir)
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "stockyard_http_requests",
@@ -105,24 +171,165 @@ class Metrics:
         )
         self.uploads = Counter(
             "stockyard_uploads",
-            "Uploads by protocol and outcome (ok, failed).",
+            "Uploads by protocol and outcome (accepted, conflict, too-large, rejected-invalid, "
+            "rejected, denied, timeout, busy, publish-pending, disconnected, failed, error).",
             ("protocol", "outcome"),
             registry=self.registry,
         )
-        self.publish_seconds = Histogram(
+        self.upload_seconds = Histogram(
             "stockyard_upload_publish_seconds",
             "From a received upload to its subdir republished (validate, store, publish).",
             registry=self.registry,
-            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            buckets=_SECONDS_BUCKETS,
+        )
+        self.publish_seconds = Histogram(
+            "stockyard_publish_seconds",
+            "Committing and publishing one batch of uploads, by channel: waiting for the "
+            "channel's lock, staging, the catalog transaction, publishing.",
+            ("channel",),
+            registry=self.registry,
+            buckets=_SECONDS_BUCKETS,
+        )
+        self.batch_size = Histogram(
+            "stockyard_upload_batch_size",
+            "Uploads committed together by one publish (group commit).",
+            registry=self.registry,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+        )
+        self.queue_depth = Gauge(
+            "stockyard_upload_queue_depth",
+            "Validated uploads waiting for their channel's next batch commit (summed over the "
+            "server's worker processes).",
+            ("channel",),
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
 
-    def upload(self, protocol: str, *, ok: bool, seconds: float | None = None) -> None:
-        self.uploads.labels(protocol, "ok" if ok else "failed").inc()
-        if seconds is not None:
-            self.publish_seconds.observe(seconds)
+    @classmethod
+    def for_server(cls, settings: Settings) -> Metrics:
+        """Per-process metrics, or, in a worker of a `stockyard serve --workers N` (which set
+        `PROMETHEUS_MULTIPROC_DIR` to its directory), metrics shared by all its workers."""
+        path = multiprocess_dir(settings)
+        if path is not None and os.environ.get(MULTIPROC_ENV) == str(path):
+            return cls(path)
+        return cls()
 
-    def render(self) -> Response:
-        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+    def upload(
+        self, protocol: str, *, error: BaseException | None = None, seconds: float | None = None
+    ) -> None:
+        """Count one upload's outcome (`error` None: accepted, published in `seconds`)."""
+        self.uploads.labels(protocol, upload_outcome(error)).inc()
+        if error is None and seconds is not None:
+            self.upload_seconds.observe(seconds)
+
+    def batch_observer(self, channel: str) -> _ChannelQueue:
+        return _ChannelQueue(self, channel)
+
+    def render(self, job_counts: Callable[[], Mapping[str, int]] | None = None) -> Response:
+        """The exposition text (blocking: run it in a thread). `job_counts`: jobs by state,
+        from the catalog every replica shares, added as the `stockyard_jobs` gauge."""
+        registry = self.registry
+        if self.multiprocess_dir is not None:
+            _forget_dead_processes(self.multiprocess_dir)
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=str(self.multiprocess_dir))
+        body = generate_latest(registry)
+        if job_counts is not None:
+            jobs = CollectorRegistry()
+            jobs.register(_JobsCollector(job_counts))
+            body += generate_latest(jobs)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+class _JobsCollector(Collector):
+    """Background jobs by state, read from the catalog at each scrape. The catalog is shared,
+    so every replica reports the same numbers: aggregate them with max, not sum."""
+
+    def __init__(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            counts = self._counts()
+        except Exception as exc:  # the catalog is down: the other metrics still answer
+            logging.getLogger("stockyard.server").warning("jobs metrics unavailable: %s", exc)
+            return
+        family = GaugeMetricFamily(
+            "stockyard_jobs",
+            "Background jobs by state (queued: the jobs queue depth), from the shared catalog.",
+            labels=("state",),
+        )
+        for state, count in sorted(counts.items()):
+            family.add_metric((state,), count)
+        yield family
+
+
+def _use_multiprocess_files(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ[MULTIPROC_ENV] = str(path)  # where prometheus_client's file values write
+    # prometheus_client picks its value class when first imported. A worker forked from a
+    # parent that had imported it before the variable was set (Granian forks) would keep
+    # in-memory values that /metrics never sees.
+    if not getattr(values.ValueClass, "_multiprocess", False):
+        values.ValueClass = values.MultiProcessValue()
+
+
+def _forget_dead_processes(path: Path) -> None:
+    """Drop the live-gauge files of worker processes that died (uvicorn restarts a worker that
+    crashed): a dead process's queue is empty. Counters and histograms keep its counts."""
+    for file in path.glob("gauge_live*_*.db"):
+        pid = file.stem.rpartition("_")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            mark_process_dead(int(pid), str(path))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def upload_outcome(error: BaseException | None) -> str:
+    """The `outcome` label of an upload that ended with `error` (None: accepted)."""
+    if error is None:
+        return "accepted"
+    for kind, outcome in _outcome_kinds():
+        if isinstance(error, kind):
+            return outcome
+    if isinstance(error, StockyardError):
+        # Other refusals: the channel's license, scan or attestation rules, labels.
+        return "rejected" if error.http_status < 500 else "failed"
+    return "error"
+
+
+@functools.cache
+def _outcome_kinds() -> tuple[tuple[type[BaseException], str], ...]:
+    # Imported on first use: these modules load the upload path, which a process that only
+    # sets up logging (the CLI) does not need.
+    from stockyard.index.commit import PublishPending
+    from stockyard.server.uploads import InvalidUpload, UploadTimeout
+    from stockyard.types import errors
+
+    return (
+        (errors.SizeLimitExceeded, "too-large"),  # before InvalidArtifact, its base
+        (errors.Conflict, "conflict"),
+        (PublishPending, "publish-pending"),
+        (errors.LockTimeout, "busy"),
+        (UploadTimeout, "timeout"),
+        (errors.InvalidArtifact, "rejected-invalid"),
+        (errors.InvalidMetadata, "rejected-invalid"),
+        (errors.InvalidIdentifier, "rejected-invalid"),
+        (errors.HashMismatch, "rejected-invalid"),
+        (InvalidUpload, "rejected-invalid"),
+        (errors.Unauthorized, "denied"),
+        (errors.Forbidden, "denied"),
+        (errors.NotFound, "denied"),
+        (ClientDisconnect, "disconnected"),
+    )
 
 
 class AccessLogMiddleware:
@@ -236,12 +443,16 @@ async def health(_request: Request) -> Response:
 
 __all__ = [
     "ACCESS_LOGGER",
+    "MULTIPROC_ENV",
     "AccessLogMiddleware",
     "JsonFormatter",
     "Metrics",
     "RedactingFilter",
     "health",
     "logging_config",
+    "multiprocess_dir",
+    "prepare_multiprocess_metrics",
     "redact_path",
     "redact_text",
+    "upload_outcome",
 ]

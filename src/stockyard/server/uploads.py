@@ -464,24 +464,30 @@ async def _upload(
             attest_api.check_upload_attestation, state, channel, upload, attestation
         )
         # Committed with every other upload waiting for this channel (one lock, one publish).
-        result = await state.upload_batcher(channel).submit(upload)
+        batcher = state.upload_batcher(channel)
+        if batcher.observer is None:
+            batcher.observer = state.metrics.batch_observer(channel.name)
+        result = await batcher.submit(upload)
         await anyio.to_thread.run_sync(
             attest_api.keep_upload_attestation, state, channel, result, verified
         )
     except StockyardError as exc:
-        state.metrics.upload(protocol, ok=False)
+        state.metrics.upload(protocol, error=exc)
         response = stockyard_error_response(exc)
         if isinstance(exc, UploadTimeout):
             response.headers["connection"] = "close"  # the rest of the body is not read
         return response
-    except ClientDisconnect:
-        state.metrics.upload(protocol, ok=False)
+    except ClientDisconnect as exc:
+        state.metrics.upload(protocol, error=exc)
         return Response(status_code=400)
+    except Exception as exc:  # a bug: counted, then answered 500 by the error handlers
+        state.metrics.upload(protocol, error=exc)
+        raise
     finally:
         if spooled is not None:
             with contextlib.suppress(FileNotFoundError):
                 spooled.path.unlink()
-    state.metrics.upload(protocol, ok=True, seconds=result.seconds)
+    state.metrics.upload(protocol, seconds=result.seconds)
     key = f"{result.subdir}/{result.filename}"
     return JSONResponse(
         {

@@ -33,6 +33,9 @@ class PublishOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     base_url: str | None = None
     #: index.html listings per subdir and at the channel root.
     html: bool = True
+    #: Also repodata.json.gz, current_repodata.json.gz and channeldata.json.gz, for fronts that
+    #: send precompressed files (nginx `gzip_static`; docs/deploy-cdn.md).
+    gz: bool = True
 
     def subdir_base_url(self, subdir: str) -> str | None:
         """CEP 15 `info.base_url` of `subdir`. A relative base URL is given relative to the
@@ -89,6 +92,11 @@ class ProxyPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     #: ISO dates: only records built on or after / before.
     newer_than: str | None = None
     older_than: str | None = None
+    #: Bound of the cache in bytes (0: none): beyond it, the least recently served artifacts
+    #: are pruned (`stockyard.proxy.prune`).
+    max_cache_bytes: Annotated[int, Meta(ge=0)] = 0
+    #: Seconds an artifact stays cached without being served (0: however long).
+    max_cache_age: Annotated[int, Meta(ge=0, le=315_360_000)] = 0
 
     @property
     def filtered(self) -> bool:

@@ -2,7 +2,8 @@
 
 ```
 /ui/                          channels the visitor can read
-/ui/{channel}?q=&page=        subdirs, package search (name or summary), packages
+/ui/{channel}?q=&page=        subdirs, package search (name or summary), packages; a mirrored
+                              channel's sync status (mirror_status.py)
 /ui/{channel}/{name}?page=&files=
                               a package: install commands, run_exports, used by, versions with
                               their builds per subdir, the files of one build (package_page.py)
@@ -49,6 +50,7 @@ from stockyard.server.ui.common import (
     renderer_of,
     visitor_of,
 )
+from stockyard.server.ui.mirror_status import mirror_view
 from stockyard.server.ui.package_page import VERSIONS_PER_PAGE, package_page
 from stockyard.server.ui.templating import StaticFile, text
 from stockyard.server.ui.token_pages import revoke_token, tokens_page
@@ -150,6 +152,7 @@ def channel_page(request: Request) -> Response:
         install=install_commands(
             state.settings.base_url, channel.name, "<package>", private=channel.private
         )["conda"],
+        mirror=mirror_view(state.settings, channel.name),
     )
 
 

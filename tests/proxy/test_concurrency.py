@@ -1,0 +1,57 @@
+"""Single flight in a proxy channel (`ProxyChannel.flights`): many concurrent requests for the
+same upstream file (repodata, the shard index, a shard, an artifact) cause one upstream
+transfer, counted by a real static upstream on 127.0.0.1 that answers slowly enough for the
+requests to overlap; every caller gets the same verified bytes. (Through `stockyard serve`:
+tests/integration/test_proxy_hostile.py::test_concurrent_requests_cause_one_download.)"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from stockyard.proxy import ProxyChannel
+from stockyard.proxy.documents import shard_index_hashes
+from stockyard.proxy.settings import ProxySettings
+from stockyard.types.policy import ProxyPolicy
+from tests.mirror.upstreams import static_server
+from tests.proxy.upstream_setup import static_upstream_root
+
+CALLERS = 12
+
+
+def test_concurrent_requests_share_one_upstream_transfer(tmp_path: Path) -> None:
+    root = static_upstream_root(tmp_path, shards=True)
+    artifact = "noarch/alpha-3.1-0.conda"
+    with static_server(root) as origin:
+        origin.throttle = 0.3  # each file takes a while: the callers overlap
+        policy = ProxyPolicy(upstreams=(origin.url,), timeout=10)
+        proxy = ProxyChannel(tmp_path / "state", ProxySettings.from_policy(policy))
+
+        async def many(key: str) -> set[bytes]:
+            found = await asyncio.gather(*(proxy.get(key) for _ in range(CALLERS)))
+            return {item.path.read_bytes() for item in found if item is not None}
+
+        async def run() -> list[set[bytes]]:
+            index = await many("noarch/repodata_shards.msgpack.zst")
+            digest = shard_index_hashes(next(iter(index)))[0]
+            results = [
+                index,
+                await many("noarch/repodata.json"),
+                await many(f"noarch/shards/{digest}.msgpack.zst"),
+                await many(artifact),
+            ]
+            await proxy.close()
+            return results
+
+        results = asyncio.run(run())
+    assert all(len(found) == 1 for found in results)  # everyone got the same bytes
+    assert next(iter(results[-1])) == (root / artifact).read_bytes()
+    paths = origin.paths()
+    for wanted in (
+        "/noarch/repodata_shards.msgpack.zst",
+        "/noarch/repodata.json.zst",
+        f"/{artifact}",
+    ):
+        assert paths.count(wanted) == 1, (wanted, paths)
+    assert sum(p.startswith("/noarch/shards/") for p in paths) == 1
+    assert len(paths) == 4
