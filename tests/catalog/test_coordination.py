@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import text
 
 from stockyard.catalog import Catalog
 from stockyard.catalog.coordination import (
@@ -58,6 +59,53 @@ def test_one_holder_per_channel_and_a_timeout_that_says_why(pg_url: str) -> None
     finally:
         first.dispose()
         second.dispose()
+
+
+def test_a_zero_timeout_tries_once_and_never_waits_forever(pg_url: str) -> None:
+    locks = PostgresChannelLocks(pg_url)
+    try:
+        with locks.hold("main", timeout=5):
+            started = time.monotonic()
+            with pytest.raises(LockTimeout), locks.hold("main", timeout=0):
+                pass
+            assert time.monotonic() - started < 5  # lock_timeout 0 would have meant forever
+        with locks.hold("main", timeout=0):  # free: taken at once
+            pass
+    finally:
+        locks.dispose()
+
+
+def test_waiting_writers_get_the_lock_in_arrival_order(pg_url: str) -> None:
+    locks = PostgresChannelLocks(pg_url)
+    order: list[int] = []
+    with locks.hold("main", timeout=5):
+        threads = []
+        for i in range(3):
+            thread = threading.Thread(target=lambda i=i: _hold_and_note(locks, order, i))
+            thread.start()
+            threads.append(thread)
+            _wait_for_waiters(locks, i + 1)  # queued in PostgreSQL before the next one starts
+    for thread in threads:
+        thread.join(20)
+    locks.dispose()
+    assert order == [0, 1, 2]
+
+
+def _wait_for_waiters(locks: PostgresChannelLocks, count: int) -> None:
+    query = text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND "
+        "database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    deadline = time.monotonic() + 20
+    with locks.engine.connect() as conn:
+        while conn.execute(query).scalar() != count:
+            assert time.monotonic() < deadline, f"never {count} waiting"
+            time.sleep(0.02)
+
+
+def _hold_and_note(locks: PostgresChannelLocks, order: list[int], i: int) -> None:
+    with locks.hold("main", timeout=15):
+        order.append(i)
 
 
 def test_a_waiting_writer_gets_the_lock_when_it_is_released(pg_url: str) -> None:

@@ -38,7 +38,8 @@ def test_batcher_reports_queue_depth_and_batches() -> None:
     release = threading.Event()
     first_started = threading.Event()
 
-    def commit(uploads: list[Any]) -> list[Any]:
+    def commit(take: Any) -> list[Any]:
+        uploads = take()
         if uploads == ["a"]:
             first_started.set()
             release.wait(10)
@@ -67,9 +68,36 @@ def test_batcher_reports_queue_depth_and_batches() -> None:
     ]
 
 
+def test_uploads_arriving_during_the_wait_for_the_lock_join_the_batch() -> None:
+    """The batch is taken once the lock is held: one publish for everything that waited."""
+    waiting_for_lock = threading.Event()
+    lock_free = threading.Event()
+    batches: list[list[Any]] = []
+
+    def commit(take: Any) -> list[Any]:
+        waiting_for_lock.set()
+        lock_free.wait(10)  # another replica publishes meanwhile
+        uploads = take()
+        batches.append(uploads)
+        return list(uploads)
+
+    batcher = UploadBatcher(commit, _Recorder())
+
+    async def run() -> list[Any]:
+        first = asyncio.ensure_future(batcher.submit("a"))  # type: ignore[arg-type]
+        await asyncio.to_thread(waiting_for_lock.wait, 10)
+        later = [asyncio.ensure_future(batcher.submit(x)) for x in "bc"]  # type: ignore[arg-type]
+        await asyncio.sleep(0)
+        lock_free.set()
+        return await asyncio.gather(first, *later)
+
+    assert asyncio.run(run()) == ["a", "b", "c"]
+    assert batches == [["a", "b", "c"]]
+
+
 def test_a_failed_batch_is_not_a_publish() -> None:
-    def commit(_uploads: list[Any]) -> list[Any]:
-        raise errors.LockTimeout("busy")
+    def commit(_take: Any) -> list[Any]:
+        raise errors.LockTimeout("busy")  # before taking: what waits fails with it
 
     recorder = _Recorder()
     batcher = UploadBatcher(commit, recorder)

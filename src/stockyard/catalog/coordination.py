@@ -1,9 +1,9 @@
 """Coordination between processes and machines that share one PostgreSQL catalog.
 
 - `PostgresChannelLocks`: one writer per channel across every replica, with a session-level
-  advisory lock (`pg_try_advisory_lock`) held on a connection of its own for as long as the
-  writer works. PostgreSQL releases it when that session ends, so a replica killed with
-  `kill -9` never leaves a channel locked (its TCP connection closes with it).
+  advisory lock (`pg_advisory_lock`: waiters queue in PostgreSQL) held on a connection of its
+  own for as long as the writer works. PostgreSQL releases it when that session ends, so a
+  replica killed with `kill -9` never leaves a channel locked (its TCP connection closes).
 - `notify_published` / `PublishListener`: a commit that published a channel says so with
   `NOTIFY stockyard_published, '<channel>'`; every replica listens and drops what it cached of
   that channel's files (server/remote_files.py), so a publish is visible everywhere at once.
@@ -23,7 +23,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from stockyard.types.errors import LockTimeout
@@ -33,6 +34,8 @@ log = logging.getLogger("stockyard.catalog")
 #: The NOTIFY channel of publishes; the payload is the catalog channel name.
 PUBLISH_CHANNEL: Final = "stockyard_published"
 _LOCK_NAMESPACE: Final = b"stockyard:channel-lock:"
+#: SQLSTATE of a lock wait that ran out of `lock_timeout`.
+_LOCK_NOT_AVAILABLE: Final = "55P03"
 
 
 def is_postgres_url(url: str | None) -> bool:
@@ -54,10 +57,6 @@ def _driver_url(url: str) -> str:
 class PostgresChannelLocks:
     """Per-channel writer locks shared by every process using the same PostgreSQL database."""
 
-    #: Seconds between attempts while another replica holds the lock (grows to `MAX_POLL`).
-    FIRST_POLL: Final = 0.01
-    MAX_POLL: Final = 0.2
-
     def __init__(self, url: str) -> None:
         # No pool: a lock's connection must end with the lock, never go back to a pool where a
         # later checkout could find the lock still held.
@@ -66,24 +65,41 @@ class PostgresChannelLocks:
     @contextlib.contextmanager
     def hold(self, name: str, timeout: float) -> Iterator[None]:
         key = advisory_key(name)
-        deadline = time.monotonic() + timeout
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            poll = self.FIRST_POLL
-            while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
-                if time.monotonic() >= deadline:
-                    raise LockTimeout(
-                        f"another replica is publishing channel {name!r} (its PostgreSQL "
-                        f"advisory lock was held for {timeout:g}s)",
-                        hint="Retry shortly; if it never frees, look for a stuck process in "
-                        "pg_locks (locktype 'advisory').",
-                    )
-                time.sleep(poll)
-                poll = min(poll * 2, self.MAX_POLL)
+            if not self._acquire(conn, key, timeout):
+                raise LockTimeout(
+                    f"another replica is publishing channel {name!r} (its PostgreSQL "
+                    f"advisory lock was held for {timeout:g}s)",
+                    hint="Retry shortly; if it never frees, look for a stuck process in "
+                    "pg_locks (locktype 'advisory').",
+                )
             try:
                 yield
             finally:
                 with contextlib.suppress(Exception):  # a dead connection released it already
                     conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+
+    @staticmethod
+    def _acquire(conn: Connection, key: int, timeout: float) -> bool:
+        """Wait in PostgreSQL's own lock queue (granted the moment the holder lets go, in
+        arrival order) rather than polling; `lock_timeout` bounds the wait."""
+        if timeout <= 0:  # lock_timeout 0 would mean "wait forever"
+            return bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+        conn.execute(
+            text("SELECT set_config('lock_timeout', :ms, false)"),
+            {"ms": f"{max(1, round(timeout * 1000))}ms"},
+        )
+        # A waiter whose process died stops waiting within a second (PostgreSQL 14+), instead
+        # of taking the lock for a moment when its turn comes.
+        with contextlib.suppress(DBAPIError):
+            conn.execute(text("SELECT set_config('client_connection_check_interval', '1s', false)"))
+        try:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+                return False
+            raise
+        return True
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,8 +127,38 @@ def ingest_uploads(
     Conflict when the file exists and force is not set, also for a repeat within the batch).
     Errors that stop the whole batch (the lock timing out, a bad patch source) are raised.
     """
+    return ingest_waiting(
+        catalog,
+        store,
+        channel,
+        lambda: uploads,
+        workspace=workspace,
+        lock_timeout=lock_timeout,
+        clock=clock,
+    )
+
+
+def ingest_waiting(
+    catalog: Catalog,
+    store: Store,
+    channel: Channel,
+    take: Callable[[], list[ValidatedUpload]],
+    *,
+    workspace: ChannelWorkspace,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    clock: Clock = system_clock_ms,
+) -> list[UploadResult | StockyardError]:
+    """`ingest_uploads` of the uploads `take()` returns, called once the channel lock is held.
+
+    Taking the batch only after the wait for the lock is what makes group commit work when
+    several replicas share a channel: every upload that arrived while another replica was
+    publishing joins this batch, instead of waiting for a publish of its own. When the lock is
+    never held (a timeout), `take()` is still called: everything waiting fails with the error.
+    """
+    uploads: list[ValidatedUpload] | None = None
     try:
         with workspace.lock(lock_timeout):
+            uploads = take()
             commit = ChannelCommit.open(catalog, store, channel, workspace)
             batch = _UploadBatch(
                 catalog, store, channel, uploads, clock(), strict=commit.policy.strict
@@ -136,6 +167,8 @@ def ingest_uploads(
             commit.commit_or_report(changes)
             return batch.outcomes(time.perf_counter())
     finally:
+        if uploads is None:  # the lock was never held: what waits fails with this error
+            uploads = take()
         for upload in uploads:
             with contextlib.suppress(FileNotFoundError):
                 upload.temp_path.unlink()

@@ -87,7 +87,10 @@ def get_channels(state: State, caller: Caller) -> list[ChannelOut]:
     status_code=201,
     responses={
         **_AUTH_ERRORS,
-        409: {"model": ErrorOut, "description": "Name taken or reserved, or an upstream given twice"},
+        409: {
+            "model": ErrorOut,
+            "description": "Name taken or reserved, or an upstream given twice",
+        },
     },
     summary="Create a channel (server-wide admin token)",
 )

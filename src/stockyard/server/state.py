@@ -74,17 +74,18 @@ class ServerState:
         channel are committed together (see server/upload_batch.py)."""
         batcher = self._batchers.get(channel.id)
         if batcher is None:
-            from stockyard.index.upload import ingest_uploads
+            from stockyard.index.upload import ingest_waiting
 
             commit = partial(
-                ingest_uploads,
+                ingest_waiting,
                 self.catalog,
                 self.store(channel),
                 channel,
                 workspace=self.layout.workspace(channel.name),
                 lock_timeout=self.settings.lock_timeout,
             )
-            batcher = self._batchers[channel.id] = UploadBatcher(commit)
+            observer = self.metrics.batch_observer(channel.name)
+            batcher = self._batchers[channel.id] = UploadBatcher(commit, observer)
         return batcher
 
     def channel_view(self, channel: Channel) -> ChannelView:

@@ -1,15 +1,16 @@
 """Group commit of uploads: every upload waiting for a channel is stored and published at once.
 
 Each request validates its own artifact (in a worker thread, in parallel with other requests),
-then submits it here. While a batch is being committed, newly validated uploads wait in the
-queue; when the batch is done they are all committed together in the next one. With many
-concurrent uploaders the cost of the lock, the fsyncs and the republish is shared by the whole
-batch instead of being paid once per upload.
+then submits it here. While a batch is being committed, or waits for the channel's lock, newly
+validated uploads wait in the queue; the next batch takes all of them once it holds the lock.
+With many concurrent uploaders the cost of the lock, the fsyncs and the republish is shared by
+the whole batch instead of being paid once per upload.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -19,8 +20,9 @@ import anyio
 from stockyard.index.upload import UploadResult, ValidatedUpload
 from stockyard.types.errors import StockyardError
 
-#: Commits a batch in a worker thread: one outcome per upload, in order.
-CommitBatch = Callable[[list[ValidatedUpload]], list[UploadResult | StockyardError]]
+#: Commits, in a worker thread, the uploads that `take()` returns once it holds the channel's
+#: lock: one outcome per upload, in order (`stockyard.index.upload.ingest_waiting`).
+CommitBatch = Callable[[Callable[[], list[ValidatedUpload]]], list[UploadResult | StockyardError]]
 
 
 class BatchObserver(Protocol):
@@ -33,20 +35,32 @@ class BatchObserver(Protocol):
         """A batch of `size` uploads was committed and published in `seconds`."""
 
 
+_Waiting = tuple[ValidatedUpload, "asyncio.Future[UploadResult]"]
+
+
 class UploadBatcher:
-    """The queue of one channel in this process (the channel's file lock orders processes)."""
+    """The queue of one channel in this process (the channel's lock orders processes).
+
+    The batch is taken when the channel's lock is held, not before waiting for it: while another
+    process or replica publishes, every upload arriving here joins the one batch this process
+    commits next.
+    """
 
     def __init__(self, commit: CommitBatch, observer: BatchObserver | None = None) -> None:
         self._commit = commit
-        self._pending: list[tuple[ValidatedUpload, asyncio.Future[UploadResult]]] = []
+        self._pending: list[_Waiting] = []
+        # `take` runs in the commit's worker thread while `submit` appends on the event loop.
+        self._guard = threading.Lock()
         self._draining: asyncio.Task[None] | None = None
         self.observer = observer
 
     async def submit(self, upload: ValidatedUpload) -> UploadResult:
         future: asyncio.Future[UploadResult] = asyncio.get_running_loop().create_future()
-        self._pending.append((upload, future))
+        with self._guard:
+            self._pending.append((upload, future))
+            count = len(self._pending)
         if self.observer is not None:
-            self.observer.waiting(len(self._pending))
+            self.observer.waiting(count)
         if self._draining is None or self._draining.done():
             self._draining = asyncio.create_task(self._drain())
         # The upload is committed even if the client goes away meanwhile.
@@ -54,25 +68,39 @@ class UploadBatcher:
 
     async def _drain(self) -> None:
         while self._pending:
-            batch, self._pending = self._pending, []
-            uploads = [upload for upload, _ in batch]
-            if self.observer is not None:
-                self.observer.waiting(0)
+            batch: list[_Waiting] = []
+
+            def take(batch: list[_Waiting] = batch) -> list[ValidatedUpload]:
+                with self._guard:
+                    batch.extend(self._pending)
+                    self._pending = []
+                if self.observer is not None:
+                    self.observer.waiting(0)
+                return [upload for upload, _ in batch]
+
             started = time.perf_counter()
             try:
                 outcomes: (
                     list[UploadResult | StockyardError] | BaseException
-                ) = await anyio.to_thread.run_sync(self._commit, uploads)
+                ) = await anyio.to_thread.run_sync(self._commit, take)
             except BaseException as exc:  # e.g. the channel lock timed out: fails the batch
                 outcomes = exc
+                if not batch:  # the commit failed before taking: what waits fails with it
+                    take()
             else:
                 if self.observer is not None:
                     self.observer.committed(len(batch), time.perf_counter() - started)
-            for i, (_, future) in enumerate(batch):
-                if future.done():
-                    continue
-                outcome = outcomes if isinstance(outcomes, BaseException) else outcomes[i]
-                if isinstance(outcome, BaseException):
-                    future.set_exception(outcome)
-                else:
-                    future.set_result(outcome)
+            self._settle(batch, outcomes)
+
+    @staticmethod
+    def _settle(
+        batch: list[_Waiting], outcomes: list[UploadResult | StockyardError] | BaseException
+    ) -> None:
+        for i, (_, future) in enumerate(batch):
+            if future.done():
+                continue
+            outcome = outcomes if isinstance(outcomes, BaseException) else outcomes[i]
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)

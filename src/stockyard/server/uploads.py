@@ -464,10 +464,7 @@ async def _upload(
             attest_api.check_upload_attestation, state, channel, upload, attestation
         )
         # Committed with every other upload waiting for this channel (one lock, one publish).
-        batcher = state.upload_batcher(channel)
-        if batcher.observer is None:
-            batcher.observer = state.metrics.batch_observer(channel.name)
-        result = await batcher.submit(upload)
+        result = await state.upload_batcher(channel).submit(upload)
         await anyio.to_thread.run_sync(
             attest_api.keep_upload_attestation, state, channel, result, verified
         )
