@@ -265,3 +265,21 @@ def test_worker_errors_are_clear(tmp_path: Path) -> None:
     assert "hint:" in down.stderr
     bad = stockyard("worker", *data, "--queues", "nope", env={"STOCKYARD_BROKER_URL": "redis://x"})
     assert bad.returncode == 1 and "unknown queue" in bad.stderr
+
+
+def test_a_job_that_publishes_sends_its_purges(deployment: Deployment) -> None:
+    from tests.cdn.receiver import purge_receiver
+
+    channel_dir = deployment.tmp / "data" / "channels" / "main" / "noarch"
+    artifact = make_artifact(channel_dir, "purged-by-a-job", "1.0")
+    with purge_receiver() as receiver:
+        env = {
+            "STOCKYARD_PURGE_WEBHOOK_URL": receiver.url,
+            "STOCKYARD_PUBLIC_URL": "https://conda.example.com",
+        }
+        with worker(deployment.config, deployment.tmp / "worker-purge.log", env=env):
+            queued = deployment.post({"kind": "reindex", "arguments": {"channel": "main"}})
+            assert deployment.wait(queued["id"])["state"] == "succeeded"
+            wanted = f"https://conda.example.com/main/noarch/{artifact.name}"
+            got = receiver.wait_for(lambda got: any(wanted in p["urls"] for p in got))
+    assert any("https://conda.example.com/main/noarch/repodata.json" in p["urls"] for p in got)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,9 @@ def create_catalog_engine(url: str) -> Engine:
                 url = "postgresql+psycopg://" + url.split("://", 1)[1]
             engine = create_engine(url, future=True, pool_pre_ping=True)
     except (ArgumentError, NoSuchModuleError) as exc:
+        shown = redact_db_url(url)
         raise ConfigError(
-            f"invalid database URL {url!r}: {exc}",
+            f"invalid database URL {shown!r}: {str(exc).replace(url, shown)}",
             hint="Use sqlite:///PATH or postgresql://USER@HOST:PORT/DB",
         ) from exc
     try:
@@ -102,3 +104,8 @@ def _check_version(engine: Engine) -> None:
                 .where(catalog_info.c.key == "schema_version")
                 .values(value=str(SCHEMA_VERSION))
             )
+
+
+def redact_db_url(url: str) -> str:
+    """`url` with its password masked, for messages and logs (also when it does not parse)."""
+    return re.sub(r"(://[^:/@]*:)[^/]*@", r"\1***@", url)

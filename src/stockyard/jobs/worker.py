@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from stockyard.config import Settings
 from stockyard.jobs.errors import InvalidJob
@@ -55,6 +55,7 @@ def run_worker(
     app = celery_app(
         settings, policy, visibility_timeout=visibility_timeout or DEFAULT_VISIBILITY_TIMEOUT
     )
+    _purge_from_each_pool_process(settings)
     app.worker_main(
         [
             "worker",
@@ -67,3 +68,26 @@ def run_worker(
             "--without-mingle",
         ]
     )
+
+
+def _purge_from_each_pool_process(settings: Settings) -> None:
+    """Jobs publish too (re-index, mirror syncs): with `purge_webhook_url` set, each pool
+    process sends its publishes' purges, as `stockyard serve` does. Installed after the fork
+    (a sender's thread does not survive it) and flushed when the process ends."""
+    if not settings.purge_webhook_url:
+        return
+    from celery.signals import worker_process_init, worker_process_shutdown
+
+    from stockyard.cdn.hooks import install_purge_webhook
+
+    stops: list[Callable[[], None]] = []
+
+    def start(**_: object) -> None:
+        stops.append(install_purge_webhook(settings))
+
+    def stop(**_: object) -> None:
+        while stops:
+            stops.pop()()
+
+    worker_process_init.connect(start, weak=False)
+    worker_process_shutdown.connect(stop, weak=False)
