@@ -59,6 +59,20 @@ def test_a_trusted_copy_is_served_until_its_channel_is_published(
     assert _read(files.open("main", store, "noarch/repodata.json")) == b'{"v": 3}!'
 
 
+def test_open_fresh_serves_only_trusted_copies_without_the_bucket(
+    store: Any, tmp_path: Path
+) -> None:
+    files = RemoteFiles(tmp_path / "cache")
+    files.listening = lambda: True
+    assert files.open_fresh("main", "noarch/repodata.json") is None  # never fetched
+    store.put("noarch/repodata.json", b"one")
+    assert _read(files.open("main", store, "noarch/repodata.json")) == b"one"
+    store.delete("noarch/repodata.json")  # the bucket is not asked: the trusted copy serves
+    assert _read(files.open_fresh("main", "noarch/repodata.json")) == b"one"
+    files.invalidate("main")  # a publish: no longer trusted, the caller must ask the bucket
+    assert files.open_fresh("main", "noarch/repodata.json") is None
+
+
 def test_without_notifications_copies_are_checked_after_a_second(
     store: Any, tmp_path: Path
 ) -> None:

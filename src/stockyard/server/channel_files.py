@@ -197,7 +197,10 @@ async def serve_channel_file(
             if view.proxy or _redirects(state, key):
                 opened, is_dir = None, False
             elif state.remote_files is not None:
-                opened, is_dir = await anyio.to_thread.run_sync(_open, state, channel_name, key)
+                # A copy trusted without asking the bucket is served from the event loop.
+                opened, is_dir = state.remote_files.open_fresh(channel_name, key), False
+                if opened is None:
+                    opened, is_dir = await anyio.to_thread.run_sync(_open, state, channel_name, key)
             else:
                 opened, is_dir = _open(state, channel_name, key)
         else:
@@ -218,12 +221,16 @@ async def serve_channel_file(
             if url is not None:
                 return RedirectResponse(url, status_code=302, headers={"cache-control": "no-store"})
         gz = None
-        if opened is not None and state.remote_files is None:
+        remote = state.remote_files
+        if opened is not None and remote is None:
             gz = _published_gz(state, channel_name, key, opened, request)
-        elif opened is not None:
-            gz = await anyio.to_thread.run_sync(
-                _published_gz, state, channel_name, key, opened, request
-            )
+        elif opened is not None and remote is not None:
+            if has_published_gz(key) and wants_gzip(key, opened.size, request.headers):
+                gz = remote.open_fresh(channel_name, key + GZ_SUFFIX)
+                if gz is None:
+                    gz = await anyio.to_thread.run_sync(
+                        _published_gz, state, channel_name, key, opened, request
+                    )
             if _client_is_ahead(request, key, opened, gz):
                 opened, gz, is_dir = await anyio.to_thread.run_sync(
                     _reopen, state, channel_name, key, opened, gz, request

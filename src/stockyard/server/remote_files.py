@@ -133,6 +133,13 @@ class RemoteFiles:
                         raise
             return None
 
+    def open_fresh(self, channel: str, key: str) -> OpenFile | None:
+        """The local copy of `key` when it is trusted without asking the bucket, else None (then
+        call `open` from a worker thread). Not blocking: a dictionary lookup and a local open,
+        cheap enough for the event loop (the hot path of a replica's reads)."""
+        copy = self._fresh((channel, key))
+        return None if copy is None else open_regular_file(copy.path)
+
     def _fresh(self, entry: tuple[str, str]) -> _Copy | None:
         with self._guard:
             copy = self._copies.get(entry)
