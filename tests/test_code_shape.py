@@ -38,7 +38,18 @@ ALLOWED = {
     "attest": {"types", "storage", "index"},
     # Jobs run the services on the server's data layout: of `server`, only its modules without
     # HTTP (`channels`, `mirror_schedule`, `spool`; tests/jobs/test_functions.py checks which).
-    "jobs": {"types", "config", "storage", "catalog", "index", "snapshots", "scan", "server"},
+    # `cdn`: a worker's pool processes send the purges of the jobs' publishes.
+    "jobs": {
+        "types",
+        "config",
+        "storage",
+        "catalog",
+        "index",
+        "snapshots",
+        "scan",
+        "server",
+        "cdn",
+    },
     # Backups work on the server's data layout (`server.channels`, no HTTP); `publish` for the
     # shard key, `snapshots` for their folder, `trust` (lazily) to compare signed repodata.
     "backup": {
