@@ -8,7 +8,11 @@
 - Shards are content-addressed: fetched once, checked against their name, kept.
 - Artifacts are served when repodata lists them (after the filters): fetched on first request
   from the first upstream that serves them correctly, verified, cached, served from the cache
-  afterwards while the record's sha256 is the one cached.
+  afterwards while the record's sha256 is the one cached. A cached artifact that the cached
+  repodata lists is served at once even when that repodata is past its TTL: the revalidation
+  runs in the background (stale-while-revalidate), so an upstream that is slow or hangs never
+  holds up what is cached (before, every artifact request after the TTL waited for it, up to
+  `timeout` seconds per upstream).
 - When no upstream answers, cached documents are served stale (`ProxyFile.stale`; for
   `RETRY_AFTER` seconds without asking again) and what is not cached fails with
   `ProxyUnavailable` (502).
@@ -75,6 +79,8 @@ class ProxyChannel:
         self._records: dict[str, tuple[tuple[int, int], dict[str, tuple[str, int]]]] = {}
         self._retry_at: dict[str, float] = {}
         self._complete_indexes: set[tuple[str, int, int]] = set()
+        #: Background revalidations (a reference keeps a task from being collected).
+        self._background: set[asyncio.Task[ProxyFile | None]] = set()
 
     @property
     def policy(self) -> ProxyPolicy:
@@ -108,6 +114,9 @@ class ProxyChannel:
         return await self._artifact(subdir, rest) if artifact_format(rest) else None
 
     async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         await self.upstreams.close()
 
     # --- documents --------------------------------------------------------------------------
@@ -282,6 +291,10 @@ class ProxyChannel:
         return complete
 
     async def _artifact(self, subdir: str, filename: str) -> ProxyFile | None:
+        known = await self._known_cached(subdir, filename)
+        if known is not None:
+            self.cache.touch(known.key)
+            return ProxyFile(self.cache.path(known.key))
         record = await self._record(subdir, filename)
         if record is None:
             return None
@@ -296,6 +309,42 @@ class ProxyChannel:
 
         await self.flights.run(f"artifact:{record.key}:{record.sha256}", fetch)
         return ProxyFile(self.cache.path(record.key))
+
+    async def _known_cached(self, subdir: str, filename: str) -> ArtifactRecord | None:
+        """The record of `filename` when the cached repodata lists it and its verified file is
+        cached, whatever the repodata's age (past the TTL, it is revalidated in the background);
+        None otherwise (the caller then takes the path that waits for upstream)."""
+        key = f"{subdir}/{docs.REPODATA}"
+        meta = self.cache.meta(key)
+        if meta is None or meta.status != "ok" or meta.upstream not in self.settings.upstreams:
+            return None  # never fetched, a cached 404, or from an upstream no longer listed
+        try:
+            found = (await self._records_for(subdir)).get(filename)
+        except FileNotFoundError:
+            return None
+        if found is None:
+            return None
+        record = ArtifactRecord(subdir, filename, *found)
+        if not self._cached_artifact(record):
+            return None
+        if meta.age() >= self.policy.ttl:
+            self._revalidate_later(subdir)
+        return record
+
+    def _revalidate_later(self, subdir: str) -> None:
+        """Revalidate `subdir`'s repodata without anyone waiting for it (one at a time: a
+        refresh in flight is joined by the single flight anyway)."""
+        if self.flights.in_flight(f"doc:{subdir}/{docs.REPODATA}"):
+            return
+        task = asyncio.ensure_future(self._repodata(subdir))
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[ProxyFile | None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled():
+            # Retrieved: a failure is already handled as for any request (stale, retry later).
+            task.exception()
 
     def _cached_artifact(self, record: ArtifactRecord) -> bool:
         meta = self.cache.meta(record.key)

@@ -12,7 +12,9 @@ artifacts must keep moving: less than `MIN_RATE` bytes per second over `timeout`
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -57,6 +59,7 @@ class Upstreams:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
             self._client = httpx.AsyncClient(
+                verify=tls_context(),
                 follow_redirects=True,
                 max_redirects=10,
                 timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
@@ -133,6 +136,15 @@ class Upstreams:
         if written != size:
             raise UpstreamFailed(f"sent {written} bytes, the record says {size}")
         return digest.hexdigest()
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One TLS context for every upstream client of the process, as httpx would build it
+    (certifi's CA bundle, `SSL_CERT_FILE`/`SSL_CERT_DIR` honoured). Building one loads the CA
+    bundle: tens of milliseconds, several times that on a busy machine, which the first request
+    of every proxy channel paid (benchmarks/proxy.py, "first repodata")."""
+    return httpx.create_ssl_context()
 
 
 def check_status(response: httpx.Response, *, missing_fails: bool = False) -> None:
