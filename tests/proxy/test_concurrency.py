@@ -55,3 +55,28 @@ def test_concurrent_requests_share_one_upstream_transfer(tmp_path: Path) -> None
         assert paths.count(wanted) == 1, (wanted, paths)
     assert sum(p.startswith("/noarch/shards/") for p in paths) == 1
     assert len(paths) == 4
+
+
+def test_worker_processes_share_one_artifact_download(tmp_path: Path) -> None:
+    """Two `ProxyChannel`s on one state directory stand for two worker processes of a server
+    (each has its own `SingleFlight`; the file lock per artifact is what they share)."""
+    root = static_upstream_root(tmp_path, shards=False)
+    artifact = "noarch/alpha-3.1-0.conda"
+    with static_server(root) as origin:
+        policy = ProxyPolicy(upstreams=(origin.url,), timeout=10)
+        workers = [
+            ProxyChannel(tmp_path / "state", ProxySettings.from_policy(policy)) for _ in range(2)
+        ]
+
+        async def run() -> set[bytes]:
+            for worker in workers:  # each has its repodata first (cached by the first one)
+                assert await worker.get("noarch/repodata.json") is not None
+            origin.throttle = 0.5  # the downloads overlap
+            found = await asyncio.gather(*(w.get(artifact) for w in workers for _ in range(3)))
+            for worker in workers:
+                await worker.close()
+            return {item.path.read_bytes() for item in found if item is not None}
+
+        served = asyncio.run(run())
+    assert served == {(root / artifact).read_bytes()}
+    assert origin.paths().count(f"/{artifact}") == 1, origin.paths()

@@ -62,6 +62,8 @@ class ProxyCache:
         self.files = self.root / "files"
         self.meta_dir = self.root / "meta"
         self.tmp = self.root / "tmp"
+        #: Lock files of artifact downloads (one writer across worker processes).
+        self.locks = self.root / "locks"
 
     def path(self, key: str) -> Path:
         return self.files / check_key(key)

@@ -16,7 +16,8 @@
 - When no upstream answers, cached documents are served stale (`ProxyFile.stale`; for
   `RETRY_AFTER` seconds without asking again) and what is not cached fails with
   `ProxyUnavailable` (502).
-- Concurrent requests for one key share one upstream transfer (`SingleFlight`).
+- Concurrent requests for one key share one upstream transfer (`SingleFlight`); for artifacts
+  also across the server's worker processes (a file lock per artifact).
 - A bounded cache (`max_cache_bytes`, `max_cache_age`) is pruned as artifacts arrive
   (`stockyard.proxy.prune`); documents cached from an upstream the channel no longer has are
   expired at once.
@@ -25,13 +26,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Final
 
+import anyio
+import filelock
 import msgspec
 
 from stockyard.proxy import documents as docs
@@ -48,6 +54,8 @@ from stockyard.types.policy import ProxyPolicy
 
 #: Seconds a document is served stale without asking again after every upstream failed.
 RETRY_AFTER: Final = 5.0
+#: Seconds a worker process waits for another one downloading the same artifact.
+ARTIFACT_LOCK_WAIT: Final = 600.0
 #: An artifact missing from cached repodata re-checks repodata if it is older than this.
 RECHECK_AFTER: Final = 2.0
 _SHARD = re.compile(r"^([0-9a-f]{64})\.msgpack\.zst$")
@@ -303,8 +311,11 @@ class ProxyChannel:
             return ProxyFile(self.cache.path(record.key))
 
         async def fetch() -> Meta | None:
-            await fetch_artifact(self.upstreams, self.cache, record, self._artifact_base(subdir))
-            await self.pruner.added(record.size)  # in the flight: counted once
+            async with self._other_processes_excluded(record):
+                if not self._cached_artifact(record):  # else another process fetched it
+                    base = self._artifact_base(subdir)
+                    await fetch_artifact(self.upstreams, self.cache, record, base)
+                    await self.pruner.added(record.size)  # in the flight: counted once
             return None
 
         await self.flights.run(f"artifact:{record.key}:{record.sha256}", fetch)
@@ -345,6 +356,26 @@ class ProxyChannel:
         if not task.cancelled():
             # Retrieved: a failure is already handled as for any request (stale, retry later).
             task.exception()
+
+    @contextlib.asynccontextmanager
+    async def _other_processes_excluded(self, record: ArtifactRecord) -> AsyncIterator[None]:
+        """Single flight across the server's worker processes (`SingleFlight` is per process):
+        a file lock per artifact, so a second process waits for the first one's download and
+        then finds it cached. The OS releases it if its holder dies. After `ARTIFACT_LOCK_WAIT`
+        seconds the waiter downloads anyway (a slow holder must not block it forever)."""
+        name = hashlib.sha256(f"{record.key}\0{record.sha256}".encode()).hexdigest()[:32]
+        self.cache.locks.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(self.cache.locks / f"{name}.lock", thread_local=False)
+        try:
+            await anyio.to_thread.run_sync(partial(lock.acquire, timeout=ARTIFACT_LOCK_WAIT))
+            held = True
+        except filelock.Timeout:
+            held = False
+        try:
+            yield
+        finally:
+            if held:
+                lock.release()
 
     def _cached_artifact(self, record: ArtifactRecord) -> bool:
         meta = self.cache.meta(record.key)
