@@ -109,6 +109,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(_sweep_spools, state)
+                group.start_soon(_preload_proxy_modules, state)
                 group.start_soon(job_schedule.recover_jobs, jobs)
                 # With a broker, schedules queue jobs for `stockyard worker` (job_schedule.py).
                 submit = job_schedule.scheduled_submit(jobs)
@@ -212,6 +213,24 @@ def _follow_publishes(state: ServerState) -> Callable[[], None]:
         listener.stop()
 
     return stop
+
+
+async def _preload_proxy_modules(state: ServerState) -> None:
+    """With proxy channels, import what their first request needs (the proxy, artifact
+    verification, filters: a few tenths of a second) at start, in a thread, rather than in the
+    first client's request."""
+
+    def preload() -> None:
+        catalog = state.catalog
+        if any(catalog.channel_policy(c.id).proxy for c in catalog.list_channels()):
+            import stockyard.package.verify
+            import stockyard.proxy.artifacts
+            import stockyard.server.proxy_files  # noqa: F401
+
+    try:
+        await anyio.to_thread.run_sync(preload)
+    except Exception:  # only a head start: the first request imports them otherwise
+        log.debug("preloading the proxy modules failed", exc_info=True)
 
 
 async def _sweep_spools(state: ServerState) -> None:
