@@ -6,7 +6,8 @@ requirements, noarch and license of 52 conda-forge feedstocks, each at its own v
 every package, each tool generates a recipe at the feedstock's version, in a fresh process
 (timed: interpreter start, network and the tool's own checks included):
 
-- stockyard: `stockyard recipe generate pypi NAME==VERSION -o DIR` (v1; it reads pypi.org);
+- stockyard: `stockyard recipe generate pypi NAME==VERSION -o DIR --index-url SHIM` (v1; the
+  same shim as the peers, `--pypi-direct` makes it read pypi.org itself);
 - grayskull: `grayskull pypi --strict-conda-forge --no-use-v1-format NAME==VERSION` (own venv;
   its v1 output needs conda-recipe-manager, which is not on PyPI, so the v0 `meta.yaml` is read);
 - rattler-build: py-rattler-build's `generate_pypi_recipe_string_py` (the code behind
@@ -19,6 +20,8 @@ through a local shim on 127.0.0.1 that answers the per-version document from the
 document plus the core metadata of the release's first uploaded file (PEP 658 `.metadata` for a
 wheel, `PKG-INFO` for an sdist): what PyPI's own per-version `info` is made from. Upstream
 responses and every tool's output are cached under --cache (reruns only score and render).
+Each tool runs once per round (`--rounds cold,warm`): cold with the shim's cache empty, warm
+with it filled; wall and CPU seconds (the tool's process tree) are kept per round.
 
 Scored per tool: precision and recall of run-requirement names (python and virtual packages
 left out; names lowercased with `_` as `-`), recall of host-requirement names, noarch agreement,
@@ -40,10 +43,13 @@ import http.server
 import io
 import json
 import re
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import tarfile
+import tempfile
 import threading
 import time
 import urllib.error
@@ -78,6 +84,10 @@ _V0_STATEMENT = re.compile(r"\{%.*?%\}")
 # --- the PyPI shim -------------------------------------------------------------------------
 
 
+#: Seconds the shim spent reading pypi.org and files.pythonhosted.org (cold runs only).
+UPSTREAM = {"seconds": 0.0}
+
+
 def _fetch(url: str, cache: Path) -> bytes | None:
     """GET `url` once; the body (or a 404 marker) is kept in `cache`."""
     if cache.exists():
@@ -85,6 +95,7 @@ def _fetch(url: str, cache: Path) -> bytes | None:
         return None if data == b"\0404" else data
     cache.parent.mkdir(parents=True, exist_ok=True)
     request = urllib.request.Request(url, headers={"User-Agent": "stockyard-benchmark"})
+    started = time.perf_counter()
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             data = response.read()
@@ -93,6 +104,8 @@ def _fetch(url: str, cache: Path) -> bytes | None:
             raise
         cache.write_bytes(b"\0404")
         return None
+    finally:
+        UPSTREAM["seconds"] += time.perf_counter() - started
     cache.write_bytes(data)
     return data
 
@@ -179,14 +192,21 @@ def version_document(name: str, version: str, cache: Path) -> bytes | None:
     return json.dumps(document).encode()
 
 
-def _shim_handler(cache: Path) -> type[http.server.BaseHTTPRequestHandler]:
+def _shim_handler(state: dict[str, Path]) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:
             pass
 
         def do_GET(self) -> None:
+            cache = state["cache"]  # switched between runs: empty for cold ones
             parts = [p for p in self.path.split("?")[0].split("/") if p]
             body: bytes | None = None
+            if parts and parts[0] == "simple":  # pip's index (sdist-only builds): PyPI's own
+                self.send_response(302)
+                self.send_header("Location", "https://pypi.org" + self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if len(parts) == 3 and parts[0] == "pypi" and parts[2] == "json":
                 project = project_document(parts[1], cache)
                 body = json.dumps(project).encode() if project else None
@@ -207,8 +227,8 @@ def _shim_handler(cache: Path) -> type[http.server.BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def pypi_shim(cache: Path) -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _shim_handler(cache))
+def pypi_shim(state: dict[str, Path]) -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _shim_handler(state))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -222,27 +242,39 @@ def pypi_shim(cache: Path) -> Iterator[str]:
 # --- running the tools ---------------------------------------------------------------------
 
 
-def _timed(argv: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
+Timing = dict[str, float]
+
+
+def _timed(argv: list[str], cwd: Path) -> tuple[Timing, subprocess.CompletedProcess[str]]:
+    """Wall seconds, and CPU seconds (user + system) of the process and its children: on a
+    shared machine the CPU number is the steadier one."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    upstream = UPSTREAM["seconds"]
     started = time.perf_counter()
     done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=600)
-    return time.perf_counter() - started, done
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    timing = {"wall": wall, "cpu": cpu, "shim_upstream": UPSTREAM["seconds"] - upstream}
+    return timing, done
 
 
-def run_stockyard(pypi: str, version: str, out: Path, _shim: str, _gs: Path | None) -> float:
-    seconds, done = _timed(
-        [*STOCKYARD_GENERATE, f"{pypi}=={version}", "-o", str(out)],
-        out,
-    )
+def run_stockyard(pypi: str, version: str, out: Path, ctx: dict[str, Any]) -> Timing:
+    argv = [*STOCKYARD_GENERATE, f"{pypi}=={version}", "-o", str(out)]
+    if not ctx["pypi_direct"]:  # the same PyPI as the peers: the shim's JSON API
+        argv += ["--index-url", ctx["shim"].removesuffix("/pypi")]
+    seconds, done = _timed(argv, out)
     (out / "stderr.txt").write_text(done.stderr[-4000:])
     return seconds
 
 
-def run_grayskull(pypi: str, version: str, out: Path, shim: str, gs: Path | None) -> float:
+def run_grayskull(pypi: str, version: str, out: Path, ctx: dict[str, Any]) -> Timing:
+    gs = ctx["grayskull"]
     if gs is None:
         (out / "stderr.txt").write_text("grayskull not installed")
-        return 0.0
+        return {"wall": 0.0, "cpu": 0.0, "shim_upstream": 0.0}
     argv = [str(gs), "pypi", "--strict-conda-forge", "--no-use-v1-format"]
-    argv += ["--pypi-metadata-url", shim + "/", "-o", str(out), f"{pypi}=={version}"]
+    argv += ["--pypi-metadata-url", ctx["shim"] + "/", "-o", str(out), f"{pypi}=={version}"]
     seconds, done = _timed(argv, out)
     (out / "stderr.txt").write_text((done.stdout + done.stderr)[-4000:])
     for found in out.rglob("meta.yaml"):
@@ -251,8 +283,8 @@ def run_grayskull(pypi: str, version: str, out: Path, shim: str, gs: Path | None
     return seconds
 
 
-def run_rattler_build(pypi: str, version: str, out: Path, shim: str, _gs: Path | None) -> float:
-    seconds, done = _timed([PY, "-c", RATTLER_SNIPPET, pypi, version, shim], out)
+def run_rattler_build(pypi: str, version: str, out: Path, ctx: dict[str, Any]) -> Timing:
+    seconds, done = _timed([PY, "-c", RATTLER_SNIPPET, pypi, version, ctx["shim"]], out)
     (out / "stderr.txt").write_text(done.stderr[-4000:])
     if done.returncode == 0 and done.stdout.strip():
         (out / "recipe.yaml").write_text(done.stdout)
@@ -266,21 +298,46 @@ RUNNERS = {
 }
 
 
+def _prime(truth: dict[str, Any], cache: Path) -> None:
+    """Fill the shim's cache with what any tool asks about this package (for warm runs)."""
+    version_document(truth["pypi"], truth["version"], cache)
+
+
 def generate(
     tool: str, name: str, truth: dict[str, Any], ctx: dict[str, Any]
-) -> tuple[Path, float]:
-    """The tool's output directory for the package and its seconds (cached in ctx cache)."""
+) -> tuple[Path, dict[str, Timing]]:
+    """The tool's output directory for the package and its timings per round (cached).
+
+    Rounds: `cold`, the shim's cache empty (every document read from PyPI during the run, by
+    whichever tool asked), then `warm`, the shim answering from its cache. The output of the
+    last round is the one scored.
+    """
     out = ctx["cache"] / "results" / tool / f"{name}-{truth['version']}"
     stamp = out / "seconds.json"
     if stamp.exists() and not ctx["refresh"]:
-        return out, json.loads(stamp.read_text())["seconds"]
+        kept = json.loads(stamp.read_text())
+        if all(isinstance(kept.get(r), dict) for r in ctx["rounds"]):
+            return out, {r: kept[r] for r in ctx["rounds"]}
     out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*"):
-        if old.is_file():
-            old.unlink()
-    seconds = RUNNERS[tool](truth["pypi"], truth["version"], out, ctx["shim"], ctx["grayskull"])
-    stamp.write_text(json.dumps({"seconds": seconds}))
-    return out, seconds
+    timings: dict[str, Timing] = {}
+    for round_ in ctx["rounds"]:
+        for old in out.glob("*"):
+            if old.is_file():
+                old.unlink()
+        if round_ == "cold":
+            cold = Path(tempfile.mkdtemp(prefix="cold-", dir=ctx["cache"]))
+            ctx["state"]["cache"] = cold
+        else:
+            _prime(truth, ctx["warm"])
+            ctx["state"]["cache"] = ctx["warm"]
+        try:
+            timings[round_] = RUNNERS[tool](truth["pypi"], truth["version"], out, ctx)
+        finally:
+            ctx["state"]["cache"] = ctx["warm"]
+            if round_ == "cold":
+                shutil.rmtree(cold, ignore_errors=True)
+    stamp.write_text(json.dumps(timings))
+    return out, timings
 
 
 # --- reading recipes -----------------------------------------------------------------------
@@ -418,7 +475,6 @@ def _ratio(num: float, den: float) -> float | None:
 
 
 def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    seconds = [r["seconds"] for r in rows if r["seconds"]]
     run_hits = sum(r["run_hits"] for r in rows)
     return {
         "packages": len(rows),
@@ -436,9 +492,24 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "renders": _ratio(
             sum(bool(r["renders"]) for r in rows), sum(r["renders"] is not None for r in rows)
         ),
-        "seconds_median": round(statistics.median(seconds), 2) if seconds else None,
-        "seconds_mean": round(statistics.fmean(seconds), 2) if seconds else None,
+        "seconds": _seconds(rows),
     }
+
+
+def _seconds(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median and mean wall and CPU seconds per round (`cold`, `warm`)."""
+    found: dict[str, Any] = {}
+    for round_ in ("cold", "warm"):
+        timings = [r["seconds"][round_] for r in rows if round_ in r["seconds"]]
+        timings = [t for t in timings if t["wall"]]
+        if not timings:
+            continue
+        found[round_] = {
+            f"{kind}_{stat}": round(fn([t[kind] for t in timings]), 2)
+            for kind in ("wall", "cpu", "shim_upstream")
+            for stat, fn in (("median", statistics.median), ("mean", statistics.fmean))
+        }
+    return found
 
 
 def worst(rows: list[dict[str, Any]], count: int = 6) -> list[dict[str, Any]]:
@@ -454,11 +525,12 @@ def worst(rows: list[dict[str, Any]], count: int = 6) -> list[dict[str, Any]]:
 def bench_tool(tool: str, truths: dict[str, Any], ctx: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for name, truth in truths.items():
-        out, seconds = generate(tool, name, truth, ctx)
+        out, timings = generate(tool, name, truth, ctx)
         recipe = out / "recipe.yaml"
         if not recipe.exists() and (out / "meta.yaml").exists():
             recipe = out / "meta.yaml"
-        row = {"package": name, "seconds": round(seconds, 2)}
+        rounded = {r: {k: round(v, 3) for k, v in t.items()} for r, t in timings.items()}
+        row: dict[str, Any] = {"package": name, "seconds": rounded}
         row.update(score_package(truth, read_recipe(recipe, name)))
         ok, error = renders(recipe)
         row["renders"] = ok
@@ -466,7 +538,8 @@ def bench_tool(tool: str, truths: dict[str, Any], ctx: dict[str, Any]) -> list[d
             tail = (out / "stderr.txt").read_text() if (out / "stderr.txt").exists() else ""
             row["error"] = error if recipe.exists() else tail.strip().splitlines()[-1:]
         rows.append(row)
-        print(f"{tool:14} {name:20} {seconds:6.2f}s renders={ok}", file=sys.stderr)
+        walls = " ".join(f"{r} {t['wall']:5.2f}s/{t['cpu']:5.2f}cpu" for r, t in timings.items())
+        print(f"{tool:14} {name:20} {walls} renders={ok}", file=sys.stderr)
     return rows
 
 
@@ -479,14 +552,34 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated feedstock names")
     parser.add_argument("--tools", default=",".join(TOOLS))
     parser.add_argument("--refresh", action="store_true", help="run the tools again")
+    parser.add_argument(
+        "--rounds", default="cold,warm", help="cold (shim cache empty), warm, or both"
+    )
+    parser.add_argument(
+        "--pypi-direct",
+        action="store_true",
+        help="stockyard reads pypi.org itself instead of the peers' shim (the old setup)",
+    )
     args = parser.parse_args()
     truths: dict[str, Any] = json.loads(TRUTH.read_text())["packages"]
     if args.only:
         truths = {k: v for k, v in truths.items() if k in args.only.split(",")}
     gs = args.grayskull if args.grayskull and args.grayskull.exists() else None
     out: dict[str, Any] = {"packages": len(truths), "grayskull_available": gs is not None}
-    with pypi_shim(args.cache / "pypi") as shim:
-        ctx = {"cache": args.cache, "refresh": args.refresh, "shim": shim, "grayskull": gs}
+    state = {"cache": args.cache / "pypi"}
+    out["rounds"] = args.rounds.split(",")
+    out["stockyard_pypi"] = "pypi.org" if args.pypi_direct else "shim"
+    with pypi_shim(state) as shim:
+        ctx = {
+            "cache": args.cache,
+            "refresh": args.refresh,
+            "shim": shim,
+            "grayskull": gs,
+            "state": state,
+            "warm": args.cache / "pypi",
+            "rounds": out["rounds"],
+            "pypi_direct": args.pypi_direct,
+        }
         per_tool = {tool: bench_tool(tool, truths, ctx) for tool in args.tools.split(",")}
     compiled = {k for k, v in truths.items() if not v["noarch"]}
     out["aggregate"] = {tool: aggregate(rows) for tool, rows in per_tool.items()}

@@ -19,7 +19,7 @@ ALLOWED = {
     "package": {"types"},
     "patches": {"types", "package"},
     "catalog": {"types"},
-    # `trust` only for TRUST_CONFIG: a signed channel's repodata gets no `.gz` (publish/gz.py).
+    # `trust`: a signed channel's repodata.json is signed as it is written (trust.inline).
     "publish": {"types", "storage", "catalog", "patches", "trust"},
     # `cdn`: a commit hands what it changed to `cdn.hooks.after_publish` (ledger, purges).
     "index": {"types", "storage", "catalog", "patches", "publish", "package", "trust", "cdn"},

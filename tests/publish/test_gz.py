@@ -132,24 +132,36 @@ def test_a_stale_gz_is_repaired_and_a_good_one_kept(tmp_path: Path) -> None:
     _assert_gz_follows(store, "noarch/repodata.json")
 
 
-def test_a_signed_channel_gets_no_repodata_gz(tmp_path: Path, monkeypatch) -> None:
-    """stockyard.trust rewrites repodata.json after the publish (its .zst and .bz2 too), so a
-    .gz made by the publish would be stale: none is published, an earlier one is removed."""
+def test_a_signed_channel_gets_repodata_gz_of_the_signed_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signed channel's repodata.json is signed as it is published (trust.inline), so its
+    .gz is compressed from the signed bytes; `trust init` on a published channel rewrites the
+    .gz along with the document."""
     from stockyard.trust.ceremony import init_channel
     from stockyard.trust.keystore import PASSPHRASE_ENV
+    from stockyard.trust.sign import sign_channel
+    from stockyard.trust.verify import verify_channel
 
     monkeypatch.setenv(PASSPHRASE_ENV, "a long test passphrase")
     channel = tmp_path / "channel"
     store = LocalStore(channel, fsync=False)
     _add(store, tmp_path / "built", "noarch", "alpha")
-    _index(channel, store)
-    assert store.stat("noarch/repodata.json.gz") is not None
+    _index(channel, store, current_repodata=True)
     init_channel(channel, tmp_path / "keys", b"a long test passphrase")
-    _add(store, tmp_path / "built", "noarch", "beta")
-    _index(channel, store)
+    sign_channel(channel)  # what `stockyard trust init` does: a rewrite after the publish
     assert b'"signatures"' in store.get("noarch/repodata.json")
-    assert store.stat("noarch/repodata.json.gz") is None
-    _assert_gz_follows(store, "channeldata.json")  # not signed: keeps its .gz
+    _assert_gz_follows(store, "noarch/repodata.json")
+    _assert_gz_follows(store, "noarch/current_repodata.json")
+
+    _add(store, tmp_path / "built", "noarch", "beta")
+    _index(channel, store, current_repodata=True)
+    signed = json.loads(store.get("noarch/repodata.json"))
+    assert set(signed["signatures"]) == {"alpha-1.0-0.conda", "beta-1.0-0.conda"}
+    assert json.loads(store.get("noarch/current_repodata.json"))["signatures"]
+    for key in ("noarch/repodata.json", "noarch/current_repodata.json", "channeldata.json"):
+        _assert_gz_follows(store, key)
+    assert verify_channel(channel).ok
 
 
 @pytest.mark.parametrize("size", [0, 1, 5_000_000])

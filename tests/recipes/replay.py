@@ -15,6 +15,7 @@ import io
 import json
 import sys
 import tarfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,8 @@ class RecordingTransport(httpx.BaseTransport):
     def __init__(self) -> None:
         self.inner = httpx.HTTPTransport()
         self.index = _load_index()
+        # generate_pypi reads the wheel and the sdist from several threads at once.
+        self.lock = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self.inner.handle_request(request)
@@ -87,14 +90,15 @@ class RecordingTransport(httpx.BaseTransport):
             body = _trim_sdist(body)
         key = _key(url, request.headers.get("Range"))
         name = hashlib.sha256(key.encode()).hexdigest()[:20] + ".gz"
-        FIXTURES.mkdir(parents=True, exist_ok=True)
-        (FIXTURES / name).write_bytes(gzip.compress(body, mtime=0))
-        self.index[key] = {
-            "status": response.status_code,
-            "file": name,
-            "content_type": response.headers.get("content-type", ""),
-        }
-        INDEX.write_text(json.dumps(self.index, indent=1, sort_keys=True) + "\n")
+        with self.lock:
+            FIXTURES.mkdir(parents=True, exist_ok=True)
+            (FIXTURES / name).write_bytes(gzip.compress(body, mtime=0))
+            self.index[key] = {
+                "status": response.status_code,
+                "file": name,
+                "content_type": response.headers.get("content-type", ""),
+            }
+            INDEX.write_text(json.dumps(self.index, indent=1, sort_keys=True) + "\n")
         return httpx.Response(response.status_code, content=body, headers=response.headers)
 
 

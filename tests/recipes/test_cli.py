@@ -24,7 +24,6 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> ReplayTransport:
         return real(transport)
 
     monkeypatch.setattr(pypi, "new_http_client", client)
-    monkeypatch.setattr("stockyard.recipes.service.new_http_client", client)
     monkeypatch.setattr("stockyard.recipes.update.new_http_client", client)
     return transport
 

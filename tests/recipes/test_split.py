@@ -152,7 +152,7 @@ def test_generate_split_libs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ca
     from tests.recipes.replay import ReplayTransport, replaying_client
 
     replay = ReplayTransport()
-    monkeypatch.setattr("stockyard.recipes.service.new_http_client", replaying_client(replay))
+    monkeypatch.setattr("stockyard.recipes.pypi.new_http_client", replaying_client(replay))
     args = ["recipe", "generate", "pypi", "zstandard==0.25.0", "--split-libs", "--lib", "libzstd"]
     assert main([*args, "-o", str(tmp_path)]) == 0
     document = yaml.safe_load((tmp_path / "recipe.yaml").read_text())

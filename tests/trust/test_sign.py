@@ -117,7 +117,8 @@ def test_v3_records_are_signed(signed: Path, r_records: dict[str, Any]) -> None:
 
 
 def test_damaged_cache_means_signing_again(signed: Path, r_records: dict[str, Any]) -> None:
-    for cache in TrustLayout(signed).cache_dir.glob("*.msgpack"):
+    caches = TrustLayout(signed).cache_dir
+    for cache in [*caches.glob("*.msgpack"), *caches.glob("*.log")]:
         cache.write_bytes(b"\x00garbage")
     write_subdir(signed, "linux-64", r_records)  # published again
     results = sign_channel(signed, ["linux-64"])

@@ -14,15 +14,17 @@ relies on (`.stockyard/yaml-patches/`, `.stockyard/cdn/` in the store; patch set
 a mirror's patch source in the working area). A subdir or file that appeared after the snapshot
 is never copied.
 
-Signed channels (trust) rewrite repodata.json and its variants with signatures after each
-publish, so those are compared without their signatures and copied under the channel lock,
-where a document and its `.zst` are one version.
+Signed channels (trust) publish repodata.json signed, but `stockyard trust` commands (init,
+sign, rotations) rewrite it and its variants outside the publisher, so a document that differs
+from its catalog hash is compared without its signatures (its variants by what they expand to),
+copied under the channel lock, where a document and its `.zst` are one version.
 """
 
 from __future__ import annotations
 
 import bz2
 import contextlib
+import gzip
 import hashlib
 import re
 from collections.abc import Iterator
@@ -159,8 +161,8 @@ class ChannelCopy:
         self._accept(key, copied)
 
     def _signed_match(self, key: str, dest: Path, expected: str) -> bool:
-        """A signed document matches when it is the published one plus signatures; its `.zst`
-        or `.bz2` when it holds exactly the (matching) document's bytes."""
+        """A signed document matches when it is the published one plus signatures; its `.zst`,
+        `.bz2` or `.gz` when it holds exactly the (matching) document's bytes."""
         name = key.rsplit("/", 1)[-1]
         if name in _SIGNED_DOCUMENTS:
             from stockyard.trust.errors import TrustError
@@ -181,7 +183,9 @@ class ChannelCopy:
                 return zstd_decompress(packed, len(plain)) == plain
             if suffix == "bz2":
                 return bz2.decompress(packed) == plain
-        except (ValueError, OSError):
+            if suffix == "gz":  # `stockyard trust` rewrites the .gz with its document
+                return gzip.decompress(packed) == plain
+        except (ValueError, OSError, EOFError):
             return False
         return False
 

@@ -26,7 +26,7 @@ metadata = MetaData()
 
 #: Bumped when the tables change; stored in `catalog_info`. Older catalogs are upgraded in place
 #: by the statements in `MIGRATIONS` (version -> statements that bring version-1 to version).
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE subdirs ADD COLUMN scan_signature VARCHAR(64)",),
@@ -45,6 +45,15 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ON artifacts (channel_id, subdir, indexed_timestamp)",
     ),
     # 9: the jobs table (made by create_all).
+    # 10: PostgreSQL only (`POSTGRESQL_MIGRATIONS`).
+}
+
+#: Like `MIGRATIONS`, run only on PostgreSQL (after that version's common statements).
+POSTGRESQL_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    10: (
+        "CREATE INDEX IF NOT EXISTS ix_artifacts_filename_c "
+        'ON artifacts (channel_id, subdir, (filename COLLATE "C"))',
+    ),
 }
 
 catalog_info = Table(
@@ -103,6 +112,17 @@ Index("ix_artifacts_name", artifacts.c.channel_id, artifacts.c.subdir, artifacts
 Index("ix_artifacts_origin", artifacts.c.channel_id, artifacts.c.subdir, artifacts.c.origin)
 Index("ix_artifacts_channel_name", artifacts.c.channel_id, artifacts.c.name)
 Index("ix_artifacts_yanked", artifacts.c.channel_id, artifacts.c.subdir, artifacts.c.yanked)
+#: Publishing reads a subdir's rows ordered by filename in Python string order: on PostgreSQL
+#: `ORDER BY filename COLLATE "C"` (catalog/publishing.py), which the unique constraint's index
+#: (the database's collation) cannot give, so without this index every publish sorted the whole
+#: subdir (records included: on disk past a few hundred thousand rows). SQLite compares bytes
+#: already (BINARY), so the unique index serves it there.
+Index(
+    "ix_artifacts_filename_c",
+    artifacts.c.channel_id,
+    artifacts.c.subdir,
+    artifacts.c.filename.collate("C"),
+).ddl_if(dialect="postgresql")
 #: As-of views ask what had arrived by a time (stockyard.timetravel).
 Index(
     "ix_artifacts_indexed",

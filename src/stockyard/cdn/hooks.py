@@ -9,13 +9,16 @@ Nothing here may fail a publish that already happened: errors are logged.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Final
 
-from stockyard.cdn.ledger import LedgerEntry, record_publish, unrecorded_entry
+from stockyard.cdn.ledger import Ledger, LedgerEntry, read_ledger, record_publish, unrecorded_entry
 from stockyard.storage import Store
+from stockyard.storage.parallel import is_remote, submit
 
 if TYPE_CHECKING:
     from stockyard.config import Settings
@@ -44,14 +47,30 @@ def add_purge_sink(sink: PurgeSink) -> Callable[[], None]:
     return remove
 
 
-def after_publish(store: Store, channel: str, changed: Iterable[str]) -> LedgerEntry | None:
+def prefetch_ledger(store: Store) -> Future[Ledger] | None:
+    """Start reading the channel's ledger in the background, on a bucket (where the read is a
+    round trip that can overlap the publish); None on a local store. Call with the channel
+    lock held: nobody else writes the ledger until it is released."""
+    if not is_remote(store):
+        return None
+    return submit(functools.partial(read_ledger, store))
+
+
+def after_publish(
+    store: Store,
+    channel: str,
+    changed: Iterable[str],
+    *,
+    ledger: Future[Ledger] | None = None,
+) -> LedgerEntry | None:
     """Record a commit's changed keys (files of `channel` in `store`) and hand them to the purge
-    senders; None when nothing changed. Call with the channel lock held, after the publish."""
+    senders; None when nothing changed. Call with the channel lock held, after the publish.
+    `ledger`: the ledger as `prefetch_ledger` read it under the same lock hold."""
     keys = sorted(set(changed))
     if not keys:
         return None
     try:
-        entry = record_publish(store, keys)
+        entry = record_publish(store, keys, current=ledger.result() if ledger else None)
     except Exception as exc:  # the publish stands without its ledger entry; still purge
         log.warning("could not record the CDN changes of %s: %s", channel, exc)
         entry = unrecorded_entry(keys)

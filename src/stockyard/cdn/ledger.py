@@ -30,8 +30,8 @@ log = logging.getLogger("stockyard.cdn")
 
 LEDGER_KEY: Final = ".stockyard/cdn/changes.json"
 #: Keys kept over all entries (the newest entry is always kept whole). The file is read and
-#: rewritten by every publish (two requests on a bucket), so it stays small: about 120 kB,
-#: minutes of history for a channel uploaded to every second.
+#: rewritten by every publish (two requests on a bucket; the read overlaps the publish), so it
+#: stays small: about 120 kB, minutes of history for a channel uploaded to every second.
 MAX_KEYS: Final = 2000
 MAX_ENTRIES: Final = 200
 
@@ -85,10 +85,17 @@ def unrecorded_entry(keys: Iterable[str]) -> LedgerEntry:
     return _entry(keys, int(time.time() * 1000), 0)
 
 
-def record_publish(store: Store, keys: Iterable[str], *, now_ms: int | None = None) -> LedgerEntry:
-    """Append a publish that changed `keys` to the ledger (call with the channel lock held)."""
+def record_publish(
+    store: Store,
+    keys: Iterable[str],
+    *,
+    now_ms: int | None = None,
+    current: Ledger | None = None,
+) -> LedgerEntry:
+    """Append a publish that changed `keys` to the ledger (call with the channel lock held).
+    `current`: the ledger as read under this lock hold (read here when not given)."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    ledger = read_ledger(store)
+    ledger = read_ledger(store) if current is None else current
     entry = _entry(keys, now_ms, ledger.revision)
     if not ledger.entries:  # a new (or lost) ledger covers only what it records from now on
         ledger = Ledger(covers_after=entry.revision - 1)

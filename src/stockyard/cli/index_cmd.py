@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from stockyard.cli.output import print_json, stderr, stdout
+from stockyard.cli import output
 from stockyard.types.encoding import DEFAULT_ZSTD_LEVEL
 
 if TYPE_CHECKING:
@@ -113,11 +113,11 @@ def index(
     else:
         result = index_channel(channel_dir, options)
     if as_json:
-        print_json(result.to_dict())
+        output.print_json(result.to_dict())
     else:
         _print_problems(result)
         warned = f", {len(result.warnings)} with warnings" if result.warnings else ""
-        stdout.print(
+        output.stdout.print(
             f"indexed {result.channel}: {result.added} added, {result.changed} changed, "
             f"{result.removed} removed, {result.unchanged} unchanged, "
             f"{len(result.skipped)} skipped{warned}; {result.files_written} files written "
@@ -132,13 +132,13 @@ def _print_problems(result: IndexResult) -> None:
     from rich.markup import escape
 
     for skipped in result.skipped:
-        stderr.print(
+        output.stderr.print(
             f"[yellow]skipped[/] {escape(skipped.path)}: {escape(skipped.reason)}",
             highlight=False,
         )
     for file in result.warnings:
         for warning in file.warnings:
-            stderr.print(
+            output.stderr.print(
                 f"[yellow]warning[/] {escape(file.path)}: {escape(warning.pointer or '(root)')}: "
                 f"{escape(warning.message)}",
                 highlight=False,
@@ -155,7 +155,7 @@ def _index_with_progress(channel_dir: Path, options: IndexOptions) -> IndexResul
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=stderr,
+        console=output.stderr,
         transient=True,
     ) as bar:
         tasks: dict[str, TaskID] = {}

@@ -51,6 +51,12 @@ def _check_render(text: str, filename: str, v3: bool) -> None:
         render_recipe(path, v3=v3)
 
 
+def _preload_render_check() -> None:
+    from stockyard.recipes.rendercheck import preload
+
+    preload()
+
+
 @generate_app.command("pypi")
 def generate_pypi(
     spec: str = typer.Argument(..., metavar="NAME[==VERSION]", help="A PyPI project."),
@@ -93,7 +99,7 @@ def generate_pypi(
 ) -> None:
     """Write a recipe for a PyPI project from its metadata (never runs setup.py in-process)."""
     from stockyard.recipes.errors import RecipeInvalid
-    from stockyard.recipes.pypi_recipe import GenerateOptions
+    from stockyard.recipes.options import GenerateOptions
     from stockyard.recipes.sdist_build import BuildPolicy
     from stockyard.recipes.service import generate_pypi as generate
     from stockyard.recipes.service import recipe_filename, render, render_split
@@ -110,7 +116,9 @@ def generate_pypi(
     if library and not split_libs:
         raise RecipeInvalid("--lib goes with --split-libs", hint="Add --split-libs.")
     build = BuildPolicy(enabled=build_metadata, timeout=build_timeout)
-    recipe = generate(spec, options, index_url=index_url, build=build)
+    # rattler-build's import (for the render check) runs while PyPI is being read.
+    preload = _preload_render_check if check and fmt == "v1" else None
+    recipe = generate(spec, options, index_url=index_url, build=build, meanwhile=preload)
     text = render_split(recipe, library) if split_libs else render(recipe, fmt)
     if check and fmt == "v1":
         _check_render(text, recipe_filename(fmt), v3=extras_as == "cep44")

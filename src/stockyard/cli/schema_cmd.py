@@ -22,3 +22,7 @@ def export(
 
     for path in export_schemas(directory):
         stdout.print(f"wrote {path}", highlight=False)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="schema")

@@ -3,7 +3,9 @@ and jobs) ends here, so they all store and publish by the same rules.
 
 `ChannelCommit.commit(changes)`, called with the channel lock held:
 
-1. finish what an interrupted commit left (staged files not yet moved into place);
+1. finish what an interrupted commit left (staged files not yet moved into place); sweep staged
+   files no commit names and the trash (every commit on a local store; on a bucket the first
+   commit of a channel in a process and then every `SWEEP_SECONDS`, see `_sweep_due`);
 2. store the changed rows, each changed subdir's dirty flag, the channel files' dirty flag and the
    staged files still to move, in **one** catalog transaction;
 3. move staged files into place (only now: a file is never visible before its row exists);
@@ -15,18 +17,26 @@ and jobs) ends here, so they all store and publish by the same rules.
 A crash anywhere is repaired by the next commit or index run: rows and flags commit together, a
 dirty subdir is republished whole, dirty channel files are rewritten from every name, and pending
 moves are finished.
+
+On a bucket every request is a network round trip, so independent ones overlap
+(`stockyard.storage.parallel`): the moves of a commit, the existence checks of the plan, the
+published files (`Publisher`, with its ordering barriers), the read of the CDN ledger.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import shutil
+import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stockyard.catalog import Catalog, Channel, Move, SubdirChanges, SubdirState
-from stockyard.cdn.hooks import after_publish
+from stockyard.cdn.hooks import after_publish, prefetch_ledger
 from stockyard.index.incremental_patches import (
     differ_only_within,
     published_instructions,
@@ -48,7 +58,8 @@ from stockyard.publish.subdir import (
     unpatched_repodata,
 )
 from stockyard.publish.writer import Publisher
-from stockyard.storage import Store
+from stockyard.storage import ObjectInfo, Store
+from stockyard.storage.parallel import is_remote, run_all, stat_all
 from stockyard.trust import is_signed_channel
 from stockyard.types.errors import InvalidMetadata, StockyardError
 from stockyard.types.labels import is_label_channel
@@ -66,6 +77,14 @@ TRASH = ".stockyard/trash"
 
 #: CEP 26: every channel has noarch/repodata.json, even when it holds no noarch package.
 ALWAYS_PUBLISHED = ("noarch",)
+
+#: On a bucket, listing staging and trash costs requests on every commit although they are
+#: empty unless a process died mid-commit: a process sweeps them at its first commit of a
+#: channel and then at most this often (every replica does; a restarted one at once).
+SWEEP_SECONDS = 300.0
+#: Store location + channel id -> when this process last swept them (`time.monotonic`).
+_last_sweep: dict[tuple[str, int], float] = {}
+_last_sweep_guard = threading.Lock()
 
 
 class PublishPending(StockyardError):
@@ -119,6 +138,8 @@ class ChannelCommit:
     #: Set once the catalog transaction of `commit` succeeded: from then on the change is stored
     #: (a failure later leaves a publish owed, never a lost artifact).
     stored: bool = False
+    #: Existence of the files the plan and the channel files look at, checked together.
+    _present: dict[str, ObjectInfo | None] = field(default_factory=dict)
 
     @classmethod
     def open(
@@ -143,8 +164,10 @@ class ChannelCommit:
         `recheck` names subdirs whose patch instructions and options are compared with their
         last publish even if nothing changed in them (`stockyard index` rechecks every subdir).
         """
-        self.finish_moves()
-        self.discard_orphans(keep={move.source for move in changes.moves})
+        sweep = self._sweep_due()
+        moved = self.finish_moves()
+        if sweep:
+            self.discard_orphans(keep={move.source for move in changes.moves})
         states = self.catalog.subdir_states(self.channel.id)
         files_owed = self.catalog.channel_files_dirty(self.channel.id)
         touched = self._touched(changes.subdirs)
@@ -152,27 +175,31 @@ class ChannelCommit:
         if writes or changes.moves:  # a run that changed nothing writes nothing
             self.catalog.commit_changes(self.channel.id, writes, changes.moves)
         self.stored = True
-        self.finish_moves()
-        self.empty_trash()
+        moved += self.finish_moves()
+        self._clear_trash(moved, sweep)
         for key, data in changes.icons.items():
             if self.store.stat(key) is None:
                 self.store.put(key, data)
         plan = self._plan(touched, states, set(recheck))
+        changing = bool(plan.changes or touched or files_owed or changes.moves)
+        ledger = prefetch_ledger(self.store) if changing else None  # overlaps the publish
         try:
             result = self._publish(plan, touched, full_names=files_owed)
         finally:
             shutil.rmtree(self.scratch, ignore_errors=True)
         self.sign()
         result.changed_keys = sorted({*result.changed_keys, *_changed_artifacts(changes)})
-        after_publish(self.store, self.channel.name, result.changed_keys)  # CDN purge, ledger
+        # CDN purge, ledger
+        after_publish(self.store, self.channel.name, result.changed_keys, ledger=ledger)
         if result.files_written or changes.moves or writes:
             self.catalog.notify_published(self.channel.name)  # replicas drop cached files
         return result
 
     def sign(self) -> None:
-        """Sign what was published, for a channel set up with `stockyard trust init` (CCT
-        signatures in repodata.json; a no-op otherwise). Unchanged subdirs cost a few stats, so
-        every commit also repairs a signing a crash interrupted."""
+        """For a channel set up with `stockyard trust init` (a no-op otherwise): the publish
+        signed repodata.json inline (`trust.inline`); this publishes a pending key_mgr.json and
+        signs any published subdir whose signing mark does not match its files (signed inline
+        or unchanged: a few stats each)."""
         channeldata = self.store.local_path(CHANNELDATA_JSON)
         if channeldata is None or not is_signed_channel(channeldata.parent):
             return
@@ -197,14 +224,45 @@ class ChannelCommit:
                     f"stored, but publishing failed: {type(second).__name__}: {second}"
                 ) from first
 
-    def finish_moves(self) -> None:
-        """Move committed, staged files into place (also those a crash left pending)."""
+    def finish_moves(self) -> list[Move]:
+        """Move committed, staged files into place (also those a crash left pending); returns
+        the moves finished. On a bucket they run concurrently (each is a copy and a delete)."""
         moves = self.catalog.pending_moves(self.channel.id)
-        for move in moves:
-            if self.store.stat(move.source) is not None:  # else moved before a crash
-                self.store.move(move.source, move.target)
+        run_all(self.store, [functools.partial(self._move, move) for move in moves])
         if moves:
             self.catalog.forget_moves(self.channel.id, moves)
+        return moves
+
+    def _move(self, move: Move) -> None:
+        with contextlib.suppress(FileNotFoundError):  # moved before a crash
+            self.store.move(move.source, move.target)
+
+    def _sweep_due(self) -> bool:
+        """Whether this commit sweeps staging and trash: always on a local store (a directory
+        listing costs microseconds); on a bucket at this process's first commit of the
+        channel, then every `SWEEP_SECONDS`. Orphans of a crash (staged files whose commit
+        never happened, trash whose delete never happened) are so removed by the restarted
+        process's first commit, by any other replica within `SWEEP_SECONDS`, or by the `gc`
+        job; until then they only take space (nothing reads them)."""
+        if not is_remote(self.store):
+            return True
+        key = (self.store.location, self.channel.id)
+        now = time.monotonic()
+        with _last_sweep_guard:
+            last = _last_sweep.get(key)
+            if last is not None and now - last < SWEEP_SECONDS:
+                return False
+            _last_sweep[key] = now
+        return True
+
+    def _clear_trash(self, moved: list[Move], sweep: bool) -> None:
+        """Delete what the finished moves put in the trash (without listing it), or, when
+        sweeping, everything in the trash."""
+        if sweep:
+            self.empty_trash()
+            return
+        trashed = [move.target for move in moved if move.target.startswith(f"{TRASH}/")]
+        run_all(self.store, [functools.partial(self.store.delete, key) for key in trashed])
 
     def empty_trash(self) -> None:
         """Delete removed artifacts once their removal is committed and they are moved away."""
@@ -248,13 +306,17 @@ class ChannelCommit:
         plan = _Plan()
         options = self.policy.publish
         options_fp = options_fingerprint(options)
-        for subdir in sorted(set(touched) | recheck | set(ALWAYS_PUBLISHED) | set(before)):
+        subdirs = sorted(set(touched) | recheck | set(ALWAYS_PUBLISHED) | set(before))
+        # One round of existence checks (concurrent on a bucket), also for `_publish`.
+        keys = [f"{subdir}/{REPODATA_JSON}" for subdir in subdirs]
+        self._present = stat_all(self.store, [*keys, CHANNELDATA_JSON])
+        for subdir in subdirs:
             prior = before.get(subdir)  # as the last publish (or a crash) left it
             owed = (
                 prior is None
                 or prior.dirty
                 or prior.options_fingerprint != options_fp
-                or self.store.stat(f"{subdir}/{REPODATA_JSON}") is None
+                or self._present[f"{subdir}/{REPODATA_JSON}"] is None
             )
             if not (owed or subdir in touched or subdir in recheck):
                 continue
@@ -360,10 +422,24 @@ class ChannelCommit:
     ) -> CommitResult:
         result = CommitResult()
         nothing_owed = not (plan.changes or touched or full_names)
-        if nothing_owed and self.store.stat(CHANNELDATA_JSON) is not None:
+        if nothing_owed and self._present[CHANNELDATA_JSON] is not None:
             return result
         publisher = Publisher(self.catalog, self.store, self.channel.id)
+        try:
+            names, whole = self._publish_subdirs(publisher, plan, result)
+            self._publish_channel_files(publisher, names, full_names=full_names or whole)
+        finally:
+            publisher.settle()  # no write of this commit lands after the lock is released
+        result.files_written = len(publisher.written)
+        result.changed_keys = publisher.changed_keys()
+        return result
+
+    def _publish_subdirs(
+        self, publisher: Publisher, plan: _Plan, result: CommitResult
+    ) -> tuple[set[str], bool]:
+        """Publish each planned subdir; the names they touched, and whether any was whole."""
         names: set[str] = set()
+        whole = False
         for subdir, change in plan.changes.items():
             publish_subdir(
                 self.catalog,
@@ -376,19 +452,16 @@ class ChannelCommit:
                 instructions=plan.instructions[subdir],
             )
             result.subdirs_published.append(subdir)
-            full_names = full_names or change is None
+            whole = whole or change is None
             names |= change.names if change is not None else set()
-        self._publish_channel_files(publisher, names, full_names=full_names)
-        result.files_written = len(publisher.written)
-        result.changed_keys = publisher.changed_keys()
-        return result
+        return names, whole
 
     def _publish_channel_files(
         self, publisher: Publisher, names: set[str], *, full_names: bool
     ) -> None:
         """channeldata entries: every name after a full publish (or an interrupted one), else
         the names this commit touched; then channeldata.json and index.html."""
-        if full_names or self.store.stat(CHANNELDATA_JSON) is None:
+        if full_names or self._present[CHANNELDATA_JSON] is None:
             names = self.catalog.names_in_channel(self.channel.id)
             names |= set(self.catalog.channeldata_entries(self.channel.id))
         refresh_channeldata_entries(self.catalog, self.channel, names)

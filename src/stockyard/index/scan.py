@@ -9,7 +9,6 @@ import msgspec
 
 from stockyard.catalog import Catalog, SubdirState
 from stockyard.storage import Store
-from stockyard.types.identifiers import artifact_format
 
 
 @dataclass(slots=True)
@@ -35,15 +34,26 @@ class SubdirScan:
         return self.files - len(self.new) - len(self.maybe_changed)
 
 
+#: msgpack with map keys sorted in C: a third of the cost of sorting (filename, stat) tuples in
+#: Python, which every run after a change pays for every file of the subdir.
+_sorted_msgpack = msgspec.msgpack.Encoder(order="sorted")
+
+#: What `artifact_format` accepts, checked with one `str.endswith` per file.
+_ARTIFACT_SUFFIXES = (".conda", ".tar.bz2")
+
+
 def scan_signature(files: dict[str, tuple[int, int]]) -> str:
-    """A hash of the sorted (filename, size, mtime_ns) of a subdir's artifacts."""
-    return hashlib.sha256(msgspec.msgpack.encode(sorted(files.items()))).hexdigest()
+    """A hash of {filename: (size, mtime_ns)} of a subdir's artifacts, in filename order. Only
+    compared with the one stored by the last run: a new way of computing it costs one full
+    comparison per subdir, once."""
+    return hashlib.sha256(_sorted_msgpack.encode(files)).hexdigest()
 
 
 def scan_subdir(
     catalog: Catalog, store: Store, channel_id: int, subdir: str, state: SubdirState | None
 ) -> SubdirScan:
-    files = {name: st for name, st in store.file_sizes(subdir).items() if artifact_format(name)}
+    listed = store.file_sizes(subdir)
+    files = {name: st for name, st in listed.items() if name.endswith(_ARTIFACT_SUFFIXES)}
     scan = SubdirScan(subdir, scan_signature(files), len(files))
     if state is not None and not state.dirty and state.scan_signature == scan.signature:
         return scan  # the same files as after the last complete run: nothing to compare

@@ -8,6 +8,13 @@ Records with CEP 43/44/45 syntax go under `v3` instead of `packages` / `packages
 `info.repodata_revisions` announces them. `info` is written first, before the `v3` records are
 known: a document that has some is written with the plain `info` and its head replaced after
 (`replace_head`). The bytes equal `encode_json` of the whole document (tested).
+
+A signed channel (conda-content-trust, docs/trust.md) passes a `RecordSigner`: every record of
+the document published as repodata.json (its `v3` records in their `v3` form) goes through it
+in the same pass, and its top-level `signatures` member is written in key order, between
+`repodata_version` and `v3`. So repodata.json, its `.zst`, `.gz` and `.bz2` are written once,
+signed, and the catalog records the hashes of the bytes actually published. The signer signs
+only records it has not signed before (its cache); without one, nothing here changes.
 """
 
 from __future__ import annotations
@@ -29,6 +36,17 @@ class Sink(Protocol):
     """Where published bytes are streamed (a file, or the publisher's hashing writer)."""
 
     def write(self, data: bytes, /) -> int: ...
+
+
+class RecordSigner(Protocol):
+    """Signs the records of one published document (`stockyard.trust.inline.InlineSigner`)."""
+
+    def add_records(self, records: list[tuple[str, bytes]], /) -> None:
+        """(filename, record bytes as published) of records, in any order."""
+
+    def signatures_member(self) -> bytes:
+        """The encoded `signatures` map of every record added (keys sorted)."""
+        ...
 
 
 SECTIONS = (("packages", ".tar.bz2"), ("packages.conda", ".conda"))
@@ -59,6 +77,7 @@ def write_monolithic(
     patched: Sink | None,
     run_exports: Sink,
     listing: list[tuple[str, int, int, str]] | None = None,
+    signer: RecordSigner | None = None,
 ) -> MonolithicResult:
     """Write the files; see `MonolithicResult` for what the caller must finish.
 
@@ -68,9 +87,12 @@ def write_monolithic(
     written last, so the patch-removed names are known by then. `patched=None` means no record
     is patched or removed by patches: repodata.json is then byte-identical to
     repodata_from_packages.json and the caller publishes that. `listing`, when given, receives
-    (filename, size, indexed_timestamp, sha256) of every row (for index.html).
+    (filename, size, indexed_timestamp, sha256) of every row (for index.html). `signer`, when
+    given, signs the records of the document published as repodata.json (`patched`, or
+    `from_packages` when `patched` is None: then both names keep the same, signed, bytes) and
+    that document gets its `signatures` member.
     """
-    out = _Streams(from_packages, patched, run_exports, listing)
+    out = _Streams(from_packages, patched, run_exports, listing, signer)
     head = out.begin(info)
     for key, batches in sections:
         out.begin_section(key)
@@ -114,6 +136,7 @@ class _Streams:
     patched: Sink | None
     rex: Sink
     listing: list[tuple[str, int, int, str]] | None
+    signer: RecordSigner | None = None
     patch_removed: list[str] = field(default_factory=list)
     raw_v3: V3Section = field(default_factory=V3Section)
     pat_v3: V3Section = field(default_factory=V3Section)
@@ -173,6 +196,28 @@ class _Streams:
         self.raw_open = _write_chunk(self.raw, raw_chunk, self.raw_open)
         if self.patched is not None:
             self.pat_open = _write_chunk(self.patched, b",".join(pat), self.pat_open)
+        if self.signer is not None:
+            self._sign_batch(batch)
+
+    @property
+    def _signed_v3(self) -> V3Section:
+        """The `v3` records of the document published as repodata.json."""
+        return self.pat_v3 if self.patched is not None else self.raw_v3
+
+    def _sign_batch(self, batch: Sequence[tuple[Any, ...]]) -> None:
+        """Hand the batch's records, as repodata.json publishes them, to the signer; those
+        under `v3` are signed in their `v3` form at the end (`end`)."""
+        assert self.signer is not None
+        if self.patched is None:
+            records = [(row[0], row[2]) for row in batch]
+        else:
+            records = [
+                (row[0], row[2] if row[3] is None else row[3]) for row in batch if not row[4]
+            ]
+        in_v3 = self._signed_v3.records
+        if in_v3:
+            records = [entry for entry in records if entry[0] not in in_v3]
+        self.signer.add_records(records)
 
     def _take_v3(
         self,
@@ -212,13 +257,26 @@ class _Streams:
         """`removed` and `repodata_version`, then `v3` (keys sorted): by then the patch-removed
         names and the `v3` records are known."""
         tail_version = b',"repodata_version":' + str(repodata_version).encode()
+        signatures = self._signatures()
         self.raw.write(b',"removed":' + encode_json(removed_from_packages) + tail_version)
+        if self.patched is None:
+            self.raw.write(signatures)
         self.raw.write(_v3_tail(self.raw_v3))
         if self.patched is not None:
             all_removed = sorted(set(removed_from_packages).union(self.patch_removed))
             self.patched.write(b',"removed":' + encode_json(all_removed) + tail_version)
-            self.patched.write(_v3_tail(self.pat_v3))
+            self.patched.write(signatures + _v3_tail(self.pat_v3))
         self.rex.write(b"}")
+
+    def _signatures(self) -> bytes:
+        """`,"signatures":{...}` for the signed document (its `v3` records signed now), or
+        nothing without a signer."""
+        if self.signer is None:
+            return b""
+        in_v3 = self._signed_v3.records
+        if in_v3:
+            self.signer.add_records([(name, encoded) for name, (encoded, _) in in_v3.items()])
+        return b',"signatures":' + self.signer.signatures_member()
 
 
 def _marked_entries(entries: list[bytes], chunk: bytes) -> set[int]:

@@ -5,7 +5,9 @@ decoded, patched and re-encoded), shards of the changed names and the shard inde
 monolithic files. Order of writes (readers never see a state that names a file that is not
 there yet): shards -> shard index -> repodata.json.zst -> repodata.json.gz -> repodata.json ->
 the rest, every `.zst` and `.gz` before its `.json`. Each file is written atomically by the
-`Publisher`, which skips files whose bytes did not change.
+`Publisher`, which skips files whose bytes did not change. In a signed channel (docs/trust.md)
+repodata.json is signed as it is streamed (`stockyard.trust.inline`), so its variants are
+compressed from the signed bytes.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -48,6 +50,9 @@ from stockyard.types.repodata import (
     RUN_EXPORTS_JSON,
     SHARD_INDEX,
 )
+
+if TYPE_CHECKING:
+    from stockyard.trust.inline import InlineSigner
 
 __all__ = [
     "PublishOptions",
@@ -148,6 +153,8 @@ def publish_subdir(
     listing = job.publish_monolithic(removed)
     job.publish_extras(listing)
     publisher.commit()
+    if job.signer is not None:  # its cache and mark, once the signed files are in place
+        job.signer.finish()
     catalog.mark_published(
         channel.id, subdir, patch_fingerprint(instructions), options_fingerprint(options)
     )
@@ -165,6 +172,8 @@ class _SubdirJob:
     options: PublishOptions
     instructions: dict[str, Any]
     scratch: Path
+    #: Signs repodata.json's records as they are written, in a signed channel.
+    signer: InlineSigner | None = None
 
     @property
     def base_url(self) -> str | None:
@@ -172,13 +181,19 @@ class _SubdirJob:
 
     @property
     def gz(self) -> bool:
-        """Whether repodata.json and current_repodata.json get a `.gz`: by the policy, except
-        in a signed channel, whose repodata files `stockyard.trust` rewrites after the publish
-        (with their `.zst` and `.bz2`; a `.gz` made here would then be stale)."""
-        if not self.options.gz:
-            return False
+        """Whether repodata.json and current_repodata.json get a `.gz` (by the policy; in a
+        signed channel too, compressed from the signed bytes)."""
+        return self.options.gz
+
+    def _open_signer(self) -> InlineSigner | None:
+        """The subdir's signer when the channel is signed (`stockyard trust init`; a channel on
+        a local store only), else None; `cryptography` is imported only then."""
         config = self.publisher.store.local_path(TRUST_CONFIG)
-        return config is None or not config.is_file()
+        if config is None or not config.is_file():
+            return None
+        from stockyard.trust.inline import inline_signer
+
+        return inline_signer(config.parents[2], self.subdir)
 
     def apply_patches(self, change: SubdirChange | None) -> int:
         """Store patch results of the records the instructions touch; how many were stored."""
@@ -262,6 +277,7 @@ class _SubdirJob:
         # Without patch results, repodata.json is byte-identical to repodata_from_packages.json:
         # render one stream and publish it under both names.
         unpatched = not self.catalog.has_patch_results(self.channel.id, self.subdir)
+        self.signer = self._open_signer()
         listing: list[tuple[str, int, int, str]] = []
         with contextlib.ExitStack() as stack:
             raw, patched, rex = (
@@ -280,6 +296,7 @@ class _SubdirJob:
                 patched=None if unpatched else patched,
                 run_exports=rex,
                 listing=listing,
+                signer=self.signer,
             )
             raw = self._with_head(stack, raw, result.head, result.from_packages_head)
             if not unpatched:
@@ -318,7 +335,7 @@ class _SubdirJob:
                 self.publisher.publish_file(f"{prefix}.bz2", bz)
         current_key = f"{self.subdir}/{CURRENT_REPODATA}"
         if self.options.current_repodata:
-            current = _current_repodata(published.path)
+            current = _current_repodata(published.path, self.signer)
             level = self.options.zst_level
             self.publisher.write(f"{current_key}.zst", zstd_compress(current, level))
             self._publish_gz_of_bytes(current_key, current)
@@ -384,8 +401,9 @@ def unpatched_repodata(catalog: Catalog, channel: Channel, subdir: str) -> dict[
     return out
 
 
-def _current_repodata(repodata_path: Path) -> bytes:
-    """conda-index's current_repodata.json: the latest versions and what they need."""
+def _current_repodata(repodata_path: Path, signer: InlineSigner | None = None) -> bytes:
+    """conda-index's current_repodata.json: the latest versions and what they need (in a signed
+    channel with the signatures of the records it keeps, and of its `v3` records)."""
     from stockyard.publish.current_repodata import select_current_records
 
     repodata = msgspec.json.decode(repodata_path.read_bytes())
@@ -393,4 +411,8 @@ def _current_repodata(repodata_path: Path) -> bytes:
     keep = select_current_records(merged)
     for key, _suffix in SECTIONS:
         repodata[key] = {f: r for f, r in repodata.get(key, {}).items() if f in keep}
+    if signer is not None:
+        v3 = repodata.get("v3", {})
+        kept = keep | {f"{stem}.{ext}" for ext, records in v3.items() for stem in records}
+        repodata["signatures"] = signer.signatures_of(kept)
     return encode_json(repodata)

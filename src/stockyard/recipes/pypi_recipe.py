@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import configparser
 import re
-from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING
 
 from packaging.requirements import InvalidRequirement, Requirement
 
@@ -14,25 +13,19 @@ from stockyard.recipes.license import find_license, license_files
 from stockyard.recipes.metadata import python_min_of
 from stockyard.recipes.model import Dep, Output, Recipe, Requirements, Selector
 from stockyard.recipes.names import conda_name, normalize
-from stockyard.recipes.upstream import Release
+from stockyard.recipes.options import DEFAULT_PYTHON_MIN, ExtrasMode, GenerateOptions
 
-#: conda-forge's global `python_min` (the oldest Python it builds for).
-DEFAULT_PYTHON_MIN = "3.10"
+if TYPE_CHECKING:
+    from stockyard.recipes.upstream import Release
+
+__all__ = ["DEFAULT_PYTHON_MIN", "ExtrasMode", "GenerateOptions", "build_recipe"]
 PIP_INSTALL = "${{ PYTHON }} -m pip install . -vv --no-deps --no-build-isolation"
-ExtrasMode = Literal["outputs", "cep44", "none"]
 
 # Build requirements that say which compilers a compiled package needs.
 _RUST_BACKENDS = {"maturin", "setuptools-rust"}
 _CXX_BACKENDS = {"pybind11", "nanobind", "scikit-build-core", "scikit-build", "cmake"}
 _NOT_HOST = {"pip", "cmake", "ninja"}
 _SKIPPED_MODULES = {"tests", "test", "testing", "docs", "doc", "examples", "benchmarks"}
-
-
-@dataclass(frozen=True)
-class GenerateOptions:
-    extras_as: ExtrasMode = "outputs"
-    with_all: bool = False
-    python_min: str = DEFAULT_PYTHON_MIN
 
 
 def build_recipe(release: Release, options: GenerateOptions) -> Recipe:

@@ -39,6 +39,15 @@ def _variants(platform: str) -> Any:
     )
 
 
+def preload() -> None:
+    """Import rattler-build's Python API now (the CLI does so while PyPI answers)."""
+    try:
+        import rattler_build.render
+        import rattler_build.stage0  # noqa: F401
+    except ImportError:  # pragma: no cover - render_recipe says what to install
+        pass
+
+
 @dataclass(frozen=True)
 class RenderedOutput:
     platform: str
@@ -61,13 +70,17 @@ def render_recipe(
             "rattler-build's Python API is not installed", hint="pip install py-rattler-build"
         ) from exc
     revision = RepodataRevision.V3 if v3 else RepodataRevision.LEGACY
+    try:
+        # Parsed once: only the render depends on the platform.
+        recipe = Stage0Recipe.from_file(path, repodata_revision=revision)
+    except Exception as exc:  # rattler-build raises its own exception types
+        raise RecipeInvalid(f"rattler-build cannot read {path}: {exc}") from exc
     rendered = []
     for platform in platforms:
         config = RenderConfig(
             platform=PlatformConfig(target_platform=platform), repodata_revision=revision
         )
         try:
-            recipe = Stage0Recipe.from_file(path, repodata_revision=revision)
             variants = recipe.render(_variants(platform), render_config=config)
         except Exception as exc:  # rattler-build raises its own exception types
             raise RecipeInvalid(

@@ -76,7 +76,11 @@ def _is_pure(filename: str) -> bool:
 
 
 def representative_wheel(wheels: list[DistFile]) -> DistFile | None:
-    """A pure wheel, else the newest CPython x86-64 Linux one, else any."""
+    """A pure wheel, else the newest CPython x86-64 Linux one, else any.
+
+    "Newest" compares the CPython tags as versions: sorting file names would pick `cp39` over
+    `cp314`, or a PyPy wheel (`pp311`) over every CPython one.
+    """
     pure = [wheel for wheel in wheels if _is_pure(wheel.filename)]
     if pure:
         return pure[0]
@@ -86,8 +90,18 @@ def representative_wheel(wheels: list[DistFile]) -> DistFile | None:
         for w in wheels
         if "manylinux" in w.filename and "x86_64" in w.filename and "t-" not in w.filename
     ]
-    candidates = sorted(linux or wheels, key=lambda wheel: wheel.filename)
+    candidates = sorted(linux or wheels, key=_cpython_rank)
     return candidates[-1] if candidates else None
+
+
+def _cpython_rank(wheel: DistFile) -> tuple[int, int, str]:
+    """(is CPython, its minor version, file name): the newest CPython wheel sorts last."""
+    minors = [
+        int(interpreter[3:])
+        for interpreter, _, _ in _tags(wheel.filename)
+        if interpreter.startswith("cp3") and interpreter[3:].isdigit()
+    ]
+    return (1 if minors else 0, max(minors, default=0), wheel.filename)
 
 
 def fetch_release(
@@ -100,9 +114,10 @@ def fetch_release(
     pypi_name = str(project.get("info", {}).get("name") or name)
     version = version or newest_version(project)
     files = release_files(project, version)
-    release = _from_wheel(client, pypi_name, version, files)
+    wheel = representative_wheel([file for file in files if file.is_wheel])
     sdist = next((file for file in files if file.is_sdist), None)
-    sdist_data = client.sdist_bytes(sdist) if sdist else b""
+    contents, core, sdist_data = _read_files(client, wheel, sdist)
+    release = _from_wheel(client, pypi_name, version, files, wheel, contents, core)
     sdist_files = members_of(sdist_data, sdist.filename, _SDIST_FILES) if sdist else {}
     release = release or _from_sdist(pypi_name, version, files, sdist_files)
     if release is None:
@@ -115,14 +130,38 @@ def fetch_release(
     return release
 
 
+def _read_files(
+    client: PyPIClient, wheel: DistFile | None, sdist: DistFile | None
+) -> tuple[WheelContents | None, bytes | None, bytes]:
+    """The wheel's file list, its PEP 658 metadata and the sdist, read at the same time.
+
+    The three reads do not depend on each other, so they cost one round trip to the file host
+    instead of three (httpx's client is safe to share between threads).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="stockyard-pypi") as pool:
+        contents = pool.submit(read_wheel, client, wheel) if wheel else None
+        core = pool.submit(client.core_metadata, wheel) if wheel else None
+        sdist_data = pool.submit(client.sdist_bytes, sdist) if sdist else None
+        return (
+            contents.result() if contents else None,
+            core.result() if core else None,
+            sdist_data.result() if sdist_data else b"",
+        )
+
+
 def _from_wheel(
-    client: PyPIClient, pypi_name: str, version: str, files: list[DistFile]
+    client: PyPIClient,
+    pypi_name: str,
+    version: str,
+    files: list[DistFile],
+    wheel: DistFile | None,
+    contents: WheelContents | None,
+    data: bytes | None,
 ) -> Release | None:
-    wheel = representative_wheel([file for file in files if file.is_wheel])
-    if wheel is None:
+    if wheel is None or contents is None:
         return None
-    contents = read_wheel(client, wheel)
-    data = client.core_metadata(wheel)
     origin = f"{wheel.filename}.metadata (PEP 658)"
     if data is None:
         data = read_wheel(client, wheel, also=("METADATA",)).dist_info.get("METADATA", "").encode()

@@ -47,6 +47,11 @@ class ObjectInfo:
 class Store(Protocol):
     """Atomic, whole-object writes; readers never see a partial object."""
 
+    @property
+    def location(self) -> str:
+        """Where the objects are (a directory; an endpoint, bucket and prefix): two stores
+        with the same location hold the same objects (for what a process remembers per store)."""
+
     def put(self, key: str, data: bytes) -> None:
         """Write `data` under `key` atomically (temp + fsync + rename, or one PUT)."""
 

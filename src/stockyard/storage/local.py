@@ -20,6 +20,10 @@ class LocalStore:
         self.root = Path(root)
         self.fsync = fsync
 
+    @property
+    def location(self) -> str:
+        return str(self.root.resolve())
+
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 

@@ -50,6 +50,8 @@ DEFAULT_PART_SIZE = 64 * MiB
 #: SigV4 presigned URLs are valid for at most seven days.
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 _MISSING = {"NoSuchKey", "404", "NotFound"}
+#: What S3 answers a CopyObject whose source is above its 5 GiB limit.
+_TOO_LARGE_TO_COPY = {"InvalidRequest", "EntityTooLarge"}
 #: Content types that matter when a client downloads straight from the bucket (presigned
 #: redirects); everything else (artifacts, .zst, .msgpack) is a byte stream.
 _CONTENT_TYPES = {".json": "application/json", ".html": "text/html; charset=utf-8"}
@@ -133,6 +135,10 @@ class S3Store:
 
     def __repr__(self) -> str:
         return f"S3Store(s3://{self.bucket}/{self.prefix})"
+
+    @property
+    def location(self) -> str:
+        return f"{self.client.meta.endpoint_url}/{self.bucket}/{self.prefix}"
 
     def _key(self, key: str) -> str:
         return self.prefix + check_key(key)
@@ -259,36 +265,47 @@ class S3Store:
     def move(self, source: str, target: str) -> None:
         """Server-side copy, then delete the source: see the module docstring for why a crash
         between the two is harmless to the commit protocol."""
+        if self._copy(source, target):
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(source))
+
+    def copy(self, source: str, target: str) -> None:
+        """Server-side: one CopyObject (the object's metadata comes along), or a multipart
+        copy above `copy_threshold` (CopyObject stops at 5 GiB). The target appears whole."""
+        self._copy(source, target)
+
+    def _copy(self, source: str, target: str) -> bool:
+        """Copy `source` over `target` server-side; False when they are the same object.
+
+        With the default `copy_threshold` (S3's 5 GiB limit of CopyObject) the CopyObject is
+        sent straight away (a commit moves small uploads: one request, no HEAD first); S3 refuses
+        a source above 5 GiB with `InvalidRequest`, and only then is the size looked up for a
+        multipart copy. A lower threshold needs the size first."""
         src, dst = self._key(source), self._key(target)
+        if src == dst:  # S3 refuses to copy an object onto itself unchanged
+            if self._head(src) is None:
+                raise FileNotFoundError(source)
+            return False
+        if self.copy_threshold >= MAX_SINGLE_REQUEST:
+            try:
+                self._copy_object(src, dst)
+                return True
+            except Exception as error:
+                if error_code(error) in _MISSING:
+                    raise FileNotFoundError(source) from error
+                if error_code(error) not in _TOO_LARGE_TO_COPY:
+                    raise
         head = self._head(src)
         if head is None:
             raise FileNotFoundError(source)
-        if src == dst:
-            return
         size: int = head["ContentLength"]
         if size > self.copy_threshold:
             extra = self._extra(target)
             multipart_copy(self.client, self.bucket, src, dst, size, self.part_size, extra)
         else:
-            self.client.copy_object(
-                Bucket=self.bucket, Key=dst, CopySource={"Bucket": self.bucket, "Key": src}
-            )
-        self.client.delete_object(Bucket=self.bucket, Key=src)
+            self._copy_object(src, dst)
+        return True
 
-    def copy(self, source: str, target: str) -> None:
-        """Server-side: one CopyObject (the object's metadata comes along), or a multipart
-        copy above `copy_threshold` (CopyObject stops at 5 GiB). The target appears whole."""
-        src, dst = self._key(source), self._key(target)
-        head = self._head(src)
-        if head is None:
-            raise FileNotFoundError(source)
-        if src == dst:
-            return  # S3 refuses to copy an object onto itself unchanged
-        size: int = head["ContentLength"]
-        if size > self.copy_threshold:
-            extra = self._extra(target)
-            multipart_copy(self.client, self.bucket, src, dst, size, self.part_size, extra)
-            return
+    def _copy_object(self, src: str, dst: str) -> None:
         self.client.copy_object(
             Bucket=self.bucket, Key=dst, CopySource={"Bucket": self.bucket, "Key": src}
         )

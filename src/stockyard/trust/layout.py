@@ -45,16 +45,17 @@ class TrustConfig(msgspec.Struct, kw_only=True):
     pending_key_mgr_after: str | None = None
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+def write_atomic(path: Path, data: bytes, mode: int = 0o644, *, fsync: bool = True) -> None:
     """Replace `path` by `data` (temp file next to it, fsync, rename): readers see the old
-    file or the new one, never a part."""
+    file or the new one, never a part. (`fsync=False` for caches a crash may lose.)"""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if fsync:
+                os.fsync(handle.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     finally:

@@ -21,8 +21,10 @@ WATCHED = (
     "repodata.json",
     "repodata.json.zst",
     "repodata.json.bz2",
+    "repodata.json.gz",
     "current_repodata.json",
     "current_repodata.json.zst",
+    "current_repodata.json.gz",
 )
 
 

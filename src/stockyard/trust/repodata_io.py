@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
+from isal import isal_zlib
 
 from stockyard.trust.errors import TrustError
 from stockyard.trust.layout import write_atomic
@@ -30,6 +31,15 @@ _Members = dict[str, msgspec.Raw]
 _T = TypeVar("_T")
 _decode_members = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
 _decode_v3 = msgspec.json.Decoder(dict[str, dict[str, msgspec.Raw]]).decode
+#: A gzip wrapper with no name and mtime 0, igzip level 1: what `stockyard.publish.gz` writes
+#: (the publisher keeps a `.gz` whose trailer matches its document, whoever compressed it).
+_GZIP_WBITS = 16 + 15
+_GZIP_LEVEL = 1
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    compressor = isal_zlib.compressobj(_GZIP_LEVEL, isal_zlib.DEFLATED, _GZIP_WBITS)
+    return compressor.compress(data) + compressor.flush()
 
 
 @dataclass(slots=True)
@@ -76,8 +86,9 @@ def read_document(data: bytes, where: Path | str) -> RepodataDocument:
 
 
 def write_with_variants(path: Path, data: bytes, zst_level: int) -> list[Path]:
-    """`path.zst` (and `path.bz2` when one is published), then `path`: a reader that follows a
-    `.json` to its `.zst` never finds an older one."""
+    """`path.zst` (and `path.bz2`, `path.gz` when published), then `path`: a reader that follows
+    a `.json` to a variant never finds an older one. (A rewrite after the publish, for channels
+    signed by `stockyard trust` commands; the publish itself signs inline.)"""
     written: list[Path] = []
     zst = path.with_name(path.name + ".zst")
     if zst.exists() or path.name == "repodata.json":
@@ -87,6 +98,10 @@ def write_with_variants(path: Path, data: bytes, zst_level: int) -> list[Path]:
     if bz.exists():
         write_atomic(bz, bz2.compress(data, 9))
         written.append(bz)
+    gz = path.with_name(path.name + ".gz")
+    if gz.exists():
+        write_atomic(gz, gzip_bytes(data))
+        written.append(gz)
     write_atomic(path, data)
     written.append(path)
     return written

@@ -16,7 +16,11 @@ import hashlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 from pathlib import Path
+from typing import cast
+
+import msgspec
 
 from stockyard.trust.cache import SignatureCache, cache_path
 from stockyard.trust.canonical import canonical_record_bytes
@@ -31,6 +35,11 @@ from stockyard.types.encoding import DEFAULT_ZSTD_LEVEL, encode_json_key
 
 REPODATA = "repodata.json"
 CURRENT_REPODATA = "current_repodata.json"
+
+#: A record's bytes as published: from our publisher, or a slice of a published file.
+_Record = bytes | memoryview | msgspec.Raw
+#: The end of one `signatures` entry and the start of the next key.
+_ENTRY_END = '"}},"'
 
 
 @dataclass(slots=True)
@@ -88,41 +97,76 @@ class SubdirSigner:
     def __init__(self, key: SigningKey, cache: SignatureCache) -> None:
         self.key = key
         self.cache = cache
-        #: filename -> raw signature; encoded only once, in `signatures_bytes`.
-        self.entries: dict[str, bytes] = {}
+        #: Filenames and raw signatures, in the order added; encoded once, in `signatures_bytes`.
+        self._names: list[str] = []
+        self._signatures: list[bytes] = []
         # Every entry is `"<filename>":{"<key>":{"signature":"<hex>"}}`: the constant parts once.
-        self._middle = b':{"' + key.public_hex.encode() + b'":{"signature":"'
+        self._middle = '":{"' + key.public_hex + '":{"signature":"'
 
     @classmethod
     def for_channel(cls, channel_dir: Path, subdir: str, key: SigningKey) -> SubdirSigner:
         path = cache_path(TrustLayout(channel_dir).cache_dir, subdir, key.public_hex)
         return cls(key, SignatureCache(path))
 
-    def add(self, filename: str, record: bytes | memoryview) -> None:
-        digest = hashlib.sha256(record).digest()
-        signature = self.cache.get(digest)
-        if signature is None:
-            signature = self.key.private.sign(canonical_record_bytes(bytes(record)))
-            self.cache.put(digest, signature)
-        self.entries[filename] = signature
+    @property
+    def entries(self) -> dict[str, bytes]:
+        """filename -> raw signature of every record added."""
+        return dict(zip(self._names, self._signatures, strict=True))
 
-    def add_all(self, records: Iterable[tuple[str, bytes | memoryview]]) -> None:
-        # The hot loop of an incremental run (every record, nearly all from the cache).
-        sha256, get, entries = hashlib.sha256, self.cache.get, self.entries
-        for filename, record in records:
-            signature = get(sha256(record).digest())
-            if signature is None:
-                self.add(filename, record)
-            else:
-                entries[filename] = signature
+    @property
+    def records(self) -> int:
+        return len(self._names)
+
+    def add(self, filename: str, record: bytes | memoryview) -> None:
+        self.add_all([(filename, record)])
+
+    def add_all(self, records: Iterable[tuple[str, _Record]]) -> None:
+        """Sign (or find in the cache) every record. The hot path of every signed publish:
+        hashing and lookups run as comprehensions and C-level maps over the whole batch; only
+        records missing from the cache take a Python step each (they are signed)."""
+        batch = records if isinstance(records, list) else list(records)
+        sha256 = hashlib.sha256
+        digests = [sha256(record).digest() for _name, record in batch]
+        signatures: list[bytes | None] = list(map(self.cache.known.get, digests))
+        if None in signatures:
+            self._sign_missing(batch, digests, signatures)
+        self._names += [name for name, _record in batch]
+        self._signatures += cast(list[bytes], signatures)
+        self.cache.used += digests
+
+    def _sign_missing(
+        self, batch: list[tuple[str, _Record]], digests: list[bytes], found: list[bytes | None]
+    ) -> None:
+        index = found.index(None)
+        while True:
+            signature = self.key.private.sign(canonical_record_bytes(bytes(batch[index][1])))
+            self.cache.put(digests[index], signature)
+            found[index] = signature
+            try:
+                index = found.index(None, index + 1)
+            except ValueError:
+                return
 
     def signatures_bytes(self) -> bytes:
         """The encoded `signatures` member: what `encode_json` gives for
-        `{filename: {public_hex: {"signature": hex}}}` (keys sorted), built without the dicts."""
-        middle, end, key_of = self._middle, b'"}}', encode_json_key
-        entries = self.entries
+        `{filename: {public_hex: {"signature": hex}}}` (keys sorted), built without the dicts:
+        plain filenames (no quote, backslash or control character: JSON writes them as they
+        are) are joined as text in one go, others encoded one by one."""
+        pairs = sorted(zip(self._names, self._signatures, strict=True))  # names are unique
+        if not pairs:
+            return b"{}"
+        names = [name for name, _signature in pairs]
+        hexes = [signature.hex() for _name, signature in pairs]
+        if _plain_keys("".join(names)):
+            entries = zip(names, repeat(self._middle), hexes, repeat(_ENTRY_END), strict=False)
+            pieces = list(chain.from_iterable(entries))
+            # One copy of the whole text, not three: the ends are fixed in the list.
+            pieces[0], pieces[-1] = '{"' + pieces[0], '"}}}'
+            return "".join(pieces).encode()
+        middle = self._middle[1:].encode()  # after the key's closing quote
         parts = [
-            key_of(name) + middle + entries[name].hex().encode() + end for name in sorted(entries)
+            encode_json_key(name) + middle + hexed.encode() + b'"}}'
+            for name, hexed in zip(names, hexes, strict=True)
         ]
         return b"{" + b",".join(parts) + b"}"
 
@@ -130,6 +174,13 @@ class SubdirSigner:
         """Save the cache (and forget caches of keys that no longer sign)."""
         if self.cache.save():
             self.cache.drop_other_keys(subdir)
+
+
+def _plain_keys(joined: str) -> bool:
+    """Whether JSON writes these strings as they are: no quote, backslash or control
+    character (msgspec escapes only those; `isprintable` is False for every control character,
+    and for a few more, which then only take the slower exact path)."""
+    return joined.isprintable() and '"' not in joined and "\\" not in joined
 
 
 def sign_published_subdir(
@@ -157,8 +208,8 @@ def sign_published_subdir(
     current = SubdirSigner(signer, signer_of_subdir.cache)
     result.written += _sign_file(directory / CURRENT_REPODATA, current, zst_level, required=False)
     signer_of_subdir.finish(subdir)
-    remember_signed(channel_dir, subdir, signer.public_hex, len(signer_of_subdir.entries))
-    result.records = len(signer_of_subdir.entries)
+    remember_signed(channel_dir, subdir, signer.public_hex, signer_of_subdir.records)
+    result.records = signer_of_subdir.records
     result.signed = signer_of_subdir.cache.misses
     result.reused = result.records - result.signed
     result.seconds = time.perf_counter() - started

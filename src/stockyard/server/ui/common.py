@@ -74,6 +74,10 @@ class Links:
         url = f"{path}?{urlencode(params)}" if params else path
         return f"{url}#{fragment}" if fragment else url
 
+    def scan(self, channel: str) -> str:
+        """The channel's scan summary (`/ui/{channel}/-/scan`; no package is named `-`)."""
+        return f"{self.base}/ui/{quote(channel, safe='')}/{OWN_PAGES}/scan"
+
     def files(self, channel: str) -> str:
         """The channel's root on this server (packages are `files(c)/<subdir>/<filename>`)."""
         return f"{self.base}/{quote(channel, safe='')}"

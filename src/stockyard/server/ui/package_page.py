@@ -12,6 +12,9 @@ What the page shows, top to bottom:
 - the versions, newest first, `VERSIONS_PER_PAGE` per page, each with its builds per subdir:
   facts, download link, dependencies and constraints (a spec links to the package page of its
   name when the channel has that name: one `Catalog.names_present` query per page);
+- for each build shown, its CEP 27 attestations (who published it, from which workflow) and
+  its scan findings (`trust_views.artifact_trust`: one sidecar read per build, one scan
+  database query per page);
 - the files of one build (`?files=<subdir>/<filename>`, by default the first build of the
   latest version): path and size from its `info/paths.json`, the first 1,000 with the
   count and total size (`contents.read_contents`, bounded, `contents.MAX_LISTED`).
@@ -46,6 +49,7 @@ from stockyard.server.ui.common import (
 from stockyard.server.ui.contents import Contents, read_contents
 from stockyard.server.ui.patch_view import patch_changes
 from stockyard.server.ui.templating import first_text, text
+from stockyard.server.ui.trust_views import artifact_trust
 
 #: Versions per page of a package (each with all its builds).
 VERSIONS_PER_PAGE: Final = 20
@@ -276,7 +280,9 @@ def _details(page: _Page, request: Request) -> dict[str, Any]:
         cache_scope=channel.id,
     )
     used_by = state.catalog.used_by(channel.id, name)
+    builds = [(b.subdir, b.filename, b.sha256) for version in shown for b in version.builds]
     return {
+        "trust": artifact_trust(state, channel, builds),
         "patches": patch_changes(state.catalog, channel, selected),
         "patched_build": f"{selected.subdir}/{selected.filename}",
         "versions": _version_views(page, shown, link, selected),

@@ -6,7 +6,10 @@
                               channel's sync status (mirror_status.py)
 /ui/{channel}/{name}?page=&files=
                               a package: install commands, run_exports, used by, versions with
-                              their builds per subdir, the files of one build (package_page.py)
+                              their builds per subdir (each with its CEP 27 attestations and
+                              scan findings, trust_views.py), the files of one build
+                              (package_page.py)
+/ui/{channel}/-/scan          the channel's scan summary (scan_page.py)
 /ui/-/tokens                  token management for server-wide admins (token_pages.py)
 /ui/static/style.css          the stylesheet
 /ui/static/copy.js            the copy buttons (the only script; pages work without it)
@@ -52,6 +55,7 @@ from stockyard.server.ui.common import (
 )
 from stockyard.server.ui.mirror_status import mirror_view
 from stockyard.server.ui.package_page import VERSIONS_PER_PAGE, package_page
+from stockyard.server.ui.scan_page import scan_page
 from stockyard.server.ui.templating import StaticFile, text
 from stockyard.server.ui.token_pages import revoke_token, tokens_page
 from stockyard.types.labels import is_label_channel
@@ -153,6 +157,7 @@ def channel_page(request: Request) -> Response:
             state.settings.base_url, channel.name, "<package>", private=channel.private
         )["conda"],
         mirror=mirror_view(state.settings, channel.name),
+        scan_href=visitor.links.scan(channel.name),
     )
 
 
@@ -213,6 +218,9 @@ def build_router() -> APIRouter:
             f"{prefix}/ui/{OWN_PAGES}/tokens/revoke", revoke_token, methods=["POST"]
         )
         router.add_api_route(f"{prefix}/ui/{{channel}}", channel_page, methods=methods)
+        router.add_api_route(
+            f"{prefix}/ui/{{channel}}/{OWN_PAGES}/scan", scan_page, methods=methods
+        )
         router.add_api_route(f"{prefix}/ui/{{channel}}/{{name}}", package_page, methods=methods)
         router.add_api_route(f"{prefix}/ui/{{rest:path}}", unknown_page, methods=methods)
     return router
