@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the test helpers start servers exactly as the tests do
 
 from sqlalchemy import create_engine, text  # noqa: E402
-from tests.deploy.nginx_live import running_nginx, worker_user  # noqa: E402
+from tests.deploy.nginx_live import nginx_head, running_nginx  # noqa: E402
 from tests.s3server import S3Server  # noqa: E402
 
 from stockyard.config import Settings, load_settings  # noqa: E402
@@ -65,24 +65,10 @@ def round_robin_conf(prefix: Path, port: int, upstreams: list[str]) -> str:
     temporary files (`proxy_max_temp_file_size 0`: a 1.3 MB repodata.json would otherwise be
     spooled to disk under load)."""
     servers = "\n".join(f"        server {url.split('://', 1)[1]};" for url in upstreams)
-    user = worker_user()
     prefix = prefix.resolve()
-    return f"""{f"user {user};" if user else ""}
-worker_processes auto;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{
-    worker_connections 1024;
-}}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/client_body_temp;
-    proxy_temp_path {prefix}/proxy_temp;
-    fastcgi_temp_path {prefix}/fastcgi_temp;
-    uwsgi_temp_path {prefix}/uwsgi_temp;
-    scgi_temp_path {prefix}/scgi_temp;
-    keepalive_requests 100000;
-    upstream stockyard {{
+    return (
+        nginx_head(prefix, access_log="off")
+        + f"""    upstream stockyard {{
 {servers}
         keepalive 64;
     }}
@@ -101,6 +87,7 @@ http {{
     }}
 }}
 """
+    )
 
 
 @contextmanager

@@ -65,7 +65,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))  # the test helpers start servers exactly as the tests do
 sys.path.insert(0, str(HERE))
 
-from tests.deploy.nginx_live import NGINX, worker_user  # noqa: E402
+from tests.deploy.nginx_live import NGINX, nginx_head  # noqa: E402
 from tests.server.live import free_port, live_server, stockyard  # noqa: E402
 
 from _cpu import cpu_meter  # noqa: E402
@@ -204,7 +204,6 @@ def nginx_conf(prefix: Path, port: int, upstream_port: int, doc_ttl: int) -> str
     key is the whole URI, so each prefix has entries of its own, as each Stockyard channel
     has its own cache). Artifacts and shards (immutable) for 30 days; documents for the TTL
     of the Stockyard channel of the same name, then revalidated."""
-    user = worker_user()
     prefix = prefix.resolve()
     channel = r"[a-z0-9._-]+"
     common = f"""proxy_pass http://conda_upstream/{CHANNEL}/$rest;"""
@@ -223,22 +222,9 @@ def nginx_conf(prefix: Path, port: int, upstream_port: int, doc_ttl: int) -> str
             location(rf"^/{channel}/(?<rest>.+)$", f"200 404 {RATTLER_TTL}s"),
         ]
     )
-    return f"""{f"user {user};" if user else ""}
-worker_processes auto;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{
-    worker_connections 1024;
-}}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/client_body_temp;
-    proxy_temp_path {prefix}/proxy_temp;
-    fastcgi_temp_path {prefix}/fastcgi_temp;
-    uwsgi_temp_path {prefix}/uwsgi_temp;
-    scgi_temp_path {prefix}/scgi_temp;
-    keepalive_requests 100000;
-    sendfile on;
+    return (
+        nginx_head(prefix, access_log="off")
+        + f"""    sendfile on;
     tcp_nopush on;
     default_type application/octet-stream;
     upstream conda_upstream {{
@@ -262,6 +248,7 @@ http {{
     }}
 }}
 """
+    )
 
 
 def tree_pids(root: int) -> Callable[[], list[int]]:

@@ -58,7 +58,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the test helpers start servers exactly as the tests do
 sys.path.append(str(ROOT / "benchmarks"))  # quetz_server, also when imported from elsewhere
 
-from tests.deploy.nginx_live import NGINX, running_nginx, worker_user  # noqa: E402
+from tests.deploy.nginx_live import NGINX, nginx_head, running_nginx, worker_user  # noqa: E402
 from tests.server.artifacts import make_artifact, sha256_of  # noqa: E402
 from tests.server.live import free_port, live_server  # noqa: E402
 
@@ -217,27 +217,14 @@ def static_nginx_conf(settings: Settings, prefix: Path, port: int) -> str:
     the front (sendfile, gzip for JSON, types, Cache-Control), so the two differ only by what
     the front adds (the app's routes, the method check, the fall-through to the app)."""
     front = nginx_front_for(settings, listen=f"127.0.0.1:{port}", app="http://127.0.0.1:9")
-    user = worker_user()
     patterns = "\n".join(
         f'        "~{pattern}" "{value}";' for pattern, value in front.cache_controls
     )
     prefix = prefix.resolve()
-    return f"""{f"user {user};" if user else ""}
-worker_processes auto;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{
-    worker_connections 1024;
-}}
-http {{
-    access_log {prefix}/access.log;
-    client_body_temp_path {prefix}/client_body_temp;
-    proxy_temp_path {prefix}/proxy_temp;
-    fastcgi_temp_path {prefix}/fastcgi_temp;
-    uwsgi_temp_path {prefix}/uwsgi_temp;
-    scgi_temp_path {prefix}/scgi_temp;
-    keepalive_requests 100000;
-    map $uri $stockyard_cache_control {{
+    head = nginx_head(prefix, access_log=f"{prefix}/access.log")
+    return (
+        head
+        + f"""    map $uri $stockyard_cache_control {{
         default "{front.short_cache_control}";
 {patterns}
     }}
@@ -261,6 +248,7 @@ http {{
     }}
 }}
 """
+    )
 
 
 @contextmanager

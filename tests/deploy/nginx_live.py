@@ -21,6 +21,29 @@ def worker_user() -> str | None:
     return "root" if os.geteuid() == 0 else None
 
 
+def nginx_head(prefix: Path, *, access_log: str = "off") -> str:
+    """The start of a throwaway nginx.conf under `prefix`, up to inside its `http` block: pid,
+    logs and every temp path in `prefix`, workers as `worker_user()`. Close the block with
+    "}" after the servers."""
+    user = worker_user()
+    return f"""{f"user {user};" if user else ""}
+worker_processes auto;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{
+    worker_connections 1024;
+}}
+http {{
+    access_log {access_log};
+    client_body_temp_path {prefix}/client_body_temp;
+    proxy_temp_path {prefix}/proxy_temp;
+    fastcgi_temp_path {prefix}/fastcgi_temp;
+    uwsgi_temp_path {prefix}/uwsgi_temp;
+    scgi_temp_path {prefix}/scgi_temp;
+    keepalive_requests 100000;
+"""
+
+
 def nginx_check(conf: Path, prefix: Path) -> subprocess.CompletedProcess:
     """`nginx -t` on a complete configuration file."""
     assert NGINX is not None
