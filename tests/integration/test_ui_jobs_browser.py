@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from tests.integration.browser import ARTIFACTS_DIR, CHROMIUM, CHROMIUM_ARGS, admin_token
+from tests.integration.browser import ARTIFACTS_DIR, CHROMIUM, admin_token, browser_page
 from tests.server.live import live_server
 
 pytestmark = pytest.mark.integration
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 def test_jobs_pages_in_a_browser(tmp_path) -> None:  # type: ignore[no-untyped-def]
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (/usr/bin/chromium)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     with live_server(tmp_path / "data") as live:
         token = admin_token(live.banner)
@@ -35,35 +35,23 @@ def test_jobs_pages_in_a_browser(tmp_path) -> None:  # type: ignore[no-untyped-d
         ):
             assert time.monotonic() < deadline
             time.sleep(0.1)
-        ARTIFACTS_DIR.mkdir(exist_ok=True)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-            )
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 900})
-                problems: list[str] = []
-                page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-                page.on("pageerror", lambda e: problems.append(str(e)))
+        with browser_page() as (page, problems):
+            page.goto(f"{live.url}/t/{token}/ui/")
+            page.get_by_role("link", name="Jobs", exact=True).click()
+            assert page.url == f"{live.url}/t/{token}/ui/-/jobs"
+            expect(page.get_by_role("heading", level=1)).to_have_text("Jobs")
+            rows = page.locator("table.jobs tbody tr")
+            expect(rows).to_have_count(1)
+            expect(rows.first).to_contain_text("reindex")
+            expect(rows.first).to_contain_text("succeeded")
+            page.get_by_role("link", name="failed").click()
+            expect(page.locator(".result-count")).to_have_text("0 jobs failed")
+            page.get_by_role("link", name="all").click()
+            page.get_by_role("link", name=f"#{queued['id']}").click()
+            expect(page.get_by_role("heading", level=1)).to_contain_text("reindex")
+            expect(page.locator(".job-result")).to_contain_text('"channel": "main"')
+            page.screenshot(path=str(ARTIFACTS_DIR / "ui-job-page.png"), full_page=True)
 
-                page.goto(f"{live.url}/t/{token}/ui/")
-                page.get_by_role("link", name="Jobs", exact=True).click()
-                assert page.url == f"{live.url}/t/{token}/ui/-/jobs"
-                expect(page.get_by_role("heading", level=1)).to_have_text("Jobs")
-                rows = page.locator("table.jobs tbody tr")
-                expect(rows).to_have_count(1)
-                expect(rows.first).to_contain_text("reindex")
-                expect(rows.first).to_contain_text("succeeded")
-                page.get_by_role("link", name="failed").click()
-                expect(page.locator(".result-count")).to_have_text("0 jobs failed")
-                page.get_by_role("link", name="all").click()
-                page.get_by_role("link", name=f"#{queued['id']}").click()
-                expect(page.get_by_role("heading", level=1)).to_contain_text("reindex")
-                expect(page.locator(".job-result")).to_contain_text('"channel": "main"')
-                page.screenshot(path=str(ARTIFACTS_DIR / "ui-job-page.png"), full_page=True)
-
-                assert problems == []
-                page.goto(f"{live.url}/ui/-/jobs")  # without the token: a 403 page
-                expect(page.locator("main")).to_contain_text("server-wide admins")
-            finally:
-                browser.close()
+            assert problems == []
+            page.goto(f"{live.url}/ui/-/jobs")  # without the token: a 403 page
+            expect(page.locator("main")).to_contain_text("server-wide admins")

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.browser import ARTIFACTS_DIR, CHROMIUM, CHROMIUM_ARGS, admin_token
+from tests.integration.browser import ARTIFACTS_DIR, CHROMIUM, admin_token, browser_page
 from tests.mirror.upstreams import static_server
 from tests.proxy.upstream_setup import static_upstream_root
 from tests.server.live import live_server, stockyard
@@ -33,7 +33,7 @@ def _settled(url: str, channel: str) -> dict:  # type: ignore[type-arg]
 def test_mirror_status_in_a_browser(tmp_path: Path) -> None:
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (/usr/bin/chromium)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     root = static_upstream_root(tmp_path, shards=True)
     data = tmp_path / "data"
@@ -58,50 +58,34 @@ def test_mirror_status_in_a_browser(tmp_path: Path) -> None:
             assert (api["scheduled"], api["state"], api["upstream"]) == (False, "ok", origin.url)
             assert api["last_result"]["added"] == api["last_result"]["selected"] == 6
             token = admin_token(live.banner)
-            ARTIFACTS_DIR.mkdir(exist_ok=True)
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-                )
-                try:
-                    page = browser.new_page(viewport={"width": 1280, "height": 900})
-                    problems: list[str] = []
-                    page.on(
-                        "console", lambda m: problems.append(m.text) if m.type == "error" else None
-                    )
-                    page.on("pageerror", lambda e: problems.append(str(e)))
+            with browser_page() as (page, problems):
+                page.goto(f"{live.url}/t/{token}/ui/cfm")
+                section = page.get_by_role("region", name="Mirror")
+                expect(section).to_be_visible()
+                expect(section.locator(".mirror-upstream")).to_have_text(origin.url)
+                expect(section.locator(".status")).to_have_text("ok")
+                expect(section.get_by_text("Next sync")).to_be_visible()
+                expect(section.locator("time").first).to_be_visible()
+                expect(section.locator(".mirror-result")).to_contain_text("4 added")
+                expect(section.locator(".mirror-result")).to_contain_text("4 selected")
+                expect(section.locator(".mirror-error")).to_have_count(0)
+                page.screenshot(path=str(ARTIFACTS_DIR / "ui-mirror-ok.png"), full_page=True)
 
-                    page.goto(f"{live.url}/t/{token}/ui/cfm")
-                    section = page.get_by_role("region", name="Mirror")
-                    expect(section).to_be_visible()
-                    expect(section.locator(".mirror-upstream")).to_have_text(origin.url)
-                    expect(section.locator(".status")).to_have_text("ok")
-                    expect(section.get_by_text("Next sync")).to_be_visible()
-                    expect(section.locator("time").first).to_be_visible()
-                    expect(section.locator(".mirror-result")).to_contain_text("4 added")
-                    expect(section.locator(".mirror-result")).to_contain_text("4 selected")
-                    expect(section.locator(".mirror-error")).to_have_count(0)
-                    page.screenshot(path=str(ARTIFACTS_DIR / "ui-mirror-ok.png"), full_page=True)
+                page.goto(f"{live.url}/ui/broken")
+                section = page.get_by_role("region", name="Mirror")
+                expect(section.locator(".status")).to_have_text("failed")
+                expect(section.locator(".mirror-error")).to_contain_text("no repodata")
+                expect(section.get_by_text("Last success")).to_be_visible()
+                page.screenshot(path=str(ARTIFACTS_DIR / "ui-mirror-failed.png"), full_page=True)
 
-                    page.goto(f"{live.url}/ui/broken")
-                    section = page.get_by_role("region", name="Mirror")
-                    expect(section.locator(".status")).to_have_text("failed")
-                    expect(section.locator(".mirror-error")).to_contain_text("no repodata")
-                    expect(section.get_by_text("Last success")).to_be_visible()
-                    page.screenshot(
-                        path=str(ARTIFACTS_DIR / "ui-mirror-failed.png"), full_page=True
-                    )
+                page.goto(f"{live.url}/ui/once")
+                section = page.get_by_role("region", name="Mirror")
+                expect(section.locator(".status")).to_have_text("ok")
+                expect(section.locator(".mirror-result")).to_contain_text("6 added")
+                expect(section).to_contain_text("--server-channel")
+                expect(section.get_by_text("Next sync")).to_have_count(0)
 
-                    page.goto(f"{live.url}/ui/once")
-                    section = page.get_by_role("region", name="Mirror")
-                    expect(section.locator(".status")).to_have_text("ok")
-                    expect(section.locator(".mirror-result")).to_contain_text("6 added")
-                    expect(section).to_contain_text("--server-channel")
-                    expect(section.get_by_text("Next sync")).to_have_count(0)
-
-                    page.goto(f"{live.url}/ui/plain")
-                    expect(page.get_by_role("heading", level=1)).to_contain_text("plain")
-                    expect(page.get_by_role("region", name="Mirror")).to_have_count(0)
-                    assert problems == []
-                finally:
-                    browser.close()
+                page.goto(f"{live.url}/ui/plain")
+                expect(page.get_by_role("heading", level=1)).to_contain_text("plain")
+                expect(page.get_by_role("region", name="Mirror")).to_have_count(0)
+                assert problems == []

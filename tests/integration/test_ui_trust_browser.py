@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.attest.local_sigstore import GITHUB_ISSUER, WORKFLOW, LocalSigstore, statement
-from tests.integration.browser import ARTIFACTS_DIR, CHROMIUM, CHROMIUM_ARGS, admin_token
+from tests.integration.browser import ARTIFACTS_DIR, CHROMIUM, admin_token, browser_page
 from tests.scan.builders import python_artifact
 from tests.scan.conftest import OSV_FOLDER, zip_folder
 from tests.server.artifacts import sha256_of
@@ -28,7 +28,7 @@ ADVISORY = "GHSA-q2q7-5pp4-w6pg"
 def test_attestation_and_scan_in_a_browser(tmp_path: Path) -> None:
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (/usr/bin/chromium)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     sigstore = LocalSigstore()
     root = tmp_path / "trusted_root.json"
@@ -53,50 +53,34 @@ def test_attestation_and_scan_in_a_browser(tmp_path: Path) -> None:
         for args in (["scan", "db", "update", "--from", str(osv)], ["scan", "run", "main"]):
             done = stockyard(*args, "--data", str(data))
             assert done.returncode == 0, done.stderr
-        ARTIFACTS_DIR.mkdir(exist_ok=True)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-            )
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 900})
-                problems: list[str] = []
-                page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-                page.on("pageerror", lambda e: problems.append(str(e)))
+        with browser_page() as (page, problems):
+            page.goto(f"{live.url}/ui/main/requests")
+            build = page.get_by_role("article", name=artifact.name)
+            attestation = build.locator("dl.attestation")
+            expect(attestation).to_be_visible()
+            expect(attestation).to_contain_text(WORKFLOW)
+            expect(attestation).to_contain_text(GITHUB_ISSUER)
+            expect(
+                attestation.get_by_role("link", name="https://github.com/acme/widgets", exact=True)
+            ).to_be_visible()
+            scan = build.locator(".scan")
+            expect(scan.locator(".severity").first).to_have_text("high")
+            advisory = scan.get_by_role("link", name=ADVISORY)
+            expect(advisory).to_have_attribute("href", f"https://osv.dev/vulnerability/{ADVISORY}")
+            page.screenshot(path=str(ARTIFACTS_DIR / "ui-trust-package.png"), full_page=True)
 
-                page.goto(f"{live.url}/ui/main/requests")
-                build = page.get_by_role("article", name=artifact.name)
-                attestation = build.locator("dl.attestation")
-                expect(attestation).to_be_visible()
-                expect(attestation).to_contain_text(WORKFLOW)
-                expect(attestation).to_contain_text(GITHUB_ISSUER)
-                expect(
-                    attestation.get_by_role(
-                        "link", name="https://github.com/acme/widgets", exact=True
-                    )
-                ).to_be_visible()
-                scan = build.locator(".scan")
-                expect(scan.locator(".severity").first).to_have_text("high")
-                advisory = scan.get_by_role("link", name=ADVISORY)
-                expect(advisory).to_have_attribute(
-                    "href", f"https://osv.dev/vulnerability/{ADVISORY}"
-                )
-                page.screenshot(path=str(ARTIFACTS_DIR / "ui-trust-package.png"), full_page=True)
+            scan.get_by_role("link", name="Channel scan summary").click()
+            expect(page).to_have_url(f"{live.url}/ui/main/-/scan")
+            expect(page.get_by_role("heading", level=1)).to_contain_text("Scan of main")
+            listed = page.get_by_role("article", name=f"noarch/{artifact.name}")
+            expect(listed.get_by_role("link", name=ADVISORY)).to_be_visible()
+            listed.get_by_role("link", name=f"noarch/{artifact.name}").click()
+            expect(page).to_have_url(f"{live.url}/ui/main/requests")
+            page.goto(f"{live.url}/ui/main/-/scan")
+            page.screenshot(path=str(ARTIFACTS_DIR / "ui-trust-scan.png"), full_page=True)
 
-                scan.get_by_role("link", name="Channel scan summary").click()
-                expect(page).to_have_url(f"{live.url}/ui/main/-/scan")
-                expect(page.get_by_role("heading", level=1)).to_contain_text("Scan of main")
-                listed = page.get_by_role("article", name=f"noarch/{artifact.name}")
-                expect(listed.get_by_role("link", name=ADVISORY)).to_be_visible()
-                listed.get_by_role("link", name=f"noarch/{artifact.name}").click()
-                expect(page).to_have_url(f"{live.url}/ui/main/requests")
-                page.goto(f"{live.url}/ui/main/-/scan")
-                page.screenshot(path=str(ARTIFACTS_DIR / "ui-trust-scan.png"), full_page=True)
-
-                # The channel page links to the summary too.
-                page.goto(f"{live.url}/t/{token}/ui/main")
-                page.get_by_role("link", name="Security scan summary").click()
-                expect(page).to_have_url(f"{live.url}/t/{token}/ui/main/-/scan")
-                assert problems == []
-            finally:
-                browser.close()
+            # The channel page links to the summary too.
+            page.goto(f"{live.url}/t/{token}/ui/main")
+            page.get_by_role("link", name="Security scan summary").click()
+            expect(page).to_have_url(f"{live.url}/t/{token}/ui/main/-/scan")
+            assert problems == []
