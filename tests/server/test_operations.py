@@ -19,12 +19,13 @@ def test_health(client) -> None:
 
 def test_ready_fails_when_the_catalog_is_unreachable(client, app, tmp_path) -> None:
     state = app.state.stockyard
-    real = state.catalog.engine
-    state.catalog.engine = create_engine(f"sqlite:///{tmp_path}/missing/dir/catalog.db")
+    real = state.catalog.engine, state.catalog.reader
+    broken = create_engine(f"sqlite:///{tmp_path}/missing/dir/catalog.db")
+    state.catalog.engine = state.catalog.reader = broken
     try:
         response = client.get("/health/ready")
     finally:
-        state.catalog.engine = real
+        state.catalog.engine, state.catalog.reader = real
     assert response.status_code == 503
     assert response.json()["status"] == "unavailable"
     assert client.get("/health").status_code == 200  # liveness does not depend on the catalog

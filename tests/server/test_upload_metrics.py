@@ -159,12 +159,13 @@ def test_metrics_answer_without_the_catalog(client, app, tmp_path: Path) -> None
     from sqlalchemy import create_engine
 
     state = app.state.stockyard
-    real = state.catalog.engine
-    state.catalog.engine = create_engine(f"sqlite:///{tmp_path}/missing/dir/catalog.db")
+    real = state.catalog.engine, state.catalog.reader
+    broken = create_engine(f"sqlite:///{tmp_path}/missing/dir/catalog.db")
+    state.catalog.engine = state.catalog.reader = broken
     try:
         response = client.get("/metrics")
     finally:
-        state.catalog.engine = real
+        state.catalog.engine, state.catalog.reader = real
     assert response.status_code == 200
     assert "stockyard_http_requests_total" in response.text
     assert "stockyard_jobs" not in response.text

@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -88,10 +89,34 @@ def test_a_commit_lists_staging_only_when_a_sweep_is_due(
     _upload(tmp_path, catalog, s3_store, "second")
     sent = operations.take()
     assert "ListObjectsV2" not in sent
-    # The staged upload: one PUT, one HEAD (its mtime for the row), then moved by a copy and
-    # a delete (no HEAD before either).
-    assert sent[:4] == ["PutObject", "HeadObject", "CopyObject", "DeleteObject"]
+    # The staged upload: one PUT, then moved by a copy and a delete (no HEAD before either:
+    # the row's mtime comes from CopyObject's answer).
+    assert sent[:3] == ["PutObject", "CopyObject", "DeleteObject"]
     assert sent.count("CopyObject") == sent.count("DeleteObject") == 1
+
+
+def test_an_uploaded_artifact_is_unchanged_for_the_next_index_run(
+    s3_store: Any, catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The row records the moved object's mtime (S3 gives a copy a LastModified of its own,
+    which can be a second later than the staged object's): the next scan reads nothing."""
+    from stockyard.index.scan import scan_subdir
+
+    real_copy = s3_store._copy_object
+
+    def copy_a_second_later(src: str, dst: str) -> int | None:
+        # S3 stamps whole seconds: cross a second between staging and moving, every time.
+        time.sleep(1.0 - (time.time() % 1.0) + 0.01)
+        return real_copy(src, dst)
+
+    monkeypatch.setattr(s3_store, "_copy_object", copy_a_second_later)
+    _upload(tmp_path, catalog, s3_store, "fresh")
+    channel = catalog.require_channel("main")
+    listed = s3_store.file_sizes("linux-64")["fresh-1.0-0.conda"]
+    state = catalog.file_states(channel.id, "linux-64")["fresh-1.0-0.conda"]
+    assert (state.size, state.mtime_ns) == listed
+    scan = scan_subdir(catalog, s3_store, channel.id, "linux-64", None)
+    assert scan.to_read == []
 
 
 def test_orphans_of_a_crash_are_swept_at_first_and_then_periodically(
@@ -144,10 +169,11 @@ def test_the_artifact_is_in_place_before_the_repodata_that_lists_it(
     store = RecordingStore(s3_store, slow=("shards/",))
     moved: list[str] = []
 
-    def move(source: str, target: str) -> None:
-        s3_store.move(source, target)
+    def move(source: str, target: str) -> int | None:
+        mtime_ns = s3_store.move(source, target)
         store._note("end", target)
         moved.append(target)
+        return mtime_ns
 
     store.move = move  # type: ignore[method-assign]
     _upload(tmp_path, catalog, store, "listed")

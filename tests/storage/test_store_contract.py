@@ -126,9 +126,11 @@ def test_file_sizes_match_list(store: Store) -> None:
 def test_move_replaces_target(store: Store) -> None:
     store.put(".stockyard/staged/noarch/x.conda.1234", b"new bytes")
     store.put("noarch/x.conda", b"old")
-    store.move(".stockyard/staged/noarch/x.conda.1234", "noarch/x.conda")
+    mtime_ns = store.move(".stockyard/staged/noarch/x.conda.1234", "noarch/x.conda")
     assert store.get("noarch/x.conda") == b"new bytes"
     assert store.stat(".stockyard/staged/noarch/x.conda.1234") is None
+    # What a move reports is what the listing will show (a commit records it in the row).
+    assert mtime_ns == store.file_sizes("noarch")["x.conda"][1]
     store.move("noarch/x.conda", "noarch/x.conda")  # onto itself: nothing changes
     assert store.get("noarch/x.conda") == b"new bytes"
 

@@ -6,7 +6,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
 
 from stockyard.catalog.base import CatalogPart, chunks, insert_ignore, now_ms, rows_in
 from stockyard.catalog.channels import write_channel_files_dirty
@@ -22,7 +31,7 @@ from stockyard.catalog.schema import (
 
 class ArtifactsPart(CatalogPart):
     def known_subdirs(self, channel_id: int) -> list[str]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 select(subdirs.c.subdir).where(subdirs.c.channel_id == channel_id)
             ).all()
@@ -41,7 +50,7 @@ class ArtifactsPart(CatalogPart):
             artifacts.c.subdir == subdir,
             artifacts.c.origin == "local",
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(query).all()
         return {f: FileState(s, m, h, t) for f, s, m, h, t in rows}
 
@@ -86,7 +95,7 @@ class ArtifactsPart(CatalogPart):
         self.commit_changes(channel_id, [SubdirChanges(subdir)])
 
     def pending_moves(self, channel_id: int) -> list[Move]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 select(pending_moves.c.source, pending_moves.c.target)
                 .where(pending_moves.c.channel_id == channel_id)
@@ -94,8 +103,19 @@ class ArtifactsPart(CatalogPart):
             ).all()
         return [Move(source, target) for source, target in rows]
 
-    def forget_moves(self, channel_id: int, moves: Iterable[Move]) -> None:
+    def forget_moves(
+        self, channel_id: int, moves: Iterable[Move], mtimes: dict[str, int] | None = None
+    ) -> None:
+        """Drop finished moves; `mtimes` (target key -> mtime_ns after the move) corrects the
+        rows of moved artifacts (`subdir/filename` keys) in the same transaction: a row
+        stored before the move holds only a provisional mtime."""
         sources = [m.source for m in moves]
+        corrections = [
+            {"c": channel_id, "s": subdir, "f": filename, "m": mtime_ns}
+            for key, mtime_ns in sorted((mtimes or {}).items())
+            for subdir, _, filename in [key.partition("/")]
+            if filename and "/" not in filename
+        ]
         with self.engine.begin() as conn:
             for chunk in chunks(sources):
                 conn.execute(
@@ -104,6 +124,17 @@ class ArtifactsPart(CatalogPart):
                         pending_moves.c.source.in_(chunk),
                     )
                 )
+            if corrections:
+                conn.execute(
+                    update(artifacts)
+                    .where(
+                        artifacts.c.channel_id == bindparam("c"),
+                        artifacts.c.subdir == bindparam("s"),
+                        artifacts.c.filename == bindparam("f"),
+                    )
+                    .values(mtime_ns=bindparam("m")),
+                    corrections,
+                )
 
     # --- reads --------------------------------------------------------------------------------
 
@@ -111,12 +142,12 @@ class ArtifactsPart(CatalogPart):
         self, channel_id: int, subdir: str, filenames: Iterable[str]
     ) -> set[str]:
         query = select(artifacts.c.name).where(_in_subdir(channel_id, subdir))
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return {r[0] for r in rows_in(conn, query, artifacts.c.filename, filenames)}
 
     def filenames_for_names(self, channel_id: int, subdir: str, names: Iterable[str]) -> list[str]:
         query = select(artifacts.c.filename).where(_in_subdir(channel_id, subdir))
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return sorted(r[0] for r in rows_in(conn, query, artifacts.c.name, names))
 
     def records_for_filenames(
@@ -125,18 +156,18 @@ class ArtifactsPart(CatalogPart):
         query = select(artifacts.c.filename, artifacts.c.record).where(
             _in_subdir(channel_id, subdir)
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [(f, bytes(r)) for f, r in rows_in(conn, query, artifacts.c.filename, filenames)]
 
     def names_in_subdir(self, channel_id: int, subdir: str) -> set[str]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 select(artifacts.c.name).distinct().where(_in_subdir(channel_id, subdir))
             ).all()
         return {r[0] for r in rows}
 
     def names_in_channel(self, channel_id: int) -> set[str]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 select(artifacts.c.name).distinct().where(artifacts.c.channel_id == channel_id)
             ).all()
@@ -146,7 +177,7 @@ class ArtifactsPart(CatalogPart):
         query = select(artifacts.c.filename).where(
             _in_subdir(channel_id, subdir), artifacts.c.yanked.is_(True)
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return sorted(row[0] for row in conn.execute(query))
 
     def artifact(self, channel_id: int, subdir: str, filename: str) -> ArtifactRow | None:
@@ -155,13 +186,13 @@ class ArtifactsPart(CatalogPart):
         query = select(*columns).where(
             _in_subdir(channel_id, subdir), artifacts.c.filename == filename
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(query).first()
         return ArtifactRow(*row) if row is not None else None
 
     def repodata_removed(self, channel_id: int, subdir: str) -> list[str]:
         """The filenames repodata lists as `removed`: once in the subdir, gone since."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 select(removed.c.filename).where(
                     removed.c.channel_id == channel_id, removed.c.subdir == subdir
@@ -175,7 +206,7 @@ class ArtifactsPart(CatalogPart):
         )
         if subdir is not None:
             query = query.where(artifacts.c.subdir == subdir)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
 

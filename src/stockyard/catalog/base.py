@@ -64,3 +64,9 @@ class CatalogPart:
     """Base of the catalog's parts: each holds one concern's queries over the shared engine."""
 
     engine: Engine
+    #: For reads (`with self.reader.connect()`): on PostgreSQL the same pool in autocommit, so
+    #: a read is one round trip instead of three (BEGIN, the query, ROLLBACK on return to the
+    #: pool). Under READ COMMITTED, PostgreSQL's default, every statement takes its own
+    #: snapshot inside a transaction too, so reads see the same; writes use `engine.begin()`,
+    #: and a server-side cursor (`_raw_batches`) needs a transaction. SQLite: the engine.
+    reader: Engine

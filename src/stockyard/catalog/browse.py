@@ -110,7 +110,7 @@ def _latest_version(dialect: str) -> ColumnElement[Any]:
 
 class BrowsePart(CatalogPart):
     def channel_stats(self, channel_id: int) -> ChannelStats:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             subdir_names = sorted(
                 r[0]
                 for r in conn.execute(
@@ -133,7 +133,7 @@ class BrowsePart(CatalogPart):
             .where(artifacts.c.channel_id == channel_id, artifacts.c.patch_removed.is_(False))
             .group_by(artifacts.c.subdir)
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return {subdir: int(count) for subdir, count in conn.execute(query)}
 
     def search_packages(
@@ -143,7 +143,7 @@ class BrowsePart(CatalogPart):
         where = [channeldata_entries.c.channel_id == channel_id]
         if query:
             where.append(channeldata_entries.c.name.contains(query.lower(), autoescape=True))
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             total = conn.execute(
                 select(func.count()).select_from(channeldata_entries).where(*where)
             ).scalar_one()
@@ -178,7 +178,7 @@ class BrowsePart(CatalogPart):
                     _entry_text(self.engine.dialect.name).icontains(query, autoescape=True),
                 )
             )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(statement).all()
         matches = []
         for name, raw in rows:
@@ -191,7 +191,7 @@ class BrowsePart(CatalogPart):
         return len(matches), matches[offset : offset + limit]
 
     def package_entry(self, channel_id: int, name: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(
                 select(channeldata_entries.c.entry).where(
                     channeldata_entries.c.channel_id == channel_id,
@@ -224,7 +224,7 @@ class BrowsePart(CatalogPart):
             )
             .order_by(artifacts.c.subdir, artifacts.c.filename)
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(query).all()
         return [_artifact_detail(row) for row in rows]
 
@@ -234,7 +234,7 @@ class BrowsePart(CatalogPart):
         query = select(func.distinct(artifacts.c.name)).where(
             artifacts.c.channel_id == channel_id, artifacts.c.patch_removed.is_(False)
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return {row[0] for row in rows_in(conn, query, artifacts.c.name, names)}
 
     def used_by(self, channel_id: int, name: str) -> list[str]:
@@ -267,7 +267,7 @@ class BrowsePart(CatalogPart):
                 or_(*mentions),
             )
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(query).all()
         found = set()
         for other, record, patched in rows:

@@ -41,7 +41,7 @@ class ChannelsPart(CatalogPart):
             return self.require_channel(name)
 
     def get_channel(self, name: str) -> Channel | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(select(channels).where(channels.c.name == name)).first()
         return Channel(*row) if row else None
 
@@ -52,14 +52,14 @@ class ChannelsPart(CatalogPart):
         return channel
 
     def list_channels(self) -> list[Channel]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(select(channels).order_by(channels.c.name)).all()
         return [Channel(*row) for row in rows]
 
     def label_channels(self, name: str) -> list[Channel]:
         """The channels holding `name`'s labels (`name/label/<label>`), by name."""
         prefix = f"{name}/label/"
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 select(channels)
                 .where(channels.c.name.startswith(prefix, autoescape=True))
@@ -88,7 +88,7 @@ class ChannelsPart(CatalogPart):
 
     def channel_policy(self, channel_id: int) -> ChannelPolicy:
         """The channel's stored policy; the defaults when none was ever stored."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(
                 select(channel_policies.c.policy).where(channel_policies.c.channel_id == channel_id)
             ).first()
@@ -109,7 +109,7 @@ class ChannelsPart(CatalogPart):
     # --- channel-level files ------------------------------------------------------------------
 
     def channel_files_dirty(self, channel_id: int) -> bool:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(
                 select(channel_state.c.files_dirty).where(channel_state.c.channel_id == channel_id)
             ).first()

@@ -34,6 +34,11 @@ class Catalog(
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.reader = (  # see CatalogPart.reader
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql"
+            else engine
+        )
 
     @classmethod
     def open(cls, url: str) -> Catalog:

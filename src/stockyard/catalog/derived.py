@@ -18,7 +18,7 @@ class DerivedPart(CatalogPart):
     # --- shards -------------------------------------------------------------------------------
 
     def shard_hashes(self, channel_id: int, subdir: str) -> dict[str, str]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 select(shards.c.name, shards.c.sha256).where(
                     shards.c.channel_id == channel_id, shards.c.subdir == subdir
@@ -38,13 +38,13 @@ class DerivedPart(CatalogPart):
     def channel_names_summary(self, channel_id: int, names: Iterable[str]) -> list[NameSummaryRow]:
         """Everything channeldata needs about the artifacts of `names`, in every subdir."""
         query = select(*_SUMMARY_COLUMNS).where(artifacts.c.channel_id == channel_id)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [
                 NameSummaryRow._make(row) for row in rows_in(conn, query, artifacts.c.name, names)
             ]
 
     def channeldata_entries(self, channel_id: int) -> dict[str, bytes]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 select(channeldata_entries.c.name, channeldata_entries.c.entry).where(
                     channeldata_entries.c.channel_id == channel_id
@@ -66,7 +66,7 @@ class DerivedPart(CatalogPart):
             published_files.c.channel_id == channel_id
         )
         out: dict[str, str] = {}
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             if keys is None:
                 return {key: digest for key, digest in conn.execute(query)}
             for chunk in chunks(list(keys)):

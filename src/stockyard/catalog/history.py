@@ -85,7 +85,7 @@ class HistoryPart(CatalogPart):
             )
 
     def patch_set(self, channel_id: int, version: int) -> PatchSetRow:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(
                 select(*_PATCH_COLUMNS).where(
                     patch_sets.c.channel_id == channel_id, patch_sets.c.version == version
@@ -100,7 +100,7 @@ class HistoryPart(CatalogPart):
 
     def patch_sets(self, channel_id: int) -> list[PatchSetRow]:
         """Every version, newest first."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 select(*_PATCH_COLUMNS)
                 .where(patch_sets.c.channel_id == channel_id)
@@ -138,7 +138,7 @@ class HistoryPart(CatalogPart):
             .order_by(patch_set_log.c.at.desc(), patch_set_log.c.id.desc())
             .limit(1)
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(query).first()
         if row is None:
             return False, None
@@ -167,7 +167,7 @@ class HistoryPart(CatalogPart):
 
     def snapshots(self, channel_id: int) -> list[SnapshotRow]:
         """Every snapshot, newest first."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 select(*_SNAPSHOT_COLUMNS)
                 .where(snapshots.c.channel_id == channel_id)
@@ -209,7 +209,7 @@ class AsOfPart(CatalogPart):
             artifact_history.c.indexed_timestamp <= at,
             artifact_history.c.removed_at > at,
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = [*conn.execute(live), *conn.execute(gone)]
         # A filename replaced after T: the history row is what was there at T.
         return sorted({filename: bytes(record) for filename, record in rows}.items())
@@ -221,7 +221,7 @@ class AsOfPart(CatalogPart):
             artifact_history.c.subdir == subdir,
             artifact_history.c.removed_at <= at,
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return sorted({row[0] for row in conn.execute(query)})
 
     def last_change_before(self, channel_id: int, subdir: str, at: int) -> int:
@@ -238,7 +238,7 @@ class AsOfPart(CatalogPart):
             func.max(func.coalesce(history.removed_at, 0)),
             func.max(history.indexed_timestamp),
         ).where(mine, or_(history.removed_at <= at, history.indexed_timestamp <= at))
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             latest = int(conn.execute(arrived).scalar() or 0)
             left, came = conn.execute(moved).one()
         candidates = [latest, *(int(v) for v in (left, came) if v is not None and v <= at)]

@@ -101,7 +101,7 @@ class JobsPart(CatalogPart):
         raise RuntimeError("could not queue the job: its twin kept changing")  # pragma: no cover
 
     def find_job(self, job_id: int) -> JobRow | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(select(*_COLUMNS).where(jobs.c.id == job_id)).first()
         return None if row is None else _row(row)
 
@@ -129,14 +129,14 @@ class JobsPart(CatalogPart):
         if kind is not None:
             where.append(jobs.c.kind == kind)
         page = select(*_COLUMNS).where(*where).order_by(jobs.c.id.desc()).limit(limit)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             total = conn.execute(select(func.count()).select_from(jobs).where(*where)).scalar()
             rows = conn.execute(page.offset(offset)).all()
         return int(total or 0), [_row(row) for row in rows]
 
     def job_counts(self) -> dict[str, int]:
         """How many jobs are in each state (every state listed)."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(select(jobs.c.state, func.count()).group_by(jobs.c.state)).all()
         return {state: 0 for state in JOB_STATES} | {str(s): int(n) for s, n in rows}
 
@@ -210,7 +210,7 @@ class JobsPart(CatalogPart):
             .where(jobs.c.runner == runner, jobs.c.state.in_(_UNFINISHED))
             .order_by(jobs.c.id)
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [_row(row) for row in conn.execute(query)]
 
     def claim_job(self, job_id: int, owner: str | None, new_owner: str) -> bool:

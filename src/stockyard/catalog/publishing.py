@@ -38,7 +38,7 @@ class PublishingPart(CatalogPart):
         return self.subdir_states(channel_id).get(subdir)
 
     def subdir_states(self, channel_id: int) -> dict[str, SubdirState]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 select(subdirs.c.subdir, *_STATE_COLUMNS).where(subdirs.c.channel_id == channel_id)
             ).all()
@@ -56,7 +56,7 @@ class PublishingPart(CatalogPart):
             .where(channels.c.id.in_(dirty_subdirs.union(dirty_files).scalar_subquery()))
             .order_by(channels.c.name)
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [row[0] for row in conn.execute(query)]
 
     def set_scan_signature(self, channel_id: int, subdir: str, signature: str | None) -> None:
@@ -156,7 +156,7 @@ class PublishingPart(CatalogPart):
         query = select(*_PUBLISH_COLUMNS).where(
             artifacts.c.channel_id == channel_id, artifacts.c.subdir == subdir
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             for row in rows_in(conn, query, artifacts.c.name, names):
                 publish_row = PublishRow._make(row)
                 out.setdefault(publish_row.name, []).append(publish_row)
@@ -176,7 +176,7 @@ class PublishingPart(CatalogPart):
             .where(artifacts.c.channel_id == channel_id, artifacts.c.subdir == subdir)
             .order_by(self._ordered_filename())
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [(f, s, t, h) for f, s, t, h in conn.execute(query)]
 
     # --- patch results ------------------------------------------------------------------------
@@ -225,5 +225,5 @@ class PublishingPart(CatalogPart):
             .where(_is_patched())
             .limit(1)
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return conn.execute(query).first() is not None

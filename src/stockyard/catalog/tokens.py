@@ -179,7 +179,7 @@ class TokensPart(CatalogPart):
         unknown."""
         if not is_token_shaped(token):
             return None
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(_select().where(tokens.c.token_hash == hash_token(token))).first()
         return _info(row) if row else None
 
@@ -198,7 +198,7 @@ class TokensPart(CatalogPart):
         query = _select().order_by(tokens.c.id)
         if channel_id is not None:
             query = query.where(tokens.c.channel_id == channel_id)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [_info(row) for row in conn.execute(query)]
 
     def resolve_token(self, ref: str) -> TokenInfo:
@@ -206,7 +206,7 @@ class TokensPart(CatalogPart):
         token."""
         ref = ref.strip()
         query = _select()
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             if ref.isdigit() and len(ref) < 18:
                 rows = conn.execute(query.where(tokens.c.id == int(ref))).all()
             else:

@@ -226,16 +226,21 @@ class ChannelCommit:
 
     def finish_moves(self) -> list[Move]:
         """Move committed, staged files into place (also those a crash left pending); returns
-        the moves finished. On a bucket they run concurrently (each is a copy and a delete)."""
+        the moves finished. On a bucket they run concurrently (each is a copy and a delete).
+        The moved artifacts' rows get the mtimes their stores reported for the move (what the
+        next index run's listing compares with), in the transaction that forgets the moves."""
         moves = self.catalog.pending_moves(self.channel.id)
-        run_all(self.store, [functools.partial(self._move, move) for move in moves])
+        mtimes: dict[str, int] = {}
+        run_all(self.store, [functools.partial(self._move, move, mtimes) for move in moves])
         if moves:
-            self.catalog.forget_moves(self.channel.id, moves)
+            self.catalog.forget_moves(self.channel.id, moves, mtimes)
         return moves
 
-    def _move(self, move: Move) -> None:
+    def _move(self, move: Move, mtimes: dict[str, int]) -> None:
         with contextlib.suppress(FileNotFoundError):  # moved before a crash
-            self.store.move(move.source, move.target)
+            mtime_ns = self.store.move(move.source, move.target)
+            if mtime_ns is not None:
+                mtimes[move.target] = mtime_ns  # one key per move: no lock needed
 
     def _sweep_due(self) -> bool:
         """Whether this commit sweeps staging and trash: always on a local store (a directory
@@ -338,9 +343,11 @@ class ChannelCommit:
         return plan
 
     def _yaml_source(self) -> YamlPatchSource | None:
+        source = self.patch_source
+        if source is None:  # most channels: no need to import the patch engine (PyYAML)
+            return None
         from stockyard.patches.sources import YamlPatchSource
 
-        source = self.patch_source
         return source if isinstance(source, YamlPatchSource) else None
 
     def _rules_unchanged(self, subdir: str, prior: SubdirState | None) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -115,9 +115,7 @@ def copy_package(
                 hint="Remove it there first, or copy another build.",
             )
         staged = _stage_copy(source, target, f"{subdir}/{filename}")
-        # The staged file's mtime: the next index run of the target sees it unchanged.
-        info = target.store.stat(staged)
-        row = replace(row, mtime_ns=info.mtime_ns if info else row.mtime_ns)
+        # The commit records the mtime the move reports (ChannelCommit.finish_moves).
         moves = [Move(staged, f"{subdir}/{filename}")]
         sidecar = f"{subdir}/{filename}{ATTESTATIONS_SUFFIX}"
         if source.store.stat(sidecar) is not None:  # its attestations travel with it

@@ -226,10 +226,9 @@ class _UploadBatch:
             changes.moves.append(Move(staged, target))
             if upload.attestation is not None:
                 self.store.put(f"{target}.attestation.json", upload.attestation)
-            # A move keeps the mtime, so the next index run sees the file as unchanged.
-            info = self.store.stat(staged)
-            mtime = info.mtime_ns if info is not None else time.time_ns()
-            row = artifact_row(upload.meta, subdir, mtime, admitted)
+            # Provisional: the commit records the mtime the move reports (what the next index
+            # run's listing shows, so it sees the file as unchanged) without asking the store.
+            row = artifact_row(upload.meta, subdir, time.time_ns(), admitted)
             rows[upload.filename] = row  # a forced repeat in the batch: the last one wins
             self.accepted.append((i, row, previous is not None, admitted.warnings))
             changes.icons.update(icon_entry(upload.meta))

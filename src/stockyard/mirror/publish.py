@@ -92,9 +92,8 @@ class MirrorPublish:
             row = self._admit(item, known, now)
             if row is None:
                 continue
+            # The commit records the mtime the move reports (ChannelCommit.finish_moves).
             staged = self._stage(item)
-            info = self.target.handle.store.stat(staged)
-            row.mtime_ns = info.mtime_ns if info is not None else row.mtime_ns
             change.upserts.append(row)
             changes.moves.append(Move(staged, f"{subdir}/{item.wanted.filename}"))
             changes.icons.update(icon_entry(item.metadata))

@@ -74,8 +74,11 @@ class Store(Protocol):
     def file_sizes(self, prefix: str) -> dict[str, tuple[int, int]]:
         """name -> (size, mtime_ns) of the objects directly under `prefix` (change detection)."""
 
-    def move(self, source: str, target: str) -> None:
-        """Put the object at `source` under `target` atomically, replacing it; `source` goes."""
+    def move(self, source: str, target: str) -> int | None:
+        """Put the object at `source` under `target` atomically, replacing it; `source` goes.
+        Returns the moved object's mtime_ns as `file_sizes` will list it, when the move itself
+        tells (a rename keeps the source's; a bucket's copy answers with the new object's), so
+        a commit can record it without asking again; None when it does not."""
 
     def copy(self, source: str, target: str) -> None:
         """Put a copy of the object at `source` under `target` atomically, replacing it;

@@ -125,8 +125,9 @@ class LocalStore:
         except (FileNotFoundError, NotADirectoryError):
             return []
 
-    def move(self, source: str, target: str) -> None:
+    def move(self, source: str, target: str) -> int | None:
         self.put_file(target, self._path(source))
+        return self._path(target).stat().st_mtime_ns  # a rename keeps the source's mtime
 
     def copy(self, source: str, target: str) -> None:
         """A hard link (a copy where links are refused: another file system, some network

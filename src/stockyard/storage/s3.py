@@ -262,19 +262,24 @@ class S3Store:
         }
         return sorted(name for name in names if name and not name.startswith("."))
 
-    def move(self, source: str, target: str) -> None:
+    def move(self, source: str, target: str) -> int | None:
         """Server-side copy, then delete the source: see the module docstring for why a crash
-        between the two is harmless to the commit protocol."""
-        if self._copy(source, target):
+        between the two is harmless to the commit protocol. Returns the new object's mtime
+        from CopyObject's answer (S3 gives a copy a LastModified of its own: the staged
+        object's is not the one a listing will show); None after a multipart copy."""
+        copied, mtime_ns = self._copy(source, target)
+        if copied:
             self.client.delete_object(Bucket=self.bucket, Key=self._key(source))
+        return mtime_ns
 
     def copy(self, source: str, target: str) -> None:
         """Server-side: one CopyObject (the object's metadata comes along), or a multipart
         copy above `copy_threshold` (CopyObject stops at 5 GiB). The target appears whole."""
         self._copy(source, target)
 
-    def _copy(self, source: str, target: str) -> bool:
-        """Copy `source` over `target` server-side; False when they are the same object.
+    def _copy(self, source: str, target: str) -> tuple[bool, int | None]:
+        """Copy `source` over `target` server-side: (False when they are the same object, the
+        copy's mtime_ns when CopyObject told it).
 
         With the default `copy_threshold` (S3's 5 GiB limit of CopyObject) the CopyObject is
         sent straight away (a commit moves small uploads: one request, no HEAD first); S3 refuses
@@ -282,13 +287,13 @@ class S3Store:
         multipart copy. A lower threshold needs the size first."""
         src, dst = self._key(source), self._key(target)
         if src == dst:  # S3 refuses to copy an object onto itself unchanged
-            if self._head(src) is None:
+            head = self._head(src)
+            if head is None:
                 raise FileNotFoundError(source)
-            return False
+            return False, _mtime_ns(head["LastModified"])
         if self.copy_threshold >= MAX_SINGLE_REQUEST:
             try:
-                self._copy_object(src, dst)
-                return True
+                return True, self._copy_object(src, dst)
             except Exception as error:
                 if error_code(error) in _MISSING:
                     raise FileNotFoundError(source) from error
@@ -301,14 +306,16 @@ class S3Store:
         if size > self.copy_threshold:
             extra = self._extra(target)
             multipart_copy(self.client, self.bucket, src, dst, size, self.part_size, extra)
-        else:
-            self._copy_object(src, dst)
-        return True
+            return True, None
+        return True, self._copy_object(src, dst)
 
-    def _copy_object(self, src: str, dst: str) -> None:
-        self.client.copy_object(
+    def _copy_object(self, src: str, dst: str) -> int | None:
+        """One CopyObject; the copy's mtime_ns when the answer carries it."""
+        response = self.client.copy_object(
             Bucket=self.bucket, Key=dst, CopySource={"Bucket": self.bucket, "Key": src}
         )
+        modified = response.get("CopyObjectResult", {}).get("LastModified")
+        return _mtime_ns(modified) if isinstance(modified, datetime) else None
 
     def delete(self, key: str) -> None:
         # S3 answers 204 for a key that does not exist: deleting is idempotent, as locally.
