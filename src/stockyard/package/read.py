@@ -55,7 +55,7 @@ from stockyard.package.zip_format import (
 from stockyard.types.errors import InvalidArtifact, InvalidIdentifier
 from stockyard.types.identifiers import ArtifactName, parse_artifact_filename
 
-__all__ = ["ArtifactMetadata", "PathFlags", "read_artifact"]
+__all__ = ["ArtifactMetadata", "PathFlags", "read_artifact", "read_named_artifact"]
 
 #: Files up to this size are read into memory whole; larger ones are streamed.
 IN_MEMORY_BYTES: Final = 16 << 20
@@ -84,8 +84,17 @@ def read_artifact(
         expected = parse_artifact_filename(name)
     except InvalidIdentifier as exc:
         raise InvalidArtifact(display, exc.message) from None
+    return read_named_artifact(path_str, expected, display=display, limits=limits)
+
+
+def read_named_artifact(
+    path: str, expected: ArtifactName, *, display: str, limits: Limits = DEFAULT_LIMITS
+) -> ArtifactMetadata:
+    """`read_artifact` of a file whose name was already parsed (`parse_artifact_filename`), so
+    that a caller that needs the parts too (admission, `stockyard index`) parses it once;
+    errors name `display`."""
     try:
-        return _read(path_str, expected, limits)
+        return _read(path, expected, limits)
     except ArchiveProblem as problem:
         raise problem.to_error(display) from None
     except OSError as exc:
