@@ -48,6 +48,11 @@ from stockyard.storage.parallel import is_remote, submit
 
 #: Suffixes of a document's variants, written before the document (barrier 2).
 VARIANT_SUFFIXES = (".zst", ".gz", ".bz2")
+#: On a local store, content-addressed writes in a row (shards) beyond this many are written
+#: without an fsync each and made durable together by one `Store.sync()` before any other write
+#: (barrier 1 holds: the shard index is written after its shards are durable). A publish of one
+#: change writes a shard or two (fsync'd as before); a full publish writes thousands.
+FSYNC_EACH_UP_TO = 8
 #: From this size a copy of a published file (`copy_file`) is made server-side in a bucket
 #: (one request, no bytes sent) once the original is uploaded; smaller ones are uploaded
 #: side by side with it, which is quicker than uploading then copying.
@@ -77,6 +82,9 @@ class Publisher:
     #: Large copies waiting for their original's upload: scratch path -> (key, digest, size,
     #: a hard link of the scratch file to upload if the original is never published).
     _copies: dict[Path, list[tuple[str, str, int, Path]]] = field(default_factory=dict, init=False)
+    #: Local content writes since the last other write; whether some still await `sync()`.
+    _content_in_row: int = field(default=0, init=False)
+    _deferred: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self.background = is_remote(self.store)
@@ -94,6 +102,7 @@ class Publisher:
         if self.background:
             send = functools.partial(self.store.put, key, data)
             return self._issue(key, digest, len(data), send, force=force)
+        self._sync_deferred()
         if not force and self._is_current(key, digest):
             self.unchanged += 1
             return False
@@ -110,9 +119,21 @@ class Publisher:
         if self.store.stat(key) is not None:
             self.unchanged += 1
             return False
-        self.store.put(key, data)
+        self._content_in_row += 1
+        if self._content_in_row > FSYNC_EACH_UP_TO:
+            self.store.put_deferred(key, data)
+            self._deferred = True
+        else:
+            self.store.put(key, data)
         self.written.append(key)
         return True
+
+    def _sync_deferred(self) -> None:
+        """Before any other local write: make the deferred content writes durable."""
+        self._content_in_row = 0
+        if self._deferred:
+            self.store.sync()
+            self._deferred = False
 
     @contextlib.contextmanager
     def scratch_file(self, scratch_dir: Path) -> Iterator[HashingWriter]:
@@ -137,6 +158,7 @@ class Publisher:
         digest = writer.hexdigest()
         if self.background:
             return self._issue_file(key, writer, digest, force)
+        self._sync_deferred()
         if not force and self._is_current(key, digest):
             self.unchanged += 1
             return False
@@ -150,6 +172,7 @@ class Publisher:
         digest = writer.hexdigest()
         if self.background:
             return self._defer_copy(key, writer, digest)
+        self._sync_deferred()
         if self._is_current(key, digest):
             self.unchanged += 1
             return False
@@ -211,6 +234,7 @@ class Publisher:
 
     def commit(self) -> None:
         """Record the hashes of what was written, once every file is in place (barrier 4)."""
+        self._sync_deferred()
         self._upload_orphan_copies()
         self._wait(raise_errors=True)
         with self._lock:
@@ -220,8 +244,10 @@ class Publisher:
 
     def settle(self) -> None:
         """Wait for every background write, failed or not (call before the channel lock is
-        released, also when the publish failed: nothing of it may land later)."""
+        released, also when the publish failed: nothing of it may land later). Deferred local
+        writes are made durable too: a later publish finds them present and trusts them."""
         self._wait(raise_errors=False)
+        self._sync_deferred()
 
     # --- background writes (a remote store) ---------------------------------------------
 

