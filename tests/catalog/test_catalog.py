@@ -72,6 +72,19 @@ def test_publish_rows_are_in_python_string_order(catalog: Catalog) -> None:
     assert list(catalog.iter_publish_rows(ch.id, "noarch", ".tar.bz2")) == []
 
 
+@pytest.mark.parametrize("count", [0, 3, 4, 5, 9])
+def test_publish_batches_end_after_a_short_batch_and_lose_no_row(
+    catalog: Catalog, count: int
+) -> None:
+    ch = catalog.create_channel("c")
+    names = [f"p{i}-1-0.conda" for i in range(count)]
+    catalog.apply_changes(ch.id, "noarch", upserts=[_row(n, subdir="noarch") for n in names])
+    query = catalog._publish_query(ch.id, "noarch")
+    batches = list(catalog._raw_batches(query, size=4))
+    assert [row[0] for batch in batches for row in batch] == sorted(names)
+    assert all(batches) and all(len(b) == 4 for b in batches[:-1])
+
+
 def test_patches_shards_published(catalog: Catalog) -> None:
     ch = catalog.create_channel("c")
     catalog.apply_changes(ch.id, "noarch", upserts=[_row("a-1-0.conda", subdir="noarch")])

@@ -142,8 +142,12 @@ class PublishingPart(CatalogPart):
             cursor = raw.cursor(name=f"publish_{id(query):x}") if postgres else raw.cursor()
             try:
                 cursor.execute(str(compiled), args)
-                while batch := cursor.fetchmany(size):
-                    yield batch
+                while True:
+                    batch = cursor.fetchmany(size)
+                    if batch:
+                        yield batch
+                    if len(batch) < size:  # exhausted: no extra FETCH round trip to learn it
+                        break
             finally:
                 cursor.close()
 
