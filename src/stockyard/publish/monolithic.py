@@ -24,6 +24,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,15 +42,19 @@ class Sink(Protocol):
 class RecordSigner(Protocol):
     """Signs the records of one published document (`stockyard.trust.inline.InlineSigner`)."""
 
-    def add_records(self, records: list[tuple[str, bytes]], /) -> None:
-        """(filename, record bytes as published) of records, in any order."""
+    def add_records(self, names: list[str], records: list[bytes], /) -> None:
+        """Filenames and record bytes as published (same length), in publish order (any order
+        signs right; the same order every time is what lets the signer compare publishes)."""
 
-    def signatures_member(self) -> bytes:
-        """The encoded `signatures` map of every record added (keys sorted)."""
+    def signatures_member(self) -> list[bytes]:
+        """The encoded `signatures` map of every record added (keys sorted), in pieces to
+        write one after the other (a large map is not copied whole)."""
         ...
 
 
 SECTIONS = (("packages", ".tar.bz2"), ("packages.conda", ".conda"))
+#: Columns of a publish row (`PublishRow` field order): filename, record bytes.
+_FILENAME, _RECORD = itemgetter(0), itemgetter(2)
 _EMPTY_RUN_EXPORTS = b'{"run_exports":{}}'
 
 
@@ -208,16 +213,17 @@ class _Streams:
         """Hand the batch's records, as repodata.json publishes them, to the signer; those
         under `v3` are signed in their `v3` form at the end (`end`)."""
         assert self.signer is not None
-        if self.patched is None:
-            records = [(row[0], row[2]) for row in batch]
+        if self.patched is None:  # the columns as they are: no step per record
+            names, records = list(map(_FILENAME, batch)), list(map(_RECORD, batch))
         else:
-            records = [
-                (row[0], row[2] if row[3] is None else row[3]) for row in batch if not row[4]
-            ]
+            kept = [row for row in batch if not row[4]]
+            names = list(map(_FILENAME, kept))
+            records = [row[2] if row[3] is None else row[3] for row in kept]
         in_v3 = self._signed_v3.records
-        if in_v3:
-            records = [entry for entry in records if entry[0] not in in_v3]
-        self.signer.add_records(records)
+        if in_v3 and not in_v3.keys().isdisjoint(names):
+            keep = [index for index, name in enumerate(names) if name not in in_v3]
+            names, records = [names[i] for i in keep], [records[i] for i in keep]
+        self.signer.add_records(names, records)
 
     def _take_v3(
         self,
@@ -260,23 +266,29 @@ class _Streams:
         signatures = self._signatures()
         self.raw.write(b',"removed":' + encode_json(removed_from_packages) + tail_version)
         if self.patched is None:
-            self.raw.write(signatures)
+            _write_all(self.raw, signatures)
         self.raw.write(_v3_tail(self.raw_v3))
         if self.patched is not None:
             all_removed = sorted(set(removed_from_packages).union(self.patch_removed))
             self.patched.write(b',"removed":' + encode_json(all_removed) + tail_version)
-            self.patched.write(signatures + _v3_tail(self.pat_v3))
+            _write_all(self.patched, signatures)
+            self.patched.write(_v3_tail(self.pat_v3))
         self.rex.write(b"}")
 
-    def _signatures(self) -> bytes:
-        """`,"signatures":{...}` for the signed document (its `v3` records signed now), or
-        nothing without a signer."""
+    def _signatures(self) -> list[bytes]:
+        """`,"signatures":{...}` in pieces for the signed document (its `v3` records signed
+        now), or nothing without a signer."""
         if self.signer is None:
-            return b""
+            return []
         in_v3 = self._signed_v3.records
         if in_v3:
-            self.signer.add_records([(name, encoded) for name, (encoded, _) in in_v3.items()])
-        return b',"signatures":' + self.signer.signatures_member()
+            self.signer.add_records(list(in_v3), [encoded for encoded, _ in in_v3.values()])
+        return [b',"signatures":', *self.signer.signatures_member()]
+
+
+def _write_all(sink: Sink, pieces: list[bytes]) -> None:
+    for piece in pieces:
+        sink.write(piece)
 
 
 def _marked_entries(entries: list[bytes], chunk: bytes) -> set[int]:

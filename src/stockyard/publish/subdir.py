@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,6 +70,9 @@ __all__ = [
 #: Bumped when the rendering changes, so existing channels are re-rendered once.
 #: 2: CEP 48 `v3`, patched run_exports in shards and run_exports.json, `.zst` of every file.
 RENDER_VERSION = 2
+
+#: A document's top-level members, undecoded.
+_decode_members = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
 
 #: Package names whose rows are loaded at once when rendering shards.
 _SHARD_CHUNK = 500
@@ -319,20 +324,65 @@ class _SubdirJob:
 
     def _publish_repodata(self, raw: HashingWriter, patched: HashingWriter | None) -> None:
         """The compressed variants first, then repodata.json, then repodata_from_packages
-        (each `.zst` before its `.json`)."""
+        (each `.zst` before its `.json`). The `.gz` and `.bz2` are compressed on other threads
+        while this one makes the `.zst` (zstandard, igzip and bz2 release the GIL): the same
+        bytes as one after the other, published in the same order."""
         published = patched if patched is not None else raw
         published.close()
         prefix = f"{self.subdir}/{REPODATA_JSON}"
         from_packages = f"{self.subdir}/{REPODATA_FROM_PACKAGES}"
-        with self.publisher.scratch_file(self.scratch) as zst:
+        # The pool is shut down (its threads done) before the scratch files are deleted.
+        with contextlib.ExitStack() as files, ThreadPoolExecutor(2, "publish-gz-bz2") as pool:
+            gz = self._start_gz(files, pool, prefix, published)
+            bz = self._start(files, pool, compress_bz2, published) if self.options.bz2 else None
+            zst = files.enter_context(self.publisher.scratch_file(self.scratch))
             compress_zstd(published.path, zst, self.options.zst_level)
             if patched is None:  # the same bytes, so the same .zst
                 self.publisher.copy_file(f"{from_packages}.zst", zst)
             self.publisher.publish_file(f"{prefix}.zst", zst)
-        if self.options.bz2:
-            with self.publisher.scratch_file(self.scratch) as bz:
-                compress_bz2(published.path, bz)
-                self.publisher.publish_file(f"{prefix}.bz2", bz)
+            if bz is not None:
+                self.publisher.publish_file(f"{prefix}.bz2", bz.result())
+            self._publish_current_repodata(published)
+            if not self.gz:
+                self.publisher.remove(prefix + GZ_SUFFIX)
+            elif gz is not None:
+                self.publisher.publish_file(prefix + GZ_SUFFIX, gz.result(), force=True)
+        if patched is None:
+            self.publisher.copy_file(prefix, raw)
+            self.publisher.publish_file(from_packages, raw)
+        else:
+            self.publisher.publish_file(prefix, patched)
+            self._publish_with_zst(from_packages, raw)
+
+    def _start(
+        self,
+        files: contextlib.ExitStack,
+        pool: ThreadPoolExecutor,
+        compress: Callable[[Path, HashingWriter], None],
+        document: HashingWriter,
+    ) -> Future[HashingWriter]:
+        """`compress` of a finished scratch file into a new one, on a thread of `pool`."""
+        target = files.enter_context(self.publisher.scratch_file(self.scratch))
+        return pool.submit(_compressed, compress, document.path, target)
+
+    def _start_gz(
+        self,
+        files: contextlib.ExitStack,
+        pool: ThreadPoolExecutor,
+        key: str,
+        document: HashingWriter,
+    ) -> Future[HashingWriter] | None:
+        """`key.gz` of the finished scratch file about to be published as `key`, started; None
+        when the policy publishes none, or when the published one may stay (publish/gz.py: kept
+        when the document keeps its bytes and the `.gz` expands to them)."""
+        if not self.gz:
+            return None
+        current = self.publisher.gz_is_current(
+            key, document.hexdigest(), lambda: file_crc_and_size(document.path)
+        )
+        return None if current else self._start(files, pool, gzip_file, document)
+
+    def _publish_current_repodata(self, published: HashingWriter) -> None:
         current_key = f"{self.subdir}/{CURRENT_REPODATA}"
         if self.options.current_repodata:
             current = _current_repodata(published.path, self.signer)
@@ -342,29 +392,6 @@ class _SubdirJob:
             self.publisher.write(current_key, current)
         else:
             self.publisher.remove(current_key + GZ_SUFFIX)
-        self._publish_gz_of_file(prefix, published)
-        if patched is None:
-            self.publisher.copy_file(prefix, raw)
-            self.publisher.publish_file(from_packages, raw)
-        else:
-            self.publisher.publish_file(prefix, patched)
-            self._publish_with_zst(from_packages, raw)
-
-    def _publish_gz_of_file(self, key: str, document: HashingWriter) -> None:
-        """`key.gz` of the finished scratch file that is about to be published as `key`
-        (publish/gz.py: recompressed when the document changes, kept when it does not)."""
-        if not self.gz:
-            self.publisher.remove(key + GZ_SUFFIX)
-            return
-        document.close()
-        current = self.publisher.gz_is_current(
-            key, document.hexdigest(), lambda: file_crc_and_size(document.path)
-        )
-        if current:
-            return
-        with self.publisher.scratch_file(self.scratch) as gz:
-            gzip_file(document.path, gz)
-            self.publisher.publish_file(key + GZ_SUFFIX, gz, force=True)
 
     def _publish_gz_of_bytes(self, key: str, document: bytes) -> None:
         if not self.gz:
@@ -388,6 +415,14 @@ class _SubdirJob:
             self.publisher.write(f"{self.subdir}/index.html", page)
 
 
+def _compressed(
+    compress: Callable[[Path, HashingWriter], None], source: Path, target: HashingWriter
+) -> HashingWriter:
+    compress(source, target)
+    target.close()  # flushed and fsynced on this thread too
+    return target
+
+
 def unpatched_repodata(catalog: Catalog, channel: Channel, subdir: str) -> dict[str, Any]:
     """The whole unpatched repodata, for Python patch generators (`_patch_repodata`)."""
     decode = msgspec.json.Decoder().decode
@@ -403,16 +438,21 @@ def unpatched_repodata(catalog: Catalog, channel: Channel, subdir: str) -> dict[
 
 def _current_repodata(repodata_path: Path, signer: InlineSigner | None = None) -> bytes:
     """conda-index's current_repodata.json: the latest versions and what they need (in a signed
-    channel with the signatures of the records it keeps, and of its `v3` records)."""
+    channel with the signatures of the records it keeps, and of its `v3` records). Only the
+    record sections are decoded; the other members stay the published bytes (a signed
+    document's `signatures` map is as large as its records, and is replaced anyway)."""
     from stockyard.publish.current_repodata import select_current_records
 
-    repodata = msgspec.json.decode(repodata_path.read_bytes())
-    merged = {**repodata.get("packages", {}), **repodata.get("packages.conda", {})}
+    members: dict[str, Any] = _decode_members(repodata_path.read_bytes())
+    sections = {
+        key: msgspec.json.decode(members[key]) if key in members else {} for key, _ in SECTIONS
+    }
+    merged = {**sections["packages"], **sections["packages.conda"]}
     keep = select_current_records(merged)
-    for key, _suffix in SECTIONS:
-        repodata[key] = {f: r for f, r in repodata.get(key, {}).items() if f in keep}
+    for key, records in sections.items():
+        members[key] = {f: r for f, r in records.items() if f in keep}
     if signer is not None:
-        v3 = repodata.get("v3", {})
+        v3 = msgspec.json.decode(members["v3"]) if "v3" in members else {}
         kept = keep | {f"{stem}.{ext}" for ext, records in v3.items() for stem in records}
-        repodata["signatures"] = signer.signatures_of(kept)
-    return encode_json(repodata)
+        members["signatures"] = signer.signatures_of(kept)
+    return encode_json(members)

@@ -6,8 +6,9 @@ record of every published `repodata.json` (top-level `signatures` map). See docs
 
 Modules: `canonical` (CCT's byte format and timestamps), `keys` (ed25519 keys at rest),
 `metadata` (root and key_mgr documents), `layout` (a channel's trust files), `ceremony` (init and
-rotation), `cache` + `repodata_io` + `sign` (incremental record signing), `fetch` + `verify` (our
-own verifier, expirations checked).
+rotation), `cache` + `repodata_io` + `sign` (incremental record signing; `inline` in the publish,
+with `recent` comparing it with the process's last publish and `member` the `signatures` member
+in segments), `fetch` + `verify` (our own verifier, expirations checked).
 """
 
 from pathlib import Path

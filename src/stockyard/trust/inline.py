@@ -6,7 +6,9 @@ The monolithic writer hands over every record of the document it publishes as re
 publisher calls `finish` once the subdir's files are in place: it saves the signature cache
 (signatures keyed by the sha256 of each record's published bytes, so only new and patched
 records are signed) and the subdir's signing mark (`marks`), so that the commit's signing hook
-(`sign_channel`) finds the subdir signed and reads nothing.
+(`sign_channel`) finds the subdir signed and reads nothing. The signer remembers the publish in
+this process (`recent`): the next one finds unchanged records by filename and `hash()` instead
+of a sha256 each, and re-encodes only the segments of the `signatures` member that changed.
 
 Importing this module imports `cryptography`: the publisher imports it only for a signed
 channel (`is_signed_channel`).
@@ -29,13 +31,13 @@ class InlineSigner:
         self.channel_dir = channel_dir
         self.subdir = subdir
         self.key = key
-        self._signer = SubdirSigner.for_channel(channel_dir, subdir, key)
+        self._signer = SubdirSigner.for_channel(channel_dir, subdir, key, remember_publish=True)
 
-    def add_records(self, records: list[tuple[str, bytes]], /) -> None:
-        self._signer.add_all(records)
+    def add_records(self, names: list[str], records: list[bytes], /) -> None:
+        self._signer.add_columns(names, records)
 
-    def signatures_member(self) -> bytes:
-        return self._signer.signatures_bytes()
+    def signatures_member(self) -> list[bytes]:
+        return self._signer.signatures_chunks()
 
     def signatures_of(self, filenames: set[str]) -> dict[str, dict[str, dict[str, str]]]:
         """The `signatures` map restricted to `filenames` (for current_repodata.json, a subset

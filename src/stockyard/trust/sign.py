@@ -6,17 +6,20 @@ record (as conda decodes it); `repodata.json` gets a top-level `signatures` map:
 same key) come from the cache; only new and patched records are signed.
 
 Entry points: `sign_published_subdir` (after a publish, rewrites the subdir's repodata files) and
-`sign_channel` (every published subdir of a channel). `SubdirSigner` is the piece a publisher can
-drive inline: `add(filename, record_bytes)` per record, then `signatures_bytes()`.
+`sign_channel` (every published subdir of a channel). `SubdirSigner` is the piece a publisher
+drives inline (`trust.inline`): `add_columns(filenames, records)` per batch, then
+`signatures_chunks()`, then `finish`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import chain, repeat
+from functools import partial
+from operator import itemgetter
 from pathlib import Path
 from typing import cast
 
@@ -29,17 +32,17 @@ from stockyard.trust.keys import SigningKey
 from stockyard.trust.keystore import load_private_key, online_passphrase
 from stockyard.trust.layout import TrustLayout
 from stockyard.trust.marks import remember_signed, unchanged_since_signed
+from stockyard.trust.member import EntryEncoder, SignaturesMember
+from stockyard.trust.recent import Entry, RecentSigned, Replay, recall, remember
 from stockyard.trust.repodata_io import read_document, write_with_variants
 from stockyard.trust.rotation import activate_pending
-from stockyard.types.encoding import DEFAULT_ZSTD_LEVEL, encode_json_key
+from stockyard.types.encoding import DEFAULT_ZSTD_LEVEL
 
 REPODATA = "repodata.json"
 CURRENT_REPODATA = "current_repodata.json"
 
 #: A record's bytes as published: from our publisher, or a slice of a published file.
 _Record = bytes | memoryview | msgspec.Raw
-#: The end of one `signatures` entry and the start of the next key.
-_ENTRY_END = '"}},"'
 
 
 @dataclass(slots=True)
@@ -92,26 +95,42 @@ def cached_channel_signer(channel_dir: Path) -> SigningKey:
 
 
 class SubdirSigner:
-    """Signatures of one subdir's records by one key, through the subdir's cache."""
+    """Signatures of one subdir's records by one key, through the subdir's cache.
 
-    def __init__(self, key: SigningKey, cache: SignatureCache) -> None:
+    `remember_publish` (the inline signer of a publish, whose records are `bytes`): the publish
+    is compared with this process's last publish of the subdir as it goes (trust/recent.py),
+    so unchanged records take no sha256 and the `signatures` member is the last one with the
+    changed segments re-encoded; `finish` keeps this publish for the next one.
+    """
+
+    def __init__(
+        self, key: SigningKey, cache: SignatureCache, *, remember_publish: bool = False
+    ) -> None:
         self.key = key
         self.cache = cache
-        #: Filenames and raw signatures, in the order added; encoded once, in `signatures_bytes`.
+        self._encoder = EntryEncoder(key.public_hex)
+        #: Filenames and their (digest, signature), in the order added.
         self._names: list[str] = []
-        self._signatures: list[bytes] = []
-        # Every entry is `"<filename>":{"<key>":{"signature":"<hex>"}}`: the constant parts once.
-        self._middle = '":{"' + key.public_hex + '":{"signature":"'
+        self._entries: list[Entry] = []
+        #: `hash()` of each filename and record (a remembering signer: for the next publish).
+        self._name_hashes: array[int] = array("q")
+        self._record_hashes: array[int] = array("q")
+        self._remembers = remember_publish
+        last = recall(cache.path, key.public_hex) if remember_publish else None
+        self._replay = Replay(last) if last is not None else None
+        self._member: SignaturesMember | None = None
 
     @classmethod
-    def for_channel(cls, channel_dir: Path, subdir: str, key: SigningKey) -> SubdirSigner:
+    def for_channel(
+        cls, channel_dir: Path, subdir: str, key: SigningKey, *, remember_publish: bool = False
+    ) -> SubdirSigner:
         path = cache_path(TrustLayout(channel_dir).cache_dir, subdir, key.public_hex)
-        return cls(key, SignatureCache(path))
+        return cls(key, SignatureCache(path), remember_publish=remember_publish)
 
     @property
     def entries(self) -> dict[str, bytes]:
         """filename -> raw signature of every record added."""
-        return dict(zip(self._names, self._signatures, strict=True))
+        return {name: entry[1] for name, entry in zip(self._names, self._entries, strict=True)}
 
     @property
     def records(self) -> int:
@@ -121,25 +140,45 @@ class SubdirSigner:
         self.add_all([(filename, record)])
 
     def add_all(self, records: Iterable[tuple[str, _Record]]) -> None:
-        """Sign (or find in the cache) every record. The hot path of every signed publish:
-        hashing and lookups run as comprehensions and C-level maps over the whole batch; only
-        records missing from the cache take a Python step each (they are signed)."""
+        """Sign (or find) every (filename, record bytes)."""
         batch = records if isinstance(records, list) else list(records)
+        self.add_columns(list(map(_first, batch)), list(map(_second, batch)))
+
+    def add_columns(self, names: list[str], records: Sequence[_Record]) -> None:
+        """Sign (or find) every record, given as filenames and record bytes (same length). The
+        hot path of every signed publish: hashing and comparing run as C-level maps and slices
+        over the whole batch; only records that are not found take a Python step each (looked
+        up in the cache, or signed)."""
+        if self._remembers:  # records are bytes here: hash() reads them
+            name_hashes = array("q", map(hash, names))
+            record_hashes = array("q", map(hash, records))
+            self._name_hashes += name_hashes
+            self._record_hashes += record_hashes
+        if self._replay is not None:
+            found = self._replay.entries(
+                names, name_hashes, record_hashes, partial(self._resolve, records)
+            )
+        else:
+            found = self._looked_up(records)
+        self._names += names
+        self._entries += found
+        self.cache.used += map(_first, found)
+
+    def _looked_up(self, records: Sequence[_Record]) -> list[Entry]:
+        """Entries through the cache: one sha256 per record."""
         sha256 = hashlib.sha256
-        digests = [sha256(record).digest() for _name, record in batch]
+        digests = [sha256(record).digest() for record in records]
         signatures: list[bytes | None] = list(map(self.cache.known.get, digests))
         if None in signatures:
-            self._sign_missing(batch, digests, signatures)
-        self._names += [name for name, _record in batch]
-        self._signatures += cast(list[bytes], signatures)
-        self.cache.used += digests
+            self._sign_missing(records, digests, signatures)
+        return list(zip(digests, cast(list[bytes], signatures), strict=True))
 
     def _sign_missing(
-        self, batch: list[tuple[str, _Record]], digests: list[bytes], found: list[bytes | None]
+        self, records: Sequence[_Record], digests: list[bytes], found: list[bytes | None]
     ) -> None:
         index = found.index(None)
         while True:
-            signature = self.key.private.sign(canonical_record_bytes(bytes(batch[index][1])))
+            signature = self.key.private.sign(canonical_record_bytes(bytes(records[index])))
             self.cache.put(digests[index], signature)
             found[index] = signature
             try:
@@ -147,40 +186,70 @@ class SubdirSigner:
             except ValueError:
                 return
 
+    def _resolve(self, records: Sequence[_Record], index: int) -> Entry:
+        """The entry of one record through the cache (signed if missing)."""
+        record = bytes(records[index])
+        digest = hashlib.sha256(record).digest()
+        signature = self.cache.known.get(digest)
+        if signature is None:
+            signature = self.key.private.sign(canonical_record_bytes(record))
+            self.cache.put(digest, signature)
+        return digest, signature
+
     def signatures_bytes(self) -> bytes:
         """The encoded `signatures` member: what `encode_json` gives for
-        `{filename: {public_hex: {"signature": hex}}}` (keys sorted), built without the dicts:
-        plain filenames (no quote, backslash or control character: JSON writes them as they
-        are) are joined as text in one go, others encoded one by one."""
-        pairs = sorted(zip(self._names, self._signatures, strict=True))  # names are unique
-        if not pairs:
-            return b"{}"
-        names = [name for name, _signature in pairs]
-        hexes = [signature.hex() for _name, signature in pairs]
-        if _plain_keys("".join(names)):
-            entries = zip(names, repeat(self._middle), hexes, repeat(_ENTRY_END), strict=False)
-            pieces = list(chain.from_iterable(entries))
-            # One copy of the whole text, not three: the ends are fixed in the list.
-            pieces[0], pieces[-1] = '{"' + pieces[0], '"}}}'
-            return "".join(pieces).encode()
-        middle = self._middle[1:].encode()  # after the key's closing quote
-        parts = [
-            encode_json_key(name) + middle + hexed.encode() + b'"}}'
-            for name, hexed in zip(names, hexes, strict=True)
-        ]
-        return b"{" + b",".join(parts) + b"}"
+        `{filename: {public_hex: {"signature": hex}}}` (keys sorted)."""
+        return b"".join(self.signatures_chunks())
+
+    def signatures_chunks(self) -> list[bytes]:
+        """`signatures_bytes` in pieces to write one after the other, built without the dicts
+        (trust/member.py); from the last publish's member when few records changed."""
+        self._member = self._updated_member() or SignaturesMember.build(
+            self._encoder, self._names, [entry[1] for entry in self._entries]
+        )
+        return self._member.chunks()
+
+    def _updated_member(self) -> SignaturesMember | None:
+        """The last publish's member with this publish's changes; None without one, or when
+        so much changed that building it whole is as quick."""
+        replay = self._replay
+        if replay is None:
+            return None
+        removed = replay.removed()
+        if len(replay.changed) + len(removed) > len(self._names) // 16 + 64:
+            return None
+        changed = {name: entry[1] for name, entry in replay.changed.items()}
+        return replay.last.member.updated(self._encoder, changed, removed)
 
     def finish(self, subdir: str) -> None:
-        """Save the cache (and forget caches of keys that no longer sign)."""
+        """Save the cache (and forget caches of keys that no longer sign); a remembering
+        signer keeps this publish for the next one (call once the files are in place)."""
+        if self._replay is not None and self._replay.last.known is not self.cache.known:
+            self._restore_cache()
         if self.cache.save():
             self.cache.drop_other_keys(subdir)
+        if self._remembers and self._member is not None:
+            recent = RecentSigned(
+                self._names,
+                self._name_hashes,
+                self._record_hashes,
+                self._entries,
+                self._member,
+                self.cache.known,
+            )
+            remember(self.cache.path, self.key.public_hex, recent)
+
+    def _restore_cache(self) -> None:
+        """The cache was read again from disk (another process wrote it): put back the
+        signatures this publish took from the last one that it lacks."""
+        known = self.cache.known
+        missing = {digest: sig for digest, sig in self._entries if digest not in known}
+        known.update(missing)
+        self.cache.new.update(missing)
 
 
-def _plain_keys(joined: str) -> bool:
-    """Whether JSON writes these strings as they are: no quote, backslash or control
-    character (msgspec escapes only those; `isprintable` is False for every control character,
-    and for a few more, which then only take the slower exact path)."""
-    return joined.isprintable() and '"' not in joined and "\\" not in joined
+_first = itemgetter(0)
+_second = itemgetter(1)
 
 
 def sign_published_subdir(
