@@ -123,3 +123,23 @@ def test_old_catalog_is_upgraded_in_place(tmp_path) -> None:  # type: ignore[no-
     catalog.set_scan_signature(ch.id, "noarch", "s" * 64)
     assert catalog.subdir_states(ch.id)["noarch"].scan_signature == "s" * 64
     catalog.close()
+
+
+def test_forgetting_moves_records_the_moved_artifacts_mtimes(catalog: Catalog) -> None:
+    from stockyard.catalog import Move, SubdirChanges
+
+    ch = catalog.create_channel("c")
+    moves = [
+        Move(".stockyard/staged/linux-64/a-1-0.conda.1", "linux-64/a-1-0.conda"),
+        Move(".stockyard/staged/linux-64/b-1-0.conda.2", "linux-64/b-1-0.conda"),
+        Move("linux-64/old-1-0.conda", ".stockyard/trash/linux-64/old-1-0.conda.3"),
+    ]
+    rows = [_row("a-1-0.conda"), _row("b-1-0.conda")]
+    catalog.commit_changes(ch.id, [SubdirChanges("linux-64", upserts=rows)], moves)
+    assert catalog.pending_moves(ch.id) == sorted(moves, key=lambda m: m.source)
+    # b's mtime is unknown (e.g. a multipart copy): its provisional value stays.
+    catalog.forget_moves(ch.id, moves, {"linux-64/a-1-0.conda": 7_000_000_000, moves[2].target: 9})
+    assert catalog.pending_moves(ch.id) == []
+    states = catalog.file_states(ch.id, "linux-64")
+    assert states["a-1-0.conda"].mtime_ns == 7_000_000_000
+    assert states["b-1-0.conda"].mtime_ns == 1
