@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse
 from stockyard.catalog import Catalog, Channel
 from stockyard.server.auth import Principal, authenticate, presented_token, readable_channel
 from stockyard.server.client_commands import TOKEN_PLACEHOLDER, channel_url
-from stockyard.server.state import ServerState
+from stockyard.server.state import ServerState, get_state
 from stockyard.server.ui.templating import StaticFile
 from stockyard.types.errors import NotFound
 
@@ -229,9 +229,31 @@ def missing_channel(renderer: Renderer, visitor: Visitor, name: str) -> HTMLResp
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelVisit:
+    """A page about the channel named in the path, for this visitor."""
+
+    state: ServerState
+    renderer: Renderer
+    visitor: Visitor
+    channel: Channel
+
+
+def visit_channel(request: Request, name: str) -> ChannelVisit | HTMLResponse:
+    """Who visits and the channel `name` they may read, or the not-found page (blocking: the
+    catalog is read)."""
+    state, renderer = get_state(request), renderer_of(request)
+    visitor = visitor_of(request, state, renderer)
+    channel = readable(state.catalog, name, visitor)
+    if channel is None:
+        return missing_channel(renderer, visitor, name)
+    return ChannelVisit(state, renderer, visitor, channel)
+
+
 __all__ = [
     "OWN_PAGES",
     "SECURITY_HEADERS",
+    "ChannelVisit",
     "Links",
     "Pagination",
     "Renderer",
@@ -242,5 +264,6 @@ __all__ = [
     "public_channel_url",
     "readable",
     "renderer_of",
+    "visit_channel",
     "visitor_of",
 ]

@@ -35,16 +35,14 @@ from stockyard.catalog.browse import spec_name
 from stockyard.server.api import group_versions
 from stockyard.server.client_commands import install_commands, pixi_commands
 from stockyard.server.models import BuildOut, VersionOut
-from stockyard.server.state import ServerState, get_state
+from stockyard.server.state import ServerState
 from stockyard.server.ui.common import (
+    ChannelVisit,
     Links,
-    missing_channel,
     page_number,
     pagination,
     public_channel_url,
-    readable,
-    renderer_of,
-    visitor_of,
+    visit_channel,
 )
 from stockyard.server.ui.contents import Contents, read_contents
 from stockyard.server.ui.patch_view import patch_changes
@@ -297,12 +295,11 @@ def _details(page: _Page, request: Request) -> dict[str, Any]:
 
 
 def package_page(request: Request) -> Response:
-    state, renderer = get_state(request), renderer_of(request)
-    visitor = visitor_of(request, state, renderer)
-    channel_name, name = request.path_params["channel"], request.path_params["name"]
-    channel = readable(state.catalog, channel_name, visitor)
-    if channel is None:
-        return missing_channel(renderer, visitor, channel_name)
+    name = request.path_params["name"]
+    visit = visit_channel(request, request.path_params["channel"])
+    if not isinstance(visit, ChannelVisit):
+        return visit
+    state, renderer, visitor, channel = visit.state, visit.renderer, visit.visitor, visit.channel
     artifacts = state.catalog.package_artifacts(channel.id, name)
     if not artifacts:
         return renderer.not_found(

@@ -42,15 +42,15 @@ from stockyard.server.state import get_state
 from stockyard.server.ui.common import (
     OWN_PAGES,
     SECURITY_HEADERS,
+    ChannelVisit,
     Links,
     Renderer,
     Visitor,
-    missing_channel,
     page_number,
     pagination,
     public_channel_url,
-    readable,
     renderer_of,
+    visit_channel,
     visitor_of,
 )
 from stockyard.server.ui.mirror_status import mirror_view
@@ -109,12 +109,10 @@ class PackageRow:
 
 
 def channel_page(request: Request) -> Response:
-    state, renderer = get_state(request), renderer_of(request)
-    visitor = visitor_of(request, state, renderer)
-    name = request.path_params["channel"]
-    channel = readable(state.catalog, name, visitor)
-    if channel is None:
-        return missing_channel(renderer, visitor, name)
+    visit = visit_channel(request, request.path_params["channel"])
+    if not isinstance(visit, ChannelVisit):
+        return visit
+    state, renderer, visitor, channel = visit.state, visit.renderer, visit.visitor, visit.channel
 
     query = request.query_params.get("q", "").strip()[:MAX_QUERY]
     page = page_number(request)

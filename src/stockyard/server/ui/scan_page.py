@@ -10,21 +10,16 @@ from __future__ import annotations
 from fastapi import Request
 from starlette.responses import Response
 
-from stockyard.server.state import get_state
-from stockyard.server.ui.common import missing_channel, readable, renderer_of, visitor_of
+from stockyard.server.ui.common import ChannelVisit, visit_channel
 from stockyard.server.ui.trust_views import channel_scan
 
 
 def scan_page(request: Request) -> Response:
-    state, renderer = get_state(request), renderer_of(request)
-    visitor = visitor_of(request, state, renderer)
-    name = request.path_params["channel"]
-    channel = readable(state.catalog, name, visitor)
-    if channel is None:
-        return missing_channel(renderer, visitor, name)
-    return renderer.page(
-        visitor, "channel_scan.html", channel=channel, scan=channel_scan(state, channel)
-    )
+    visit = visit_channel(request, request.path_params["channel"])
+    if not isinstance(visit, ChannelVisit):
+        return visit
+    scan = channel_scan(visit.state, visit.channel)
+    return visit.renderer.page(visit.visitor, "channel_scan.html", channel=visit.channel, scan=scan)
 
 
 __all__ = ["scan_page"]
