@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, select
 
-from stockyard.catalog.schema import metadata
+from stockyard.backup.tables import backed_up_tables
 from stockyard.config import Settings, load_settings
 from stockyard.labels.operations import relabel
 from stockyard.server.channels import (
@@ -101,7 +101,7 @@ def pg_url() -> Iterator[str]:
 
 
 def catalog_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, ordered by primary key (what a backup must carry over)."""
+    """Every row of every table a backup carries over, ordered by primary key."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     engine = create_engine(url)
@@ -112,7 +112,7 @@ def catalog_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
                     tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
                     for row in conn.execute(select(table).order_by(*table.primary_key.columns))
                 ]
-                for table in metadata.sorted_tables
+                for table in backed_up_tables()
             }
     finally:
         engine.dispose()

@@ -36,7 +36,7 @@ def test_the_dump_does_not_see_commits_made_while_it_runs(catalog: Catalog, tmp_
         entries = dump_catalog(conn, tmp_path, NO_PROGRESS)
     counts = {entry.name: entry.rows for entry in entries}
     assert counts["channels"] == 1 and counts["tokens"] == 0
-    assert set(counts) == set(metadata.tables)
+    assert set(counts) == set(metadata.tables) - {"upload_queue"}  # transient
     entry = next(e for e in entries if e.name == "channels")
     rows = list(iter_rows(tmp_path / entry.path, channels, entry.columns))
     assert [(row[1], row[2]) for row in rows] == [("before", False)]

@@ -179,3 +179,27 @@ def test_publishes_reach_listeners_of_other_connections(pg_url: str) -> None:
         catalog.close()
         listener.stop()
     assert not listener.healthy
+
+
+def test_a_wait_ends_without_the_lock_once_the_work_is_settled(pg_url: str) -> None:
+    holder, waiter = PostgresChannelLocks(pg_url), PostgresChannelLocks(pg_url)
+    settle_at = time.monotonic() + 0.3
+    try:
+        with holder.hold("main", timeout=5):
+            started = time.monotonic()
+            with waiter.hold_unless("main", 10, lambda: time.monotonic() >= settle_at) as held:
+                assert held is False
+            assert time.monotonic() - started < 5  # did not wait for the holder
+            with (
+                pytest.raises(LockTimeout, match="another replica is publishing"),
+                waiter.hold_unless("main", 0.2, lambda: False),
+            ):
+                pass
+        with waiter.hold_unless("main", 5, lambda: False) as held:
+            assert held is True
+            # really held: a second writer cannot have it
+            with pytest.raises(LockTimeout), holder.hold("main", timeout=0):
+                pass
+    finally:
+        holder.dispose()
+        waiter.dispose()

@@ -71,11 +71,17 @@ def _encode_hook(value: Any) -> Any:
     raise NotImplementedError(f"cannot encode {type(value).__name__}")
 
 
+def backed_up_tables() -> list[Table]:
+    """Every table of the catalog, parents first, except transient ones (the upload queue:
+    its rows name staged objects a backup does not copy, and last seconds)."""
+    return [t for t in metadata.sorted_tables if not t.info.get("transient")]
+
+
 def dump_catalog(conn: Connection, directory: Path, progress: Progress) -> list[TableEntry]:
     """Write every table (rows ordered by primary key, so equal catalogs give equal files)."""
     target = directory / CATALOG_DIR
     target.mkdir(parents=True, exist_ok=True)
-    tables = metadata.sorted_tables
+    tables = backed_up_tables()
     counts = {
         t.name: conn.execute(select(func.count()).select_from(t)).scalar_one() for t in tables
     }

@@ -3,7 +3,7 @@ transaction), and the plain reads over a subdir's artifacts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -27,6 +27,7 @@ from stockyard.catalog.schema import (
     removed,
     subdirs,
 )
+from stockyard.catalog.upload_queue import store_outcomes
 
 
 class ArtifactsPart(CatalogPart):
@@ -55,10 +56,15 @@ class ArtifactsPart(CatalogPart):
         return {f: FileState(s, m, h, t) for f, s, m, h, t in rows}
 
     def commit_changes(
-        self, channel_id: int, changes: Sequence[SubdirChanges], moves: Sequence[Move] = ()
+        self,
+        channel_id: int,
+        changes: Sequence[SubdirChanges],
+        moves: Sequence[Move] = (),
+        queued: Mapping[int, bytes] | None = None,
     ) -> None:
         """Store every change of a commit in one transaction: the rows, each changed subdir's
-        dirty flag, the channel files' dirty flag, and the staged files still to be moved.
+        dirty flag, the channel files' dirty flag, the staged files still to be moved, and the
+        outcomes of the queued uploads these rows came from (`queued`: id -> outcome).
 
         A crash before this returns leaves nothing; after it, the dirty flags make the next run
         publish what is owed, and `pending_moves` lets it finish placing the files.
@@ -77,6 +83,7 @@ class ArtifactsPart(CatalogPart):
                 )
             if any(change.changes_records for change in changes):
                 write_channel_files_dirty(conn, channel_id, True)
+            store_outcomes(conn, queued or {})
 
     def apply_changes(
         self,

@@ -79,12 +79,47 @@ class PostgresChannelLocks:
                 with contextlib.suppress(Exception):  # a dead connection released it already
                     conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
 
-    @staticmethod
-    def _acquire(conn: Connection, key: int, timeout: float) -> bool:
+    @contextlib.contextmanager
+    def hold_unless(
+        self, name: str, timeout: float, settled: Callable[[], bool], poll: float = 0.025
+    ) -> Iterator[bool]:
+        """Wait for the channel's lock unless `settled()` becomes true first (another replica
+        committed what this one waits to commit): yields True holding the lock, or False.
+
+        The wait goes in slices of `poll` seconds, checking `settled` between them, on one
+        connection; raises LockTimeout when neither happened within `timeout`.
+        """
+        key = advisory_key(name)
+        deadline = time.monotonic() + timeout
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            self._acquire(conn, key, poll, wait=False)  # the session's settings only
+            while True:
+                left = deadline - time.monotonic()
+                if self._wait_once(conn, key) if left > 0 else self._try(conn, key):
+                    break
+                if settled():
+                    yield False
+                    return
+                if left <= 0:
+                    raise LockTimeout(
+                        f"another replica is publishing channel {name!r} (its PostgreSQL "
+                        f"advisory lock was held for {timeout:g}s)",
+                        hint="Retry shortly; if it never frees, look for a stuck process in "
+                        "pg_locks (locktype 'advisory').",
+                    )
+            try:
+                yield True
+            finally:
+                with contextlib.suppress(Exception):  # a dead connection released it already
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+
+    @classmethod
+    def _acquire(cls, conn: Connection, key: int, timeout: float, *, wait: bool = True) -> bool:
         """Wait in PostgreSQL's own lock queue (granted the moment the holder lets go, in
-        arrival order) rather than polling; `lock_timeout` bounds the wait."""
+        arrival order) rather than polling; `lock_timeout` bounds the wait. With `wait` False
+        only the session's settings are made (the caller waits in slices)."""
         if timeout <= 0:  # lock_timeout 0 would mean "wait forever"
-            return bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+            return cls._try(conn, key)
         conn.execute(
             text("SELECT set_config('lock_timeout', :ms, false)"),
             {"ms": f"{max(1, round(timeout * 1000))}ms"},
@@ -93,6 +128,15 @@ class PostgresChannelLocks:
         # of taking the lock for a moment when its turn comes.
         with contextlib.suppress(DBAPIError):
             conn.execute(text("SELECT set_config('client_connection_check_interval', '1s', false)"))
+        return cls._wait_once(conn, key) if wait else False
+
+    @staticmethod
+    def _try(conn: Connection, key: int) -> bool:
+        return bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+
+    @staticmethod
+    def _wait_once(conn: Connection, key: int) -> bool:
+        """Wait for the lock up to the session's `lock_timeout`."""
         try:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
         except DBAPIError as exc:

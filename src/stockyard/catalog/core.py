@@ -14,6 +14,7 @@ from stockyard.catalog.history import AsOfPart, HistoryPart
 from stockyard.catalog.jobs import JobsPart
 from stockyard.catalog.publishing import PublishingPart
 from stockyard.catalog.tokens import TokensPart
+from stockyard.catalog.upload_queue import UploadQueuePart
 
 
 class Catalog(
@@ -26,11 +27,13 @@ class Catalog(
     HistoryPart,
     AsOfPart,
     JobsPart,
+    UploadQueuePart,
 ):
     """Channels and policy (`channels`), artifacts and commits (`artifacts`), publish state and
     patch results (`publishing`), shard/channeldata/published-file caches (`derived`), API
     tokens (`tokens`), read-only browsing for the JSON API and web UI (`browse`), patch-set
-    versions and snapshots (`history`), background jobs (`jobs`)."""
+    versions and snapshots (`history`), background jobs (`jobs`), uploads waiting for a
+    commit on any replica (`upload_queue`)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

@@ -26,7 +26,7 @@ metadata = MetaData()
 
 #: Bumped when the tables change; stored in `catalog_info`. Older catalogs are upgraded in place
 #: by the statements in `MIGRATIONS` (version -> statements that bring version-1 to version).
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE subdirs ADD COLUMN scan_signature VARCHAR(64)",),
@@ -46,6 +46,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
     # 9: the jobs table (made by create_all).
     # 10: PostgreSQL only (`POSTGRESQL_MIGRATIONS`).
+    # 11: the upload_queue table (made by create_all).
 }
 
 #: Like `MIGRATIONS`, run only on PostgreSQL (after that version's common statements).
@@ -159,6 +160,31 @@ pending_moves = Table(
     Column("source", String(1024), primary_key=True),
     Column("target", String(1024), nullable=False),
 )
+
+#: Uploads waiting for a channel's next commit, shared by every replica of a PostgreSQL catalog
+#: (group commit across replicas, `stockyard.index.upload_queue`). A replica stores the artifact
+#: under `staged` and queues it here; whichever replica holds the channel's lock commits every
+#: queued upload in its batch. State: waiting -> claimed (a leader judges it) -> stored (its rows
+#: committed, in the same transaction) -> done (published, or refused); `outcome` is the upload's
+#: result or error, encoded JSON. Transient: not in backups (the staged objects are not either).
+upload_queue = Table(
+    "upload_queue",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel_id", Integer, ForeignKey("channels.id", ondelete="CASCADE"), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("subdir", String(64), nullable=False),
+    Column("filename", String(256), nullable=False),
+    Column("staged", String(1024), nullable=False),
+    Column("force", Boolean, nullable=False, default=False),
+    #: The artifact's `ArtifactMetadata`, encoded JSON (what the upload's validation read).
+    Column("metadata", LargeBinary, nullable=False),
+    Column("attestation", LargeBinary, nullable=True),
+    Column("outcome", LargeBinary, nullable=True),
+    Column("queued_at", BigInteger, nullable=False),
+    info={"transient": True},
+)
+Index("ix_upload_queue_channel", upload_queue.c.channel_id, upload_queue.c.state)
 
 #: Per channel: every patch set stored through the server, immutable, numbered from 1. The one in
 #: force is the channel policy's `patch_source` (the version's directory); `active_from` and

@@ -75,6 +75,13 @@ STAGING = ".stockyard/staged"
 #: Where removed artifacts are moved by their commit, then deleted (never scanned or served).
 TRASH = ".stockyard/trash"
 
+#: Where uploads queued for any replica's commit wait (`stockyard.index.upload_queue`; never
+#: scanned or served). Not `STAGING`: replicas add here without holding the lock.
+QUEUED = ".stockyard/queued"
+#: A queued object that no queue row names and is older than this is an orphan (its replica
+#: died between storing and queueing it); done queue rows nobody collected go after it too.
+ORPHAN_SECONDS = 3600
+
 #: CEP 26: every channel has noarch/repodata.json, even when it holds no noarch package.
 ALWAYS_PUBLISHED = ("noarch",)
 
@@ -106,6 +113,9 @@ class ChangeSet:
     moves: list[Move] = field(default_factory=list)
     #: Icons to publish content-addressed (key -> bytes), written before channeldata names them.
     icons: dict[str, bytes] = field(default_factory=dict)
+    #: Queued uploads (`stockyard.index.upload_queue`) whose rows this change stores: id ->
+    #: outcome, recorded in the same transaction.
+    queued: dict[int, bytes] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -173,7 +183,7 @@ class ChannelCommit:
         touched = self._touched(changes.subdirs)
         writes = [c for c in changes.subdirs if c.changes_records or c.touched]
         if writes or changes.moves:  # a run that changed nothing writes nothing
-            self.catalog.commit_changes(self.channel.id, writes, changes.moves)
+            self.catalog.commit_changes(self.channel.id, writes, changes.moves, changes.queued)
         self.stored = True
         moved += self.finish_moves()
         self._clear_trash(moved, sweep)
@@ -284,6 +294,23 @@ class ChannelCommit:
             for info in self.store.list(f"{STAGING}/{subdir}"):
                 if info.key not in pending:
                     self.store.delete(info.key)
+        self._discard_queue_orphans(pending)
+
+    def _discard_queue_orphans(self, pending: set[str]) -> None:
+        """Queued objects no queue row or pending move names, once older than
+        `ORPHAN_SECONDS` (a replica stores an object first and queues it a moment later)."""
+        old = [
+            info.key
+            for subdir in self.store.list_dirs(QUEUED)
+            for info in self.store.list(f"{QUEUED}/{subdir}")
+            if info.mtime_ns < time.time_ns() - ORPHAN_SECONDS * 1_000_000_000
+        ]
+        if not old:
+            return
+        named = pending | self.catalog.queued_keys(self.channel.id)
+        for key in old:
+            if key not in named:
+                self.store.delete(key)
 
     def _touched(self, changes: list[SubdirChanges]) -> dict[str, SubdirChange]:
         """Per changed subdir: the names and filenames the change touches (removed names are

@@ -67,6 +67,9 @@ class ValidatedUpload:
     force: bool = False
     attestation: bytes | None = None
     received: float = 0.0
+    #: Where the artifact already is in the store (an upload queued by any replica,
+    #: `stockyard.index.upload_queue`); None: `temp_path` is staged by the commit.
+    staged: str | None = None
 
 
 def validate_upload(
@@ -160,7 +163,7 @@ def ingest_waiting(
         with workspace.lock(lock_timeout):
             uploads = take()
             commit = ChannelCommit.open(catalog, store, channel, workspace)
-            batch = _UploadBatch(
+            batch = UploadBatch(
                 catalog, store, channel, uploads, clock(), strict=commit.policy.strict
             )
             changes = batch.stage()
@@ -175,7 +178,7 @@ def ingest_waiting(
 
 
 @dataclass(slots=True)
-class _UploadBatch:
+class UploadBatch:
     """Judges each upload of a batch (under the lock) and stages the accepted ones."""
 
     catalog: Catalog
@@ -221,8 +224,10 @@ class _UploadBatch:
             if admitted is None:
                 continue
             target = f"{subdir}/{upload.filename}"
-            staged = f"{STAGING}/{subdir}/{upload.filename}.{secrets.token_hex(8)}"
-            self.store.put_file(staged, upload.temp_path)
+            staged = upload.staged
+            if staged is None:
+                staged = f"{STAGING}/{subdir}/{upload.filename}.{secrets.token_hex(8)}"
+                self.store.put_file(staged, upload.temp_path)
             changes.moves.append(Move(staged, target))
             if upload.attestation is not None:
                 self.store.put(f"{target}.attestation.json", upload.attestation)

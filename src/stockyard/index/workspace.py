@@ -3,7 +3,7 @@ looked up in. Inside the channel directory, under `.stockyard/` (never scanned o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +19,10 @@ class SharedLocks(Protocol):
     """Writer locks shared by every machine of a deployment (PostgreSQL advisory locks)."""
 
     def hold(self, name: str, timeout: float) -> AbstractContextManager[None]: ...
+
+    def hold_unless(
+        self, name: str, timeout: float, settled: Callable[[], bool]
+    ) -> AbstractContextManager[bool]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +52,15 @@ class ChannelWorkspace:
             return
         with channel_lock(self.state_dir / "index.lock", timeout=timeout):
             yield
+
+    @contextmanager
+    def lock_unless(self, timeout: float, settled: Callable[[], bool]) -> Iterator[bool]:
+        """`lock`, unless `settled()` turns true while waiting (what the caller waits to commit
+        was committed by another replica): yields whether the lock is held. Only with shared
+        locks (replicas); a file lock is simply waited for."""
+        if self.shared_locks is not None and self.lock_name:
+            with self.shared_locks.hold_unless(self.lock_name, timeout, settled) as held:
+                yield held
+            return
+        with self.lock(timeout):
+            yield True

@@ -13,7 +13,7 @@ from stockyard.catalog import Catalog, Channel
 from stockyard.config import Settings
 from stockyard.server.channels import DataLayout
 from stockyard.server.spool import SpoolOwner
-from stockyard.server.upload_batch import UploadBatcher
+from stockyard.server.upload_batch import CommitBatch, UploadBatcher
 from stockyard.storage import Store
 from stockyard.types.policy import ProxyPolicy
 
@@ -71,19 +71,32 @@ class ServerState:
 
     def upload_batcher(self, channel: Channel) -> UploadBatcher:
         """The upload queue of a channel in this process: validated uploads waiting for the
-        channel are committed together (see server/upload_batch.py)."""
+        channel are committed together (see server/upload_batch.py); with replicas, together
+        with those waiting on every other replica (stockyard.index.upload_queue)."""
         batcher = self._batchers.get(channel.id)
         if batcher is None:
             from stockyard.index.upload import ingest_waiting
+            from stockyard.index.upload_queue import SharedUploadCommit
 
-            commit = partial(
-                ingest_waiting,
-                self.catalog,
-                self.store(channel),
-                channel,
-                workspace=self.layout.workspace(channel.name),
-                lock_timeout=self.settings.lock_timeout,
-            )
+            workspace = self.layout.workspace(channel.name)
+            commit: CommitBatch
+            if workspace.shared_locks is not None:  # replicas: one batch across all of them
+                commit = SharedUploadCommit(
+                    self.catalog,
+                    self.store(channel),
+                    channel,
+                    workspace,
+                    lock_timeout=self.settings.lock_timeout,
+                )
+            else:
+                commit = partial(
+                    ingest_waiting,
+                    self.catalog,
+                    self.store(channel),
+                    channel,
+                    workspace=workspace,
+                    lock_timeout=self.settings.lock_timeout,
+                )
             observer = self.metrics.batch_observer(channel.name)
             batcher = self._batchers[channel.id] = UploadBatcher(commit, observer)
         return batcher

@@ -1,0 +1,317 @@
+"""Group commit across replicas: uploads accepted by any replica are committed by whichever
+replica holds the channel's lock, in one batch and one publish.
+
+With a PostgreSQL catalog every replica runs its batches (`server/upload_batch.py`) through
+`SharedUploadCommit` instead of committing them alone:
+
+1. store each artifact under `.stockyard/queued/` and queue it in the catalog
+   (`catalog.upload_queue`) with the metadata its validation read;
+2. wait for the channel's lock in short slices; between slices, look whether another replica
+   committed these uploads already (then answer with the outcomes it recorded);
+3. with the lock, lead: claim every queued upload of the channel (this replica's and every
+   other's), judge and commit them as one batch (`UploadBatch`, `ChannelCommit`), record each
+   outcome (the accepted ones in the catalog transaction that stores their rows), publish, and
+   mark them done.
+
+A replica that dies while leading leaves its claimed uploads to the next leader: rows it had not
+stored are judged again, rows it had stored are published by the next commit (their subdirs are
+dirty) and then marked done. A replica whose wait runs out withdraws the uploads no leader has
+claimed and answers LockTimeout for them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from stockyard.catalog import Catalog, Channel, now_ms
+from stockyard.catalog.upload_queue import ClaimedUpload, QueuedUpload
+from stockyard.index.commit import ORPHAN_SECONDS, QUEUED, ChannelCommit, PublishPending
+from stockyard.index.ingest import Clock, system_clock_ms
+from stockyard.index.lock import DEFAULT_LOCK_TIMEOUT
+from stockyard.index.upload import UploadBatch, UploadResult, ValidatedUpload
+from stockyard.index.workspace import ChannelWorkspace
+from stockyard.package.read import ArtifactMetadata
+from stockyard.storage import Store
+from stockyard.types.errors import LockTimeout, StockyardError
+
+#: Seconds between looks at the queue while another replica holds the lock.
+POLL_SECONDS: Final = 0.025
+
+_metadata_decoder = msgspec.json.Decoder(ArtifactMetadata)
+_result_decoder = msgspec.json.Decoder(UploadResult)
+
+
+def encode_metadata(meta: ArtifactMetadata) -> bytes:
+    return msgspec.json.encode(meta)
+
+
+def decode_metadata(raw: bytes) -> ArtifactMetadata:
+    return _metadata_decoder.decode(raw)
+
+
+def encode_outcome(outcome: UploadResult | StockyardError) -> bytes:
+    """An upload's outcome for the queue: its result, or its error (class, message, hint)."""
+    if isinstance(outcome, StockyardError):
+        return msgspec.json.encode({"error": outcome.to_dict()})
+    return msgspec.json.encode({"result": outcome})
+
+
+def decode_outcome(raw: bytes) -> UploadResult | StockyardError:
+    document = msgspec.json.decode(raw)
+    if "result" in document:
+        return _result_decoder.decode(msgspec.json.encode(document["result"]))
+    error = document["error"]
+    return rebuild_error(error["error"], error["message"], error["hint"])
+
+
+def rebuild_error(name: str, message: str, hint: str) -> StockyardError:
+    """The error another process raised, as the same class when this one knows it (its HTTP
+    status and the client's handling follow the class), else a plain StockyardError."""
+    cls = _error_classes().get(name, StockyardError)
+    error = cls.__new__(cls)
+    StockyardError.__init__(error, message, hint)
+    return error
+
+
+def _error_classes() -> dict[str, type[StockyardError]]:
+    found: dict[str, type[StockyardError]] = {}
+    pending: list[type[StockyardError]] = [StockyardError]
+    while pending:
+        cls = pending.pop()
+        found.setdefault(cls.__name__, cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+@dataclass(slots=True)
+class SharedUploadCommit:
+    """`CommitBatch` of a channel on a replica (`server/upload_batch.py`): queue this replica's
+    batch where every replica sees it, then commit it (with everyone else's) or learn that
+    another replica did."""
+
+    catalog: Catalog
+    store: Store
+    channel: Channel
+    workspace: ChannelWorkspace
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    clock: Clock = system_clock_ms
+
+    def __call__(
+        self, take: Callable[[], list[ValidatedUpload]]
+    ) -> list[UploadResult | StockyardError]:
+        uploads = take()
+        try:
+            ids = self._queue(uploads)
+        finally:
+            for upload in uploads:
+                with contextlib.suppress(FileNotFoundError):
+                    upload.temp_path.unlink()
+        try:
+            outcomes = self._await(ids)
+        finally:
+            self.catalog.forget_uploads(ids)
+        return [_timed(outcome, upload) for outcome, upload in zip(outcomes, uploads, strict=True)]
+
+    def _queue(self, uploads: list[ValidatedUpload]) -> list[int]:
+        """Store the artifacts (before waiting for anything: on a bucket the PUTs overlap other
+        replicas' commits), then queue them; the objects of a failure are deleted."""
+        queued: list[QueuedUpload] = []
+        try:
+            for upload in uploads:
+                key = f"{QUEUED}/{upload.subdir}/{upload.filename}.{secrets.token_hex(8)}"
+                self.store.put_file(key, upload.temp_path)
+                queued.append(
+                    QueuedUpload(
+                        upload.subdir,
+                        upload.filename,
+                        key,
+                        upload.force,
+                        encode_metadata(upload.meta),
+                        upload.attestation,
+                    )
+                )
+            return self.catalog.queue_uploads(self.channel.id, queued)
+        except BaseException:
+            for entry in queued:
+                with contextlib.suppress(Exception):
+                    self.store.delete(entry.staged)
+            raise
+
+    def _await(self, ids: list[int]) -> list[UploadResult | StockyardError]:
+        """Lead a commit when the lock comes first, or collect what another leader recorded."""
+        try:
+            with self.workspace.lock_unless(
+                self.lock_timeout, lambda: all(v is not None for v in self._done(ids).values())
+            ) as held:
+                if held:
+                    QueueLeader(self).lead()
+        except LockTimeout as exc:
+            return self._after_timeout(ids, exc)
+        done = self._done(ids)
+        return [_outcome_or_unknown(done[i]) for i in ids]
+
+    def _done(self, ids: list[int]) -> dict[int, bytes | None]:
+        return self.catalog.upload_outcomes(ids)
+
+    def _after_timeout(
+        self, ids: list[int], timeout: LockTimeout
+    ) -> list[UploadResult | StockyardError]:
+        """Withdraw what no leader claimed (answered with the timeout); wait a while more for
+        what a leader is committing now."""
+        withdrawn = self.catalog.withdraw_uploads(ids)
+        for key in withdrawn.values():
+            with contextlib.suppress(Exception):
+                self.store.delete(key)
+        deadline = time.monotonic() + max(self.lock_timeout, 1.0)
+        done = self._done([i for i in ids if i not in withdrawn])
+        while any(v is None for v in done.values()) and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS * 4)
+            done = self._done(list(done))
+        return [timeout if i in withdrawn else _outcome_or_unknown(done[i]) for i in ids]
+
+
+class QueueLeader:
+    """With the channel's lock held: commits every queued upload of the channel as one batch."""
+
+    def __init__(self, shared: SharedUploadCommit) -> None:
+        self.shared = shared
+        self.catalog = shared.catalog
+        self.store = shared.store
+
+    def lead(self) -> None:
+        channel_id = self.shared.channel.id
+        if _purge_due(self.store.location, channel_id):
+            self.catalog.purge_finished_uploads(channel_id, now_ms() - ORPHAN_SECONDS * 1000)
+        claimed = self.catalog.claim_uploads(channel_id)
+        if not claimed:
+            return
+        judge = [c for c in claimed if c.state == "claimed"]
+        owed = {c.id: c.outcome or b"" for c in claimed if c.state == "stored"}
+        uploads = [_validated(c) for c in judge]
+        shared = self.shared
+        batch: UploadBatch | None = None
+        commit: ChannelCommit | None = None
+        try:
+            commit = ChannelCommit.open(
+                shared.catalog, shared.store, shared.channel, shared.workspace
+            )
+            batch = UploadBatch(
+                shared.catalog,
+                shared.store,
+                shared.channel,
+                uploads,
+                shared.clock(),
+                strict=commit.policy.strict,
+            )
+            changes = batch.stage()
+            judged = batch.outcomes(time.perf_counter())
+            changes.queued = {
+                c.id: encode_outcome(o)
+                for c, o in zip(judge, judged, strict=True)
+                if isinstance(o, UploadResult)
+            }
+            commit.commit_or_report(changes)
+        except Exception as exc:
+            stored = commit is not None and commit.stored
+            self._fail(judge, owed, batch, exc, stored=stored)
+            if not isinstance(exc, StockyardError):
+                raise  # a bug: logged by the server, every upload of this batch fails with it
+            return
+        self.catalog.finish_uploads(
+            {**owed, **{c.id: encode_outcome(o) for c, o in zip(judge, judged, strict=True)}}
+        )
+        self._discard(judge, batch.refusals)
+
+    def _fail(
+        self,
+        judge: list[ClaimedUpload],
+        owed: dict[int, bytes],
+        batch: UploadBatch | None,
+        exc: Exception,
+        *,
+        stored: bool,
+    ) -> None:
+        """Record why the batch failed. Before its rows were stored nothing of it stays (the
+        staged objects go); after, the accepted uploads are stored and owed a publish."""
+        error = exc if isinstance(exc, StockyardError) else _internal(exc)
+        refusals = batch.refusals if batch is not None else {}
+        outcomes: dict[int, bytes] = {}
+        for index, claimed in enumerate(judge):
+            refusal = refusals.get(index)
+            outcomes[claimed.id] = encode_outcome(refusal if refusal is not None else error)
+        if stored:
+            pending = error if isinstance(error, PublishPending) else PublishPending(str(error))
+            outcomes.update(dict.fromkeys(owed, encode_outcome(pending)))
+        self.catalog.finish_uploads(outcomes)
+        if stored:
+            self._discard(judge, refusals)
+        else:
+            self._discard(judge, dict.fromkeys(range(len(judge)), error))
+
+    def _discard(self, judge: list[ClaimedUpload], refused: dict[int, Any]) -> None:
+        """Delete the queued objects of uploads that were not stored."""
+        for index in refused:
+            with contextlib.suppress(Exception):
+                self.store.delete(judge[index].upload.staged)
+
+
+#: Store location + channel id -> when this process last dropped uncollected queue rows.
+_last_purge: dict[tuple[str, int], float] = {}
+
+
+def _purge_due(location: str, channel_id: int) -> bool:
+    now = time.monotonic()
+    last = _last_purge.get((location, channel_id))
+    if last is not None and now - last < ORPHAN_SECONDS / 4:
+        return False
+    _last_purge[(location, channel_id)] = now
+    return True
+
+
+def _validated(claimed: ClaimedUpload) -> ValidatedUpload:
+    queued = claimed.upload
+    return ValidatedUpload(
+        queued.filename,
+        queued.subdir,
+        Path(),
+        decode_metadata(queued.metadata),
+        force=queued.force,
+        attestation=queued.attestation,
+        staged=queued.staged,
+    )
+
+
+def _internal(exc: Exception) -> StockyardError:
+    return StockyardError(
+        f"the commit of this upload failed: {type(exc).__name__}: {exc}",
+        hint="Upload it again; if it keeps failing, check the server log.",
+    )
+
+
+def _outcome_or_unknown(raw: bytes | None) -> UploadResult | StockyardError:
+    if raw:
+        return decode_outcome(raw)
+    return LockTimeout(
+        "another replica was committing this upload and did not finish in time; whether it "
+        "was published is not known",
+        hint="Check whether the package is listed before uploading it again.",
+    )
+
+
+def _timed(
+    outcome: UploadResult | StockyardError, upload: ValidatedUpload
+) -> UploadResult | StockyardError:
+    """The result with this replica's own clock (the leader's `seconds` counted from its own
+    start, not from when this replica received the upload)."""
+    if isinstance(outcome, UploadResult):
+        return dataclasses.replace(outcome, seconds=time.perf_counter() - upload.received)
+    return outcome
