@@ -21,7 +21,7 @@ from stockyard.index import upload_queue
 from stockyard.index.commit import ORPHAN_SECONDS, QUEUED, ChannelCommit
 from stockyard.index.upload import UploadResult, ValidatedUpload, validate_upload
 from stockyard.index.upload_queue import (
-    SharedUploadCommit,
+    SharedUploads,
     decode_metadata,
     decode_outcome,
     encode_metadata,
@@ -80,7 +80,7 @@ class Deployment:
     catalogs: list[Catalog]
     locks: list[PostgresChannelLocks]
 
-    def replica(self, n: int, lock_timeout: float = 10) -> SharedUploadCommit:
+    def replica(self, n: int, lock_timeout: float = 10) -> SharedUploads:
         catalog = Catalog.open(self.url)
         locks = PostgresChannelLocks(self.url)
         self.catalogs.append(catalog)
@@ -88,7 +88,7 @@ class Deployment:
         workspace = ChannelWorkspace(self.tmp / f"replica{n}", locks, "main")
         channel = catalog.get_channel("main")
         assert channel is not None
-        return SharedUploadCommit(
+        return SharedUploads(
             catalog, LocalStore(self.root), channel, workspace, lock_timeout=lock_timeout
         )
 
@@ -140,7 +140,7 @@ class CountCommits:
 
 
 def _in_thread(
-    commit: SharedUploadCommit, uploads: list[ValidatedUpload]
+    commit: SharedUploads, uploads: list[ValidatedUpload]
 ) -> tuple[threading.Thread, list[object]]:
     out: list[object] = []
 

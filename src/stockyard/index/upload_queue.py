@@ -1,13 +1,14 @@
 """Group commit across replicas: uploads accepted by any replica are committed by whichever
 replica holds the channel's lock, in one batch and one publish.
 
-With a PostgreSQL catalog every replica runs its batches (`server/upload_batch.py`) through
-`SharedUploadCommit` instead of committing them alone:
+With a PostgreSQL catalog every replica commits its uploads through `SharedUploads`
+(`server/upload_batch.py`, `SharedUploadBatcher`) instead of committing them alone:
 
 1. store each artifact under `.stockyard/queued/` and queue it in the catalog
-   (`catalog.upload_queue`) with the metadata its validation read;
+   (`catalog.upload_queue`) with the metadata its validation read, as soon as it is validated
+   (also while this replica is busy committing: the next leader, here or elsewhere, takes it);
 2. wait for the channel's lock in short slices; between slices, look whether another replica
-   committed these uploads already (then answer with the outcomes it recorded);
+   committed any of them already (then answer with the outcomes it recorded);
 3. with the lock, lead: claim every queued upload of the channel (this replica's and every
    other's), judge and commit them as one batch (`UploadBatch`, `ChannelCommit`), record each
    outcome (the accepted ones in the catalog transaction that stores their rows), publish, and
@@ -28,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import msgspec
 
@@ -42,9 +43,6 @@ from stockyard.index.workspace import ChannelWorkspace
 from stockyard.package.read import ArtifactMetadata
 from stockyard.storage import Store
 from stockyard.types.errors import LockTimeout, StockyardError
-
-#: Seconds between looks at the queue while another replica holds the lock.
-POLL_SECONDS: Final = 0.025
 
 _metadata_decoder = msgspec.json.Decoder(ArtifactMetadata)
 _result_decoder = msgspec.json.Decoder(UploadResult)
@@ -93,10 +91,11 @@ def _error_classes() -> dict[str, type[StockyardError]]:
 
 
 @dataclass(slots=True)
-class SharedUploadCommit:
-    """`CommitBatch` of a channel on a replica (`server/upload_batch.py`): queue this replica's
-    batch where every replica sees it, then commit it (with everyone else's) or learn that
-    another replica did."""
+class SharedUploads:
+    """The uploads of one channel on one replica, committed through the shared queue: `queue`
+    them where every replica sees them, then `settle` them (lead a commit when the lock comes,
+    or learn that another replica committed them). Called as a `CommitBatch`
+    (`server/upload_batch.py`), it does both for one batch."""
 
     catalog: Catalog
     store: Store
@@ -109,21 +108,19 @@ class SharedUploadCommit:
         self, take: Callable[[], list[ValidatedUpload]]
     ) -> list[UploadResult | StockyardError]:
         uploads = take()
+        ids = self.queue(uploads)
+        outcomes: dict[int, UploadResult | StockyardError] = {}
         try:
-            ids = self._queue(uploads)
+            while len(outcomes) < len(ids):
+                outcomes.update(self.settle(lambda: [i for i in ids if i not in outcomes]))
         finally:
-            for upload in uploads:
-                with contextlib.suppress(FileNotFoundError):
-                    upload.temp_path.unlink()
-        try:
-            outcomes = self._await(ids)
-        finally:
-            self.catalog.forget_uploads(ids)
-        return [_timed(outcome, upload) for outcome, upload in zip(outcomes, uploads, strict=True)]
+            self.catalog.forget_uploads(i for i in ids if i not in outcomes)
+        return [timed(outcomes[i], upload) for i, upload in zip(ids, uploads, strict=True)]
 
-    def _queue(self, uploads: list[ValidatedUpload]) -> list[int]:
+    def queue(self, uploads: list[ValidatedUpload]) -> list[int]:
         """Store the artifacts (before waiting for anything: on a bucket the PUTs overlap other
-        replicas' commits), then queue them; the objects of a failure are deleted."""
+        replicas' commits), then queue them; their ids. On a failure the objects are deleted.
+        The temp files are consumed either way."""
         queued: list[QueuedUpload] = []
         try:
             for upload in uploads:
@@ -145,44 +142,41 @@ class SharedUploadCommit:
                 with contextlib.suppress(Exception):
                     self.store.delete(entry.staged)
             raise
+        finally:
+            for upload in uploads:
+                with contextlib.suppress(FileNotFoundError):
+                    upload.temp_path.unlink()
 
-    def _await(self, ids: list[int]) -> list[UploadResult | StockyardError]:
-        """Lead a commit when the lock comes first, or collect what another leader recorded."""
+    def settle(self, waiting: Callable[[], list[int]]) -> dict[int, UploadResult | StockyardError]:
+        """Wait for the channel's lock unless one of the queued uploads `waiting()` names is
+        done first; lead a commit when the lock comes. Returns the outcomes of those now done
+        (their rows forgotten). When the wait runs out, the ones no leader has claimed are
+        withdrawn and answered with the timeout; the others stay waiting."""
+        found: dict[int, UploadResult | StockyardError] = {}
         try:
-            with self.workspace.lock_unless(
-                self.lock_timeout, lambda: all(v is not None for v in self._done(ids).values())
-            ) as held:
+            settled = lambda: self._any_done(waiting())  # noqa: E731 - read at every look
+            with self.workspace.lock_unless(self.lock_timeout, settled) as held:
                 if held:
                     QueueLeader(self).lead()
         except LockTimeout as exc:
-            return self._after_timeout(ids, exc)
-        done = self._done(ids)
-        return [_outcome_or_unknown(done[i]) for i in ids]
+            withdrawn = self.catalog.withdraw_uploads(waiting())
+            for key in withdrawn.values():
+                with contextlib.suppress(Exception):
+                    self.store.delete(key)
+            found.update(dict.fromkeys(withdrawn, exc))
+        done = self.catalog.upload_outcomes(i for i in waiting() if i not in found)
+        found.update({i: _outcome_or_unknown(raw) for i, raw in done.items() if raw is not None})
+        self.catalog.forget_uploads(found)
+        return found
 
-    def _done(self, ids: list[int]) -> dict[int, bytes | None]:
-        return self.catalog.upload_outcomes(ids)
-
-    def _after_timeout(
-        self, ids: list[int], timeout: LockTimeout
-    ) -> list[UploadResult | StockyardError]:
-        """Withdraw what no leader claimed (answered with the timeout); wait a while more for
-        what a leader is committing now."""
-        withdrawn = self.catalog.withdraw_uploads(ids)
-        for key in withdrawn.values():
-            with contextlib.suppress(Exception):
-                self.store.delete(key)
-        deadline = time.monotonic() + max(self.lock_timeout, 1.0)
-        done = self._done([i for i in ids if i not in withdrawn])
-        while any(v is None for v in done.values()) and time.monotonic() < deadline:
-            time.sleep(POLL_SECONDS * 4)
-            done = self._done(list(done))
-        return [timeout if i in withdrawn else _outcome_or_unknown(done[i]) for i in ids]
+    def _any_done(self, ids: list[int]) -> bool:
+        return any(raw is not None for raw in self.catalog.upload_outcomes(ids).values())
 
 
 class QueueLeader:
     """With the channel's lock held: commits every queued upload of the channel as one batch."""
 
-    def __init__(self, shared: SharedUploadCommit) -> None:
+    def __init__(self, shared: SharedUploads) -> None:
         self.shared = shared
         self.catalog = shared.catalog
         self.store = shared.store
@@ -307,7 +301,7 @@ def _outcome_or_unknown(raw: bytes | None) -> UploadResult | StockyardError:
     )
 
 
-def _timed(
+def timed(
     outcome: UploadResult | StockyardError, upload: ValidatedUpload
 ) -> UploadResult | StockyardError:
     """The result with this replica's own clock (the leader's `seconds` counted from its own

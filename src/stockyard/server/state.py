@@ -13,7 +13,7 @@ from stockyard.catalog import Catalog, Channel
 from stockyard.config import Settings
 from stockyard.server.channels import DataLayout
 from stockyard.server.spool import SpoolOwner
-from stockyard.server.upload_batch import CommitBatch, UploadBatcher
+from stockyard.server.upload_batch import SharedUploadBatcher, UploadBatcher
 from stockyard.storage import Store
 from stockyard.types.policy import ProxyPolicy
 
@@ -65,30 +65,32 @@ class ServerState:
     channels: ChannelCache = field(default_factory=lambda: ChannelCache(0))
     #: This process's claim on the upload spool files it writes (see server/spool.py).
     spool_owner: SpoolOwner = field(default_factory=SpoolOwner)
-    _batchers: dict[int, UploadBatcher] = field(default_factory=dict)
+    _batchers: dict[int, UploadBatcher | SharedUploadBatcher] = field(default_factory=dict)
     #: With bucket storage: this replica's local copies of the files it serves.
     remote_files: RemoteFiles | None = None
 
-    def upload_batcher(self, channel: Channel) -> UploadBatcher:
+    def upload_batcher(self, channel: Channel) -> UploadBatcher | SharedUploadBatcher:
         """The upload queue of a channel in this process: validated uploads waiting for the
         channel are committed together (see server/upload_batch.py); with replicas, together
         with those waiting on every other replica (stockyard.index.upload_queue)."""
         batcher = self._batchers.get(channel.id)
         if batcher is None:
-            from stockyard.index.upload import ingest_waiting
-            from stockyard.index.upload_queue import SharedUploadCommit
-
             workspace = self.layout.workspace(channel.name)
-            commit: CommitBatch
+            observer = self.metrics.batch_observer(channel.name)
             if workspace.shared_locks is not None:  # replicas: one batch across all of them
-                commit = SharedUploadCommit(
+                from stockyard.index.upload_queue import SharedUploads
+
+                shared = SharedUploads(
                     self.catalog,
                     self.store(channel),
                     channel,
                     workspace,
                     lock_timeout=self.settings.lock_timeout,
                 )
+                batcher = SharedUploadBatcher(shared, observer)
             else:
+                from stockyard.index.upload import ingest_waiting
+
                 commit = partial(
                     ingest_waiting,
                     self.catalog,
@@ -97,8 +99,8 @@ class ServerState:
                     workspace=workspace,
                     lock_timeout=self.settings.lock_timeout,
                 )
-            observer = self.metrics.batch_observer(channel.name)
-            batcher = self._batchers[channel.id] = UploadBatcher(commit, observer)
+                batcher = UploadBatcher(commit, observer)
+            self._batchers[channel.id] = batcher
         return batcher
 
     def channel_view(self, channel: Channel) -> ChannelView:

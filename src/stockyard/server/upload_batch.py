@@ -18,6 +18,7 @@ from typing import Protocol
 import anyio
 
 from stockyard.index.upload import UploadResult, ValidatedUpload
+from stockyard.index.upload_queue import SharedUploads, timed
 from stockyard.types.errors import StockyardError
 
 #: Commits, in a worker thread, the uploads that `take()` returns once it holds the channel's
@@ -100,6 +101,72 @@ class UploadBatcher:
             if future.done():
                 continue
             outcome = outcomes if isinstance(outcomes, BaseException) else outcomes[i]
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+
+class SharedUploadBatcher:
+    """The uploads of one channel in this replica, with a PostgreSQL catalog: each is queued
+    where every replica sees it as soon as it is validated (`SharedUploads.queue`), also while
+    this process commits, so the next commit on any replica takes it. One task per channel waits
+    for the lock or for outcomes (`SharedUploads.settle`) and answers the clients."""
+
+    def __init__(self, shared: SharedUploads, observer: BatchObserver | None = None) -> None:
+        self._shared = shared
+        self._waiting: dict[int, tuple[ValidatedUpload, asyncio.Future[UploadResult]]] = {}
+        # `ids` runs in the settling worker thread while `submit` adds on the event loop.
+        self._guard = threading.Lock()
+        self._draining: asyncio.Task[None] | None = None
+        self.observer = observer
+
+    async def submit(self, upload: ValidatedUpload) -> UploadResult:
+        (queued,) = await anyio.to_thread.run_sync(self._shared.queue, [upload])
+        future: asyncio.Future[UploadResult] = asyncio.get_running_loop().create_future()
+        with self._guard:
+            self._waiting[queued] = (upload, future)
+            count = len(self._waiting)
+        if self.observer is not None:
+            self.observer.waiting(count)
+        if self._draining is None or self._draining.done():
+            self._draining = asyncio.create_task(self._drain())
+        # The upload is committed even if the client goes away meanwhile.
+        return await asyncio.shield(future)
+
+    def _ids(self) -> list[int]:
+        with self._guard:
+            return list(self._waiting)
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            started = time.perf_counter()
+            try:
+                outcomes: (
+                    dict[int, UploadResult | StockyardError] | BaseException
+                ) = await anyio.to_thread.run_sync(self._shared.settle, self._ids)
+            except BaseException as exc:  # a bug or a lost catalog: what waits fails with it
+                outcomes = exc
+            self._answer(outcomes, time.perf_counter() - started)
+
+    def _answer(
+        self, outcomes: dict[int, UploadResult | StockyardError] | BaseException, seconds: float
+    ) -> None:
+        with self._guard:
+            ids = list(self._waiting) if isinstance(outcomes, BaseException) else list(outcomes)
+            answered = [(i, *self._waiting.pop(i)) for i in ids if i in self._waiting]
+            left = len(self._waiting)
+        if self.observer is not None:
+            self.observer.waiting(left)
+            if answered and not isinstance(outcomes, BaseException):
+                self.observer.committed(len(answered), seconds)
+        for i, upload, future in answered:
+            if future.done():
+                continue
+            if isinstance(outcomes, BaseException):
+                future.set_exception(outcomes)
+                continue
+            outcome = timed(outcomes[i], upload)
             if isinstance(outcome, BaseException):
                 future.set_exception(outcome)
             else:
