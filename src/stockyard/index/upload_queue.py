@@ -103,6 +103,9 @@ class SharedUploads:
     workspace: ChannelWorkspace
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     clock: Clock = system_clock_ms
+    #: Told of each commit this replica leads: uploads committed (every replica's, refused ones
+    #: included) and seconds from the start of the wait for the lock (the server's metrics).
+    on_commit: Callable[[int, float], None] | None = None
 
     def __call__(
         self, take: Callable[[], list[ValidatedUpload]]
@@ -153,11 +156,12 @@ class SharedUploads:
         (their rows forgotten). When the wait runs out, the ones no leader has claimed are
         withdrawn and answered with the timeout; the others stay waiting."""
         found: dict[int, UploadResult | StockyardError] = {}
+        started = time.perf_counter()
         try:
             settled = lambda: self._any_done(waiting())  # noqa: E731 - read at every look
             with self.workspace.lock_unless(self.lock_timeout, settled) as held:
                 if held:
-                    QueueLeader(self).lead()
+                    QueueLeader(self, started).lead()
         except LockTimeout as exc:
             withdrawn = self.catalog.withdraw_uploads(waiting())
             for key in withdrawn.values():
@@ -176,8 +180,9 @@ class SharedUploads:
 class QueueLeader:
     """With the channel's lock held: commits every queued upload of the channel as one batch."""
 
-    def __init__(self, shared: SharedUploads) -> None:
+    def __init__(self, shared: SharedUploads, started: float) -> None:
         self.shared = shared
+        self.started = started
         self.catalog = shared.catalog
         self.store = shared.store
 
@@ -223,6 +228,8 @@ class QueueLeader:
         self.catalog.finish_uploads(
             {**owed, **{c.id: encode_outcome(o) for c, o in zip(judge, judged, strict=True)}}
         )
+        if shared.on_commit is not None:
+            shared.on_commit(len(judge), time.perf_counter() - self.started)
         self._discard(judge, batch.refusals)
 
     def _fail(

@@ -120,6 +120,8 @@ class SharedUploadBatcher:
         self._guard = threading.Lock()
         self._draining: asyncio.Task[None] | None = None
         self.observer = observer
+        if observer is not None:  # a commit this replica leads carries other replicas' uploads
+            shared.on_commit = observer.committed
 
     async def submit(self, upload: ValidatedUpload) -> UploadResult:
         (queued,) = await anyio.to_thread.run_sync(self._shared.queue, [upload])
@@ -140,26 +142,21 @@ class SharedUploadBatcher:
 
     async def _drain(self) -> None:
         while self._waiting:
-            started = time.perf_counter()
             try:
                 outcomes: (
                     dict[int, UploadResult | StockyardError] | BaseException
                 ) = await anyio.to_thread.run_sync(self._shared.settle, self._ids)
             except BaseException as exc:  # a bug or a lost catalog: what waits fails with it
                 outcomes = exc
-            self._answer(outcomes, time.perf_counter() - started)
+            self._answer(outcomes)
 
-    def _answer(
-        self, outcomes: dict[int, UploadResult | StockyardError] | BaseException, seconds: float
-    ) -> None:
+    def _answer(self, outcomes: dict[int, UploadResult | StockyardError] | BaseException) -> None:
         with self._guard:
             ids = list(self._waiting) if isinstance(outcomes, BaseException) else list(outcomes)
             answered = [(i, *self._waiting.pop(i)) for i in ids if i in self._waiting]
             left = len(self._waiting)
         if self.observer is not None:
             self.observer.waiting(left)
-            if answered and not isinstance(outcomes, BaseException):
-                self.observer.committed(len(answered), seconds)
         for i, upload, future in answered:
             if future.done():
                 continue
