@@ -303,3 +303,22 @@ def test_the_leader_purges_rows_nobody_collected(
     upload_queue._last_purge.clear()
     deployment.replica(1)(lambda: [deployment.upload("alpha")])
     assert deployment.queue_states() == []
+
+
+def test_a_queued_upload_that_cannot_be_read_is_refused_alone(deployment: Deployment) -> None:
+    catalog = deployment.catalogs[0]
+    channel = catalog.get_channel("main")
+    assert channel is not None
+    store = LocalStore(deployment.root)
+    key = f"{QUEUED}/noarch/bad-1.0-0.conda.x"
+    store.put(key, b"artifact")
+    bad = QueuedUpload("noarch", "bad-1.0-0.conda", key, False, b'{"filename": 3}')
+    (bad_id,) = catalog.queue_uploads(channel.id, [bad])
+    (mine,) = deployment.replica(1)(lambda: [deployment.upload("mine")])
+    assert isinstance(mine, UploadResult)  # the bad row did not fail the batch
+    raw = catalog.upload_outcomes([bad_id])[bad_id]
+    assert raw is not None
+    refused = decode_outcome(raw)
+    assert isinstance(refused, InvalidArtifact) and "queued metadata" in str(refused)
+    assert not (deployment.root / key).exists()
+    assert deployment.published() == {"mine-1.0-0.conda"}

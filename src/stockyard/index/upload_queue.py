@@ -42,7 +42,7 @@ from stockyard.index.upload import UploadBatch, UploadResult, ValidatedUpload
 from stockyard.index.workspace import ChannelWorkspace
 from stockyard.package.read import ArtifactMetadata
 from stockyard.storage import Store
-from stockyard.types.errors import LockTimeout, StockyardError
+from stockyard.types.errors import InvalidArtifact, LockTimeout, StockyardError
 
 _metadata_decoder = msgspec.json.Decoder(ArtifactMetadata)
 _result_decoder = msgspec.json.Decoder(UploadResult)
@@ -193,9 +193,8 @@ class QueueLeader:
         claimed = self.catalog.claim_uploads(channel_id)
         if not claimed:
             return
-        judge = [c for c in claimed if c.state == "claimed"]
+        judge, uploads = self._readable([c for c in claimed if c.state == "claimed"])
         owed = {c.id: c.outcome or b"" for c in claimed if c.state == "stored"}
-        uploads = [_validated(c) for c in judge]
         shared = self.shared
         batch: UploadBatch | None = None
         commit: ChannelCommit | None = None
@@ -231,6 +230,35 @@ class QueueLeader:
         if shared.on_commit is not None:
             shared.on_commit(len(judge), time.perf_counter() - self.started)
         self._discard(judge, batch.refusals)
+
+    def _readable(
+        self, claimed: list[ClaimedUpload]
+    ) -> tuple[list[ClaimedUpload], list[ValidatedUpload]]:
+        """The claimed uploads whose queued metadata decodes, as uploads to judge; any other
+        (written by another version of Stockyard, or damaged) is refused at once, so one bad
+        row never fails the batches of everyone else."""
+        judge: list[ClaimedUpload] = []
+        uploads: list[ValidatedUpload] = []
+        refused: dict[int, bytes] = {}
+        for entry in claimed:
+            try:
+                uploads.append(_validated(entry))
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                refused[entry.id] = encode_outcome(
+                    InvalidArtifact(
+                        entry.upload.filename,
+                        f"its queued metadata cannot be read ({exc})",
+                        hint="Upload it again; a replica running another version of "
+                        "Stockyard may have queued it.",
+                    )
+                )
+                with contextlib.suppress(Exception):
+                    self.store.delete(entry.upload.staged)
+                continue
+            judge.append(entry)
+        if refused:
+            self.catalog.finish_uploads(refused)
+        return judge, uploads
 
     def _fail(
         self,
