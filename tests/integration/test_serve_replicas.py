@@ -10,6 +10,7 @@ releases its lock with its session, and the survivor keeps publishing.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +20,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
+from stockyard.catalog.coordination import PostgresChannelLocks
 from tests.catalog.conftest import fresh_pg_database
 from tests.s3server import S3Server, s3_server
 from tests.server.artifacts import make_artifact
@@ -151,3 +154,50 @@ def test_a_replica_killed_mid_work_leaves_the_channel_writable(
         for name in names:
             filename = f"{name}-1.0-0.conda"
             assert httpx.get(f"{second.url}/main/noarch/{filename}").status_code == 200
+
+
+def _metric(server: LiveServer, sample: str) -> float:
+    text = httpx.get(f"{server.url}/metrics", timeout=30).text
+    match = re.search(rf"^{re.escape(sample)} (\S+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+def test_uploads_waiting_on_both_replicas_are_published_by_one_commit(
+    s3: S3Server, database: str, tmp_path: Path
+) -> None:
+    """Group commit across replicas: while another writer holds the channel's lock, uploads to
+    either replica queue in PostgreSQL; the replica that gets the lock next commits all of them
+    in one batch, and each replica answers its own clients."""
+    env = _env(s3, database)
+    with ExitStack() as stack:
+        first = stack.enter_context(live_server(tmp_path / "a", env=env))
+        token = admin_token(first.banner)
+        second = stack.enter_context(live_server(tmp_path / "b", env=env))
+        artifacts = [make_artifact(tmp_path / "pkgs", f"grp{index}", "1.0") for index in range(6)]
+        engine = create_engine(database.replace("postgresql://", "postgresql+psycopg://", 1))
+        locks = PostgresChannelLocks(database)
+        stack.callback(engine.dispose)
+        stack.callback(locks.dispose)
+
+        def queued() -> int:
+            with engine.connect() as conn:
+                return int(conn.execute(text("SELECT count(*) FROM upload_queue")).scalar_one())
+
+        def upload(job: tuple[int, Path]) -> int:
+            index, artifact = job
+            server = (first, second)[index % 2]
+            with httpx.Client(base_url=server.url, timeout=120) as client:
+                return int(quetz_upload(client, "main", artifact, token).status_code)
+
+        with ThreadPoolExecutor(6) as pool:
+            with locks.hold("main", timeout=30):  # e.g. an index run publishing meanwhile
+                statuses = pool.map(upload, enumerate(artifacts))
+                assert _eventually(lambda: queued() == len(artifacts))
+            assert list(statuses) == [201] * len(artifacts)
+        publishes = 'stockyard_publish_seconds_count{channel="main"}'
+        commits = [_metric(s, publishes) for s in (first, second)]
+        sizes = [_metric(s, "stockyard_upload_batch_size_sum") for s in (first, second)]
+        assert sum(commits) == 1 and sum(sizes) == len(artifacts)  # one leader, every upload
+        assert _eventually(lambda: queued() == 0)  # every replica collected its outcomes
+        expected = {f"grp{index}" for index in range(6)}
+        assert _names(first) == expected and _names(second) == expected
