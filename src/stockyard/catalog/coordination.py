@@ -67,12 +67,7 @@ class PostgresChannelLocks:
         key = advisory_key(name)
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             if not self._acquire(conn, key, timeout):
-                raise LockTimeout(
-                    f"another replica is publishing channel {name!r} (its PostgreSQL "
-                    f"advisory lock was held for {timeout:g}s)",
-                    hint="Retry shortly; if it never frees, look for a stuck process in "
-                    "pg_locks (locktype 'advisory').",
-                )
+                raise _held_too_long(name, timeout)
             try:
                 yield
             finally:
@@ -101,12 +96,7 @@ class PostgresChannelLocks:
                     yield False
                     return
                 if left <= 0:
-                    raise LockTimeout(
-                        f"another replica is publishing channel {name!r} (its PostgreSQL "
-                        f"advisory lock was held for {timeout:g}s)",
-                        hint="Retry shortly; if it never frees, look for a stuck process in "
-                        "pg_locks (locktype 'advisory').",
-                    )
+                    raise _held_too_long(name, timeout)
             try:
                 yield True
             finally:
@@ -147,6 +137,15 @@ class PostgresChannelLocks:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _held_too_long(name: str, timeout: float) -> LockTimeout:
+    return LockTimeout(
+        f"another replica is publishing channel {name!r} (its PostgreSQL advisory lock was "
+        f"held for {timeout:g}s)",
+        hint="Retry shortly; if it never frees, look for a stuck process in pg_locks "
+        "(locktype 'advisory').",
+    )
 
 
 _locks: dict[str, PostgresChannelLocks] = {}
