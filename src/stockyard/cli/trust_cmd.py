@@ -6,7 +6,10 @@
 - `rotate-root`, `rotate-pkg-mgr`, `renew-key-mgr` re-issue metadata with the offline keys;
 - `verify` checks a channel directory or URL: root chain, key_mgr, every record, expirations.
 
-Writers take the channel lock (`<channel>/.stockyard/index.lock`), like `stockyard index`.
+Writers take the channel lock (`<channel>/.stockyard/index.lock`), like `stockyard index`. With
+`--channel NAME` (and the deployment's `--config`/`--data`) they work on a served channel; for a
+channel in a bucket its trust files are pulled into the channel's workspace, changed there, and
+stored back in the bucket (`stockyard.trust.bucket`), and signing republishes every subdir.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 import typer
 
+from stockyard.cli.data_dir import CONFIG_HELP, DATA_HELP
 from stockyard.cli.output import print_json, stdout
 
 trust_app = typer.Typer(
@@ -26,18 +30,103 @@ trust_app = typer.Typer(
 )
 
 _KEYS_HELP = "Directory of the offline root and key_mgr keys (keep it off the server)."
-_CHANNEL = typer.Argument(..., help="The channel directory.", file_okay=False)
+_CHANNEL = typer.Argument(
+    None, help="The channel directory (or name a served channel with --channel).", file_okay=False
+)
+_SERVED = typer.Option(
+    None,
+    "--channel",
+    help="A channel of the deployment by name, instead of a directory; needed for a channel "
+    "in a bucket (storage_url s3://...). Uses --config/--data like `stockyard serve`.",
+)
+_CONFIG = typer.Option(None, "--config", help=CONFIG_HELP)
+_DATA = typer.Option(None, "--data", help=DATA_HELP)
+
+
+class _Target:
+    """The channel a trust command works on: a directory, or a served channel whose trust
+    files are in a bucket (mirrored into its workspace, `stockyard.trust.bucket`)."""
+
+    def __init__(self, directory: Path, served: Any | None = None) -> None:
+        self.directory = directory
+        #: (catalog, store, channel, workspace) of a channel in a bucket.
+        self.served = served
+
+    def sign_all(self, zst_level: int) -> None:
+        """Sign every published subdir now. In a bucket: store the trust files there, then
+        republish every subdir (each is signed as it is written)."""
+        if self.served is None:
+            _sign_all(self.directory, zst_level)
+            return
+        from stockyard.index.commit import ChangeSet, ChannelCommit
+
+        catalog, store, channel, workspace = self.served
+        self.finish()  # the republish below pulls the trust files from the bucket
+        for subdir in catalog.known_subdirs(channel.id):
+            catalog.mark_dirty(channel.id, subdir)
+        result = ChannelCommit.open(catalog, store, channel, workspace).commit(ChangeSet())
+        for subdir in result.subdirs_published:
+            stdout.print(f"{subdir}: republished, every record signed", highlight=False)
+
+    def finish(self) -> None:
+        """Store the changed trust files in the bucket (a channel in a bucket)."""
+        if self.served is not None:
+            from stockyard.trust.bucket import push_trust
+
+            _catalog, store, _channel, _workspace = self.served
+            for key in push_trust(store, self.directory):
+                stdout.print(f"stored {key} in the bucket", highlight=False)
 
 
 @contextmanager
-def _locked(channel_dir: Path) -> Iterator[None]:
+def _locked(
+    channel_dir: Path | None, name: str | None, config: Path | None, data: Path | None
+) -> Iterator[_Target]:
+    """The channel's lock held, its trust files at hand (pulled from the bucket, and pushed
+    back when the command succeeds)."""
     from stockyard.index.workspace import ChannelWorkspace
     from stockyard.types.errors import ConfigError
 
-    if not channel_dir.is_dir():
-        raise ConfigError(f"{channel_dir} is not a directory", hint="Pass a channel directory.")
-    with ChannelWorkspace(channel_dir).lock():
-        yield
+    if (channel_dir is None) == (name is None):
+        raise ConfigError(
+            "name the channel either by its directory or with --channel, not both",
+            hint="stockyard trust init ./channels/main ... or --channel main --config FILE.",
+        )
+    if channel_dir is not None:
+        if not channel_dir.is_dir():
+            raise ConfigError(f"{channel_dir} is not a directory", hint="Pass a channel directory.")
+        with ChannelWorkspace(channel_dir).lock():
+            yield _Target(channel_dir)
+        return
+    assert name is not None
+    with _served_channel(name, config, data) as target:
+        yield target
+
+
+@contextmanager
+def _served_channel(name: str, config: Path | None, data: Path | None) -> Iterator[_Target]:
+    from stockyard.cli.data_dir import load_cli_settings
+    from stockyard.server.channels import layout_for, open_catalog
+    from stockyard.storage.parallel import is_remote
+    from stockyard.trust.bucket import pull_trust
+
+    settings = load_cli_settings(config, data)
+    catalog = open_catalog(settings)
+    try:
+        channel = catalog.require_channel(name)
+        layout = layout_for(settings)
+        store, workspace = layout.store(name), layout.workspace(name)
+        with workspace.lock():
+            if not is_remote(store):
+                yield _Target(layout.channel_dir(name))
+                return
+            workspace.directory.mkdir(parents=True, exist_ok=True)
+            pull_trust(store, workspace.directory, public=True)
+            target = _Target(workspace.directory, (catalog, store, channel, workspace))
+            yield target
+            target.finish()
+    finally:
+        catalog.close()
 
 
 def _sign_all(channel_dir: Path, zst_level: int) -> list[Any]:
@@ -64,7 +153,10 @@ def _print_ceremony(result: Any) -> None:
 
 @trust_app.command("init")
 def init(
-    channel_dir: Path = _CHANNEL,
+    channel_dir: Path | None = _CHANNEL,
+    served: str | None = _SERVED,
+    config: Path | None = _CONFIG,
+    data: Path | None = _DATA,
     keys_dir: Path = typer.Option(..., "--keys-dir", help=_KEYS_HELP),
     root_keys: int = typer.Option(1, "--root-keys", help="How many root keys."),
     root_threshold: int = typer.Option(1, "--root-threshold", help="Root signatures needed."),
@@ -77,9 +169,9 @@ def init(
     from stockyard.trust.keystore import online_passphrase
 
     passphrase = online_passphrase()
-    with _locked(channel_dir):
+    with _locked(channel_dir, served, config, data) as target:
         result = init_channel(
-            channel_dir,
+            target.directory,
             keys_dir,
             passphrase,
             root_keys=root_keys,
@@ -88,27 +180,33 @@ def init(
             key_mgr_days=key_mgr_expires,
         )
         _print_ceremony(result)
-        _sign_all(channel_dir, zst_level)
+        target.sign_all(zst_level)
 
 
 @trust_app.command("sign")
 def sign(
-    channel_dir: Path = _CHANNEL,
+    channel_dir: Path | None = _CHANNEL,
+    served: str | None = _SERVED,
+    config: Path | None = _CONFIG,
+    data: Path | None = _DATA,
     zst_level: int = typer.Option(3, "--zst-level", help="zstd level of rewritten files."),
 ) -> None:
     """Sign every published subdir now (only new and changed records are signed again)."""
     from stockyard.trust.errors import TrustNotConfigured
     from stockyard.trust.layout import TrustLayout
 
-    if not TrustLayout(channel_dir).is_configured():
-        raise TrustNotConfigured(f"{channel_dir} is not set up for signing")
-    with _locked(channel_dir):
-        _sign_all(channel_dir, zst_level)
+    with _locked(channel_dir, served, config, data) as target:
+        if not TrustLayout(target.directory).is_configured():
+            raise TrustNotConfigured(f"{channel_dir or served} is not set up for signing")
+        target.sign_all(zst_level)
 
 
 @trust_app.command("rotate-root")
 def rotate_root(
-    channel_dir: Path = _CHANNEL,
+    channel_dir: Path | None = _CHANNEL,
+    served: str | None = _SERVED,
+    config: Path | None = _CONFIG,
+    data: Path | None = _DATA,
     keys_dir: Path = typer.Option(..., "--keys-dir", help=_KEYS_HELP),
     root_keys: int = typer.Option(1, "--root-keys", help="How many new root keys."),
     root_threshold: int = typer.Option(1, "--root-threshold", help="Root signatures needed."),
@@ -123,9 +221,9 @@ def rotate_root(
     """Write N+1.root.json, signed by the current root keys and the new ones."""
     from stockyard.trust.rotation import rotate_root as rotate
 
-    with _locked(channel_dir):
+    with _locked(channel_dir, served, config, data) as target:
         result = rotate(
-            channel_dir,
+            target.directory,
             keys_dir,
             new_root_keys=None if keep_root_keys else root_keys,
             root_threshold=root_threshold,
@@ -137,7 +235,10 @@ def rotate_root(
 
 @trust_app.command("rotate-pkg-mgr")
 def rotate_pkg_mgr(
-    channel_dir: Path = _CHANNEL,
+    channel_dir: Path | None = _CHANNEL,
+    served: str | None = _SERVED,
+    config: Path | None = _CONFIG,
+    data: Path | None = _DATA,
     keys_dir: Path = typer.Option(..., "--keys-dir", help=_KEYS_HELP),
     overlap_days: float = typer.Option(
         7, "--overlap-days", help="Days key_mgr.json lists the old key too (0: revoke it now)."
@@ -150,29 +251,32 @@ def rotate_pkg_mgr(
     from stockyard.trust.rotation import rotate_pkg_mgr as rotate
 
     passphrase = online_passphrase()
-    with _locked(channel_dir):
+    with _locked(channel_dir, served, config, data) as target:
         result = rotate(
-            channel_dir,
+            target.directory,
             keys_dir,
             passphrase,
             overlap_days=overlap_days,
             key_mgr_days=key_mgr_expires,
         )
         _print_ceremony(result)
-        _sign_all(channel_dir, zst_level)
+        target.sign_all(zst_level)
 
 
 @trust_app.command("renew-key-mgr")
 def renew_key_mgr(
-    channel_dir: Path = _CHANNEL,
+    channel_dir: Path | None = _CHANNEL,
+    served: str | None = _SERVED,
+    config: Path | None = _CONFIG,
+    data: Path | None = _DATA,
     keys_dir: Path = typer.Option(..., "--keys-dir", help=_KEYS_HELP),
     expires: float = typer.Option(365, "--expires", help="Days until key_mgr expires."),
 ) -> None:
     """Re-issue key_mgr.json with a later expiration (same pkg_mgr keys)."""
     from stockyard.trust.rotation import renew_key_mgr as renew
 
-    with _locked(channel_dir):
-        _print_ceremony(renew(channel_dir, keys_dir, key_mgr_days=expires))
+    with _locked(channel_dir, served, config, data) as target:
+        _print_ceremony(renew(target.directory, keys_dir, key_mgr_days=expires))
 
 
 @trust_app.command("verify")

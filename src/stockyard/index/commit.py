@@ -61,6 +61,7 @@ from stockyard.publish.writer import Publisher
 from stockyard.storage import ObjectInfo, Store
 from stockyard.storage.parallel import is_remote, run_all, stat_all
 from stockyard.trust import is_signed_channel
+from stockyard.trust.bucket import pull_trust, push_trust
 from stockyard.types.errors import InvalidMetadata, StockyardError
 from stockyard.types.labels import is_label_channel
 from stockyard.types.policy import ChannelPolicy
@@ -150,6 +151,9 @@ class ChannelCommit:
     stored: bool = False
     #: Existence of the files the plan and the channel files look at, checked together.
     _present: dict[str, ObjectInfo | None] = field(default_factory=dict)
+    #: A signed channel in a bucket: the workspace's mirror of its trust files (pulled at
+    #: `open`, `stockyard.trust.bucket`); None otherwise.
+    trust_dir: Path | None = None
 
     @classmethod
     def open(
@@ -166,7 +170,10 @@ class ChannelCommit:
         # A label's patch package, like its policy, is its channel's (two levels up).
         root_dir = workspace.directory.parents[1] if is_label_channel(channel.name) else None
         patch_source = load_policy_patch_source(policy, root_dir or workspace.directory)
-        return cls(catalog, store, channel, policy, patch_source, workspace.scratch)
+        commit = cls(catalog, store, channel, policy, patch_source, workspace.scratch)
+        if is_remote(store) and pull_trust(store, workspace.directory):
+            commit.trust_dir = workspace.directory
+        return commit
 
     def commit(self, changes: ChangeSet, *, recheck: Iterable[str] = ()) -> CommitResult:
         """Store `changes` and publish what they (and any earlier interruption) owe.
@@ -210,12 +217,22 @@ class ChannelCommit:
         signed repodata.json inline (`trust.inline`); this publishes a pending key_mgr.json and
         signs any published subdir whose signing mark does not match its files (signed inline
         or unchanged: a few stats each)."""
+        if self.trust_dir is not None:  # in a bucket: every publish was signed inline
+            self._activate_pending_in_bucket(self.trust_dir)
+            return
         channeldata = self.store.local_path(CHANNELDATA_JSON)
         if channeldata is None or not is_signed_channel(channeldata.parent):
             return
         from stockyard.trust.sign import sign_channel  # imports cryptography: only when signing
 
         sign_channel(channeldata.parent, zst_level=self.policy.publish.zst_level)
+
+    def _activate_pending_in_bucket(self, trust_dir: Path) -> None:
+        """A pre-signed key_mgr.json whose time came replaces the served one, in the bucket."""
+        from stockyard.trust.rotation import activate_pending  # imports cryptography
+
+        if activate_pending(trust_dir):
+            push_trust(self.store, trust_dir)
 
     def commit_or_report(self, changes: ChangeSet) -> CommitResult:
         """`commit`, for ways in that must tell a client the truth: when publishing fails after
@@ -458,7 +475,7 @@ class ChannelCommit:
         nothing_owed = not (plan.changes or touched or full_names)
         if nothing_owed and self._present[CHANNELDATA_JSON] is not None:
             return result
-        publisher = Publisher(self.catalog, self.store, self.channel.id)
+        publisher = Publisher(self.catalog, self.store, self.channel.id, self.trust_dir)
         try:
             names, whole = self._publish_subdirs(publisher, plan, result)
             self._publish_channel_files(publisher, names, full_names=full_names or whole)

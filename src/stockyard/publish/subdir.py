@@ -41,7 +41,7 @@ from stockyard.publish.shards import (
     shard_key,
 )
 from stockyard.publish.writer import HashingWriter, Publisher
-from stockyard.trust import TRUST_CONFIG
+from stockyard.trust import TRUST_CONFIG, is_signed_channel
 from stockyard.types.encoding import encode_json, zstd_compress
 from stockyard.types.policy import PublishOptions
 from stockyard.types.repodata import (
@@ -191,14 +191,18 @@ class _SubdirJob:
         return self.options.gz
 
     def _open_signer(self) -> InlineSigner | None:
-        """The subdir's signer when the channel is signed (`stockyard trust init`; a channel on
-        a local store only), else None; `cryptography` is imported only then."""
-        config = self.publisher.store.local_path(TRUST_CONFIG)
-        if config is None or not config.is_file():
+        """The subdir's signer when the channel is signed (`stockyard trust init`), else None;
+        `cryptography` is imported only then. The trust files are in the channel's directory,
+        or for a channel in a bucket in its workspace's mirror (`Publisher.trust_dir`)."""
+        directory = self.publisher.trust_dir
+        if directory is None:
+            config = self.publisher.store.local_path(TRUST_CONFIG)
+            directory = config.parents[2] if config is not None else None
+        if directory is None or not is_signed_channel(directory):
             return None
         from stockyard.trust.inline import inline_signer
 
-        return inline_signer(config.parents[2], self.subdir)
+        return inline_signer(directory, self.subdir)
 
     def apply_patches(self, change: SubdirChange | None) -> int:
         """Store patch results of the records the instructions touch; how many were stored."""

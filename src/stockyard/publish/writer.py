@@ -66,6 +66,9 @@ class Publisher:
     catalog: Catalog
     store: Store
     channel_id: int
+    #: Where the channel's trust files are when they are not in the store itself (a channel in
+    #: a bucket: its workspace's mirror, `stockyard.trust.bucket`); None: the store's directory.
+    trust_dir: Path | None = None
     written: list[str] = field(default_factory=list)
     #: Keys deleted because the policy no longer publishes them (`remove`).
     removed: list[str] = field(default_factory=list)
