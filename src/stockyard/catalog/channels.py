@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import msgspec
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from stockyard.catalog.base import CatalogPart, insert_ignore, now_ms
 from stockyard.catalog.rows import Channel
-from stockyard.catalog.schema import channel_policies, channel_state, channels, metadata
+from stockyard.catalog.schema import (
+    channel_policies,
+    channel_state,
+    channel_trust,
+    channels,
+    metadata,
+)
 from stockyard.types.errors import Conflict, NotFound
 from stockyard.types.identifiers import check_channel_name
 from stockyard.types.policy import ChannelPolicy, decode_policy
@@ -118,6 +124,19 @@ class ChannelsPart(CatalogPart):
     def set_channel_files_dirty(self, channel_id: int, dirty: bool) -> None:
         with self.engine.begin() as conn:
             write_channel_files_dirty(conn, channel_id, dirty)
+
+    def trust_stamp(self, channel_id: int) -> str | None:
+        """The stamp of a bucket channel's trust files (None: the channel is not signed)."""
+        with self.reader.connect() as conn:
+            row = conn.execute(
+                select(channel_trust.c.stamp).where(channel_trust.c.channel_id == channel_id)
+            ).first()
+        return row[0] if row else None
+
+    def set_trust_stamp(self, channel_id: int, stamp: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(channel_trust).where(channel_trust.c.channel_id == channel_id))
+            conn.execute(channel_trust.insert().values(channel_id=channel_id, stamp=stamp))
 
 
 def write_channel_files_dirty(conn: Connection, channel_id: int, dirty: bool) -> None:

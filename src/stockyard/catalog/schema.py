@@ -26,7 +26,7 @@ metadata = MetaData()
 
 #: Bumped when the tables change; stored in `catalog_info`. Older catalogs are upgraded in place
 #: by the statements in `MIGRATIONS` (version -> statements that bring version-1 to version).
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE subdirs ADD COLUMN scan_signature VARCHAR(64)",),
@@ -47,6 +47,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # 9: the jobs table (made by create_all).
     # 10: PostgreSQL only (`POSTGRESQL_MIGRATIONS`).
     # 11: the upload_queue table (made by create_all).
+    # 12: the channel_trust table (made by create_all).
 }
 
 #: Like `MIGRATIONS`, run only on PostgreSQL (after that version's common statements).
@@ -149,6 +150,16 @@ channel_state = Table(
     metadata,
     Column("channel_id", Integer, ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True),
     Column("files_dirty", Boolean, nullable=False, default=False),
+)
+
+#: A channel in a bucket signed with `stockyard trust`: `stamp` changes whenever its trust files
+#: in the bucket change, so replicas fetch them only then (`stockyard.trust.bucket`); no row:
+#: not signed (or not in a bucket).
+channel_trust = Table(
+    "channel_trust",
+    metadata,
+    Column("channel_id", Integer, ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True),
+    Column("stamp", String(64), nullable=False),
 )
 
 #: Files staged in storage whose catalog rows are committed but which are not yet in place: the

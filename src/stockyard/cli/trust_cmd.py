@@ -71,11 +71,16 @@ class _Target:
     def finish(self) -> None:
         """Store the changed trust files in the bucket (a channel in a bucket)."""
         if self.served is not None:
-            from stockyard.trust.bucket import push_trust
+            from stockyard.trust import is_signed_channel
+            from stockyard.trust.bucket import new_trust_stamp, push_trust
 
-            _catalog, store, _channel, _workspace = self.served
-            for key in push_trust(store, self.directory):
+            catalog, store, channel, _workspace = self.served
+            written = push_trust(store, self.directory)
+            for key in written:
                 stdout.print(f"stored {key} in the bucket", highlight=False)
+            stamped = catalog.trust_stamp(channel.id) is not None
+            if written or (not stamped and is_signed_channel(self.directory)):
+                catalog.set_trust_stamp(channel.id, new_trust_stamp())  # replicas pull at once
 
 
 @contextmanager

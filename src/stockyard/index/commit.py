@@ -61,7 +61,7 @@ from stockyard.publish.writer import Publisher
 from stockyard.storage import ObjectInfo, Store
 from stockyard.storage.parallel import is_remote, run_all, stat_all
 from stockyard.trust import is_signed_channel
-from stockyard.trust.bucket import pull_trust, push_trust
+from stockyard.trust.bucket import new_trust_stamp, pull_trust, push_trust
 from stockyard.types.errors import InvalidMetadata, StockyardError
 from stockyard.types.labels import is_label_channel
 from stockyard.types.policy import ChannelPolicy
@@ -171,8 +171,8 @@ class ChannelCommit:
         root_dir = workspace.directory.parents[1] if is_label_channel(channel.name) else None
         patch_source = load_policy_patch_source(policy, root_dir or workspace.directory)
         commit = cls(catalog, store, channel, policy, patch_source, workspace.scratch)
-        if is_remote(store) and pull_trust(store, workspace.directory):
-            commit.trust_dir = workspace.directory
+        if is_remote(store):
+            commit.trust_dir = _trust_mirror(catalog, store, channel.id, workspace.directory)
         return commit
 
     def commit(self, changes: ChangeSet, *, recheck: Iterable[str] = ()) -> CommitResult:
@@ -233,6 +233,7 @@ class ChannelCommit:
 
         if activate_pending(trust_dir):
             push_trust(self.store, trust_dir)
+            self.catalog.set_trust_stamp(self.channel.id, new_trust_stamp())
 
     def commit_or_report(self, changes: ChangeSet) -> CommitResult:
         """`commit`, for ways in that must tell a client the truth: when publishing fails after
@@ -525,6 +526,25 @@ class ChannelCommit:
             write_gz=self.policy.publish.gz,
         )
         self.catalog.set_channel_files_dirty(self.channel.id, False)
+
+
+#: Store location + channel id -> the trust stamp whose files this process mirrored.
+_mirrored: dict[tuple[str, int], str] = {}
+
+
+def _trust_mirror(catalog: Catalog, store: Store, channel_id: int, directory: Path) -> Path | None:
+    """For a channel in a bucket: the workspace mirror of its trust files when it is signed,
+    fetched only when the catalog's trust stamp changed since this process last did (so an
+    unsigned channel costs one catalog read per commit, and no request to the bucket)."""
+    stamp = catalog.trust_stamp(channel_id)
+    if stamp is None:
+        return None
+    key = (store.location, channel_id)
+    if _mirrored.get(key) != stamp or not is_signed_channel(directory):
+        if not pull_trust(store, directory):
+            return None
+        _mirrored[key] = stamp
+    return directory
 
 
 def _changed_artifacts(changes: ChangeSet) -> set[str]:

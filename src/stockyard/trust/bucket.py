@@ -7,13 +7,16 @@ files and `pending/key_mgr.json` under `.stockyard/` (never served). Each replic
 into its channel workspace (`<data_dir>/channels/<name>/`), where the signing code works on them
 as on a local channel; signature caches and signing marks stay local to each replica.
 
-- `pull_trust`, at the start of every commit on a bucket (under the channel lock): one listing
-  of `.stockyard/trust/`; a file is fetched only when its size or LastModified changed, and the
-  local copy takes the bucket's LastModified (so the signer's key cache notices a rotation).
 - `push_trust`, after a ceremony (`stockyard trust ... --channel`) or a pending key_mgr taking
-  effect: uploads what differs and deletes private files that are gone locally.
+  effect: uploads what differs and deletes private files that are gone locally; the caller then
+  sets a new trust stamp in the catalog (`new_trust_stamp`, `Catalog.set_trust_stamp`).
+- `pull_trust`, at a commit on a bucket (under the channel lock) whose channel's trust stamp
+  differs from the one this process mirrored (`index.commit._trust_mirror`; an unsigned channel
+  has none and costs no request): one listing of `.stockyard/trust/`; a file is fetched only
+  when its size or LastModified changed, and the local copy takes the bucket's LastModified (so
+  the signer's key cache notices a rotation).
 
-Import-light (no `cryptography`): every commit on a bucket calls `pull_trust`.
+Import-light (no `cryptography`): every commit on a bucket imports it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 from pathlib import Path
 from typing import Final
 
@@ -78,6 +82,12 @@ def push_trust(store: Store, directory: Path) -> list[str]:
             written.append(path.name)
     pull_trust(store, directory, public=True)  # the local copies take the bucket's mtimes
     return written
+
+
+def new_trust_stamp() -> str:
+    """A new value for the catalog's trust stamp of a channel (`Catalog.set_trust_stamp`), set
+    after every `push_trust`: replicas compare it with the one they mirrored."""
+    return secrets.token_hex(16)
 
 
 def _private_objects(store: Store) -> dict[str, ObjectInfo]:
