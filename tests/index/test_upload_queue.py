@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stockyard.catalog import Catalog
 from stockyard.catalog.coordination import PostgresChannelLocks
@@ -28,6 +30,7 @@ from stockyard.index.upload_queue import (
     encode_outcome,
 )
 from stockyard.index.workspace import ChannelWorkspace
+from stockyard.package.metadata import ArtifactMetadata, PathFlags
 from stockyard.package.read import read_artifact
 from stockyard.storage import LocalStore
 from stockyard.types.errors import Conflict, InvalidArtifact, LockTimeout, StockyardError
@@ -322,3 +325,45 @@ def test_a_queued_upload_that_cannot_be_read_is_refused_alone(deployment: Deploy
     assert isinstance(refused, InvalidArtifact) and "queued metadata" in str(refused)
     assert not (deployment.root / key).exists()
     assert deployment.published() == {"mine-1.0-0.conda"}
+
+
+# --- property: whatever validation read crosses the queue unchanged -----------------------------
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()  # also beyond 64 bits: msgspec reads and writes them
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    index=st.dictionaries(st.text(max_size=12), _json_values, max_size=8),
+    icon=st.none() | st.binary(max_size=64),
+    recipe=st.dictionaries(st.text(min_size=1, max_size=12), st.binary(max_size=32), max_size=2),
+    flags=st.lists(st.booleans(), min_size=7, max_size=7),
+)
+def test_any_metadata_crosses_the_queue_unchanged(
+    index: dict[str, object], icon: bytes | None, recipe: dict[str, bytes], flags: list[bool]
+) -> None:
+    meta = ArtifactMetadata(
+        "pkg-1.0-0.conda",
+        "conda",
+        123,
+        "0" * 32,
+        "1" * 64,
+        index,
+        {"home": "https://example.org"},
+        {"weak": ["pkg >=1"]},
+        None,
+        PathFlags(*flags),
+        icon,
+        recipe,
+    )
+    assert decode_metadata(encode_metadata(meta)) == meta
