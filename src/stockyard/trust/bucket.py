@@ -25,11 +25,31 @@ import contextlib
 import os
 import re
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
-from stockyard.storage import Store
-from stockyard.storage.base import ObjectInfo
+
+class ObjectInfo(Protocol):
+    """What a listing says of an object (`stockyard.storage.ObjectInfo`)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def mtime_ns(self) -> int: ...
+
+
+class Store(Protocol):
+    """The operations of `stockyard.storage.Store` this module uses (trust sits beside storage,
+    not on it: docs/architecture.md)."""
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+    def get(self, key: str) -> bytes: ...
+    def put(self, key: str, data: bytes) -> None: ...
+    def delete(self, key: str) -> None: ...
+
 
 #: The private trust directory in the bucket and in the local mirror (`layout.TRUST_DIR`).
 PRIVATE: Final = ".stockyard/trust"
