@@ -22,7 +22,6 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ import pytest
 from tests.catalog.conftest import fresh_pg_database
 from tests.deploy.nginx_live import NGINX, running_nginx, worker_user
 from tests.integration.test_jobs_celery import redis_server, worker
-from tests.s3server import S3Server, s3_server
+from tests.s3server import S3Server
 from tests.server.artifacts import make_artifact, sha256_of
 from tests.server.live import LiveServer, admin_token, free_port, live_server
 from tests.server.rattler_client import solve_and_install
@@ -56,13 +55,6 @@ class Outcome:
     not_modified: int = 0
     violations: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-@pytest.fixture
-def s3() -> Iterator[S3Server]:
-    with s3_server() as server:
-        server.create_bucket(BUCKET)
-        yield server
 
 
 def _nginx_conf(prefix: Path, port: int, replicas: list[int]) -> Path:

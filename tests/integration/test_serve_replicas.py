@@ -13,7 +13,7 @@ import os
 import re
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
@@ -23,8 +23,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from stockyard.catalog.coordination import PostgresChannelLocks
-from tests.catalog.conftest import fresh_pg_database
-from tests.s3server import S3Server, s3_server
+from tests.s3server import S3Server
 from tests.server.artifacts import make_artifact
 from tests.server.live import LiveServer, admin_token, live_server
 from tests.server.rattler_client import solve_and_install
@@ -33,19 +32,6 @@ from tests.server.uploading import quetz_upload
 pytestmark = pytest.mark.integration
 
 BUCKET = "stockyard-replicas"
-
-
-@pytest.fixture
-def database() -> Iterator[str]:
-    with fresh_pg_database() as url:
-        yield url
-
-
-@pytest.fixture
-def s3() -> Iterator[S3Server]:
-    with s3_server() as server:
-        server.create_bucket(BUCKET)
-        yield server
 
 
 def _env(s3: S3Server, database: str) -> dict[str, str]:

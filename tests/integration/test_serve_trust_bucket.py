@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.catalog.conftest import fresh_pg_database
-from tests.s3server import S3Server, s3_server
+from tests.s3server import S3Server
 from tests.server.artifacts import make_artifact
 from tests.server.live import admin_token, live_server, stockyard
 from tests.server.uploading import prefix_upload
@@ -27,19 +25,6 @@ pytestmark = pytest.mark.integration
 
 BUCKET = "stockyard-signed"
 PASSPHRASE = "correct horse battery staple for tests"
-
-
-@pytest.fixture
-def database() -> Iterator[str]:
-    with fresh_pg_database() as url:
-        yield url
-
-
-@pytest.fixture
-def s3() -> Iterator[S3Server]:
-    with s3_server() as server:
-        server.create_bucket(BUCKET)
-        yield server
 
 
 def _cct_check(url: str, root: Path) -> dict[str, object] | None:
