@@ -129,3 +129,29 @@ def test_a_client_with_other_validators_is_ahead(tmp_path: Path) -> None:
     later = http_date(mtime + 5 * 10**9)
     assert _client_is_ahead(_request(if_modified_since=later), key, opened)
     assert not _client_is_ahead(_request(if_none_match='"other"'), SHARD, opened)
+
+
+def test_a_publish_fetches_again_what_readers_got_lately(
+    store: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = RemoteFiles(tmp_path / "cache")
+    files.listening = lambda: True
+    store.put("noarch/repodata.json", b'{"v": 1}')
+    store.put("linux-64/repodata.json", b'{"w": 1}')
+    store.put(SHARD, b"shard")
+    for key in ("noarch/repodata.json", "linux-64/repodata.json", SHARD):
+        files.open("main", store, key).close()  # type: ignore[union-attr]
+    assert files.refresh("other") == 0  # nothing of it was ever served here
+    time.sleep(1.1)  # a new LastModified second
+    store.put("noarch/repodata.json", b'{"v": 2}')
+    files.invalidate("main")
+    assert files.open_fresh("main", "noarch/repodata.json") is None  # stale until checked
+    # both mutable copies are looked at again (the shard never changes), newest first
+    assert files.refresh("main") == 2
+    assert _read(files.open_fresh("main", "noarch/repodata.json")) == b'{"v": 2}'
+    assert _read(files.open_fresh("main", "linux-64/repodata.json")) == b'{"w": 1}'
+    # copies nobody read lately are left for the next reader
+    monkeypatch.setattr("stockyard.server.remote_files.HOT_SECONDS", 0.0)
+    time.sleep(0.01)
+    files.invalidate("main")
+    assert files.refresh("main") == 0

@@ -24,9 +24,11 @@ a minimal channel list is served at `/ui/`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
@@ -200,17 +202,29 @@ def _follow_publishes(state: ServerState) -> Callable[[], None]:
         return lambda: None
     from stockyard.catalog.coordination import PublishListener, is_postgres_url, on_local_publish
 
-    unsubscribe = on_local_publish(remote.invalidate)
-    if not is_postgres_url(state.settings.db_url):
-        return unsubscribe
+    # Copies readers got lately are fetched again at once, off the caller's thread (the
+    # committing thread, or the listener's).
+    refresher = ThreadPoolExecutor(1, "stockyard-refresh")
 
-    listener = PublishListener(state.settings.catalog_url, remote.invalidate, remote.invalidate_all)
-    remote.listening = lambda: listener.healthy
-    listener.start().wait_until_listening(timeout=5.0)
+    def published(channel: str) -> None:
+        remote.invalidate(channel)
+        with contextlib.suppress(RuntimeError):  # shutting down
+            refresher.submit(remote.refresh, channel)
+
+    unsubscribe = on_local_publish(published)
+    listener: PublishListener | None = None
+    if is_postgres_url(state.settings.db_url):
+        active = listener = PublishListener(
+            state.settings.catalog_url, published, remote.invalidate_all
+        )
+        remote.listening = lambda: active.healthy
+        active.start().wait_until_listening(timeout=5.0)
 
     def stop() -> None:
         unsubscribe()
-        listener.stop()
+        if listener is not None:
+            listener.stop()
+        refresher.shutdown(wait=False, cancel_futures=True)
 
     return stop
 

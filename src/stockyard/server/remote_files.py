@@ -8,7 +8,8 @@ When a cached copy may be used without asking S3:
 - content-addressed files (shards, icons) never change: always;
 - everything else until the channel is published again. Publishes in this process invalidate
   at once (`on_local_publish`); publishes of other replicas arrive through PostgreSQL
-  LISTEN/NOTIFY (`PublishListener`). While the listener is connected a copy is trusted for
+  LISTEN/NOTIFY (`PublishListener`). Either way the copies readers got lately are then fetched
+  again in the background (`refresh`), before the next reader asks. While the listener is connected a copy is trusted for
   `TRUSTED_SECONDS` (a safety net); otherwise for `UNTRUSTED_SECONDS` only, so a publish
   elsewhere shows within about a second even without notifications. After that a HEAD tells
   whether the object changed (same size and LastModified: the copy is kept).
@@ -45,6 +46,10 @@ from stockyard.storage import Store
 from stockyard.storage.base import ObjectInfo
 from stockyard.storage.s3_reader import ObjectChanged
 
+#: After a publish, copies of the channel served within this many seconds are fetched again at
+#: once (`refresh`), at most `HOT_LIMIT` of them, most recently served first.
+HOT_SECONDS: Final = 60.0
+HOT_LIMIT: Final = 8
 TRUSTED_SECONDS: Final = 60.0
 UNTRUSTED_SECONDS: Final = 1.0
 DEFAULT_MAX_BYTES: Final = 4 * 1024**3
@@ -58,6 +63,8 @@ class _Copy:
     mtime_ns: int
     checked: float
     generation: int
+    #: When a reader last got this copy (`time.monotonic`): what `refresh` fetches again.
+    used: float = 0.0
 
 
 class RemoteFiles:
@@ -70,6 +77,8 @@ class RemoteFiles:
         self.listening: Callable[[], bool] = lambda: False
         self._copies: OrderedDict[tuple[str, str], _Copy] = OrderedDict()
         self._generations: dict[str, int] = {}
+        #: The store each channel's copies came from (what `refresh` fetches from).
+        self._stores: dict[str, Store] = {}
         self._bytes = 0
         self._guard = threading.Lock()
         # Striped: one fetch per key at a time, without a lock object per key ever served.
@@ -95,6 +104,33 @@ class RemoteFiles:
             for copy in self._copies.values():
                 copy.checked = 0.0
 
+    def refresh(self, channel: str) -> int:
+        """After `channel` was published (and `invalidate`d): check and fetch again the copies of
+        it that readers got lately, so the next reader finds the new bytes at hand instead of
+        waiting for the bucket (clients poll a replica right after a publish elsewhere). Blocking:
+        run it off the event loop. Returns how many were looked at; a failure only leaves the
+        fetch to the next reader."""
+        store = self._stores.get(channel)
+        if store is None:
+            return 0
+        keys = self._hot_keys(channel)
+        for key in keys:
+            with contextlib.suppress(Exception):
+                opened = self.open(channel, store, key)
+                if opened is not None:
+                    opened.close()
+        return len(keys)
+
+    def _hot_keys(self, channel: str) -> list[str]:
+        since = time.monotonic() - HOT_SECONDS
+        with self._guard:
+            hot = [
+                key
+                for (name, key), copy in reversed(self._copies.items())
+                if name == channel and copy.used >= since and not is_immutable(key)
+            ]
+        return hot[:HOT_LIMIT]
+
     # --- lookup ---------------------------------------------------------------------------------
 
     def open(self, channel: str, store: Store, key: str, *, check: bool = False) -> OpenFile | None:
@@ -102,6 +138,7 @@ class RemoteFiles:
         has no such object; `check` asks the bucket even when the copy is trusted. Blocking:
         call from a worker thread."""
         entry = (channel, key)
+        self._stores.setdefault(channel, store)
         copy = None if check else self._fresh(entry)
         if copy is not None:
             opened = open_regular_file(copy.path)
@@ -146,6 +183,7 @@ class RemoteFiles:
             if copy is None:
                 return None
             self._copies.move_to_end(entry)
+            copy.used = time.monotonic()
             if is_immutable(entry[1]):
                 return copy
             if copy.generation != self._generations.get(entry[0], 0):
@@ -185,7 +223,8 @@ class RemoteFiles:
             return None
         # The GET was conditional on the HEAD's ETag (ObjectChanged otherwise): the copy holds
         # exactly the bytes `info` describes.
-        copy = _Copy(target, opened.size, info.mtime_ns, time.monotonic(), generation)
+        now = time.monotonic()
+        copy = _Copy(target, opened.size, info.mtime_ns, now, generation, used=now)
         self._remember(entry, copy)
         return opened
 
