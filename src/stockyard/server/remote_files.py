@@ -9,10 +9,11 @@ When a cached copy may be used without asking S3:
 - everything else until the channel is published again. Publishes in this process invalidate
   at once (`on_local_publish`); publishes of other replicas arrive through PostgreSQL
   LISTEN/NOTIFY (`PublishListener`). Either way the copies readers got lately are then fetched
-  again in the background (`refresh`), before the next reader asks. While the listener is connected a copy is trusted for
-  `TRUSTED_SECONDS` (a safety net); otherwise for `UNTRUSTED_SECONDS` only, so a publish
-  elsewhere shows within about a second even without notifications. After that a HEAD tells
-  whether the object changed (same size and LastModified: the copy is kept).
+  again in the background (`refresh`), before the next reader asks. While the listener is
+  connected a copy is trusted for `TRUSTED_SECONDS` (a safety net); otherwise for
+  `UNTRUSTED_SECONDS` only, so a publish elsewhere shows within about a second even without
+  notifications. After that a HEAD tells whether the object changed (same size and
+  LastModified: the copy is kept).
 
 A client can be ahead of this replica: it read a newer file through another replica before this
 one heard of the publish (notifications take milliseconds). Such a client says so with its
