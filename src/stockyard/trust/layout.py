@@ -31,6 +31,8 @@ TRUST_DIR = ".stockyard/trust"
 CONFIG_FILE = "trust.json"
 PENDING_KEY_MGR = "pending/key_mgr.json"
 _ROOT_NAME = re.compile(r"^([1-9][0-9]*)\.root\.json$")
+#: What `TrustConfig.key_file` may be: a key file the ceremony wrote (ceremony.new_online_key).
+_KEY_FILE = re.compile(r"pkg_mgr-[0-9a-f]+\.pem")
 
 
 class TrustConfig(msgspec.Struct, kw_only=True):
@@ -97,9 +99,17 @@ class TrustLayout:
         if not self.config_path.is_file():
             raise TrustNotConfigured(f"{self.channel_dir} is not set up for signing")
         try:
-            return msgspec.json.decode(self.config_path.read_bytes(), type=TrustConfig)
+            config = msgspec.json.decode(self.config_path.read_bytes(), type=TrustConfig)
         except msgspec.DecodeError as exc:
             raise MetadataInvalid(f"{self.config_path}: {exc}") from exc
+        # The file may come from a bucket (trust/bucket.py): it never names a path of its own.
+        if not _KEY_FILE.fullmatch(config.key_file):
+            raise MetadataInvalid(
+                f"{self.config_path}: key_file {config.key_file!r} is not the name of a pkg_mgr "
+                "key file (pkg_mgr-<hex>.pem in the trust directory)",
+                hint="Restore trust.json from a backup, or run `stockyard trust rotate-pkg-mgr`.",
+            )
+        return config
 
     def save_config(self, config: TrustConfig) -> None:
         data = msgspec.json.format(msgspec.json.encode(config), indent=2)
