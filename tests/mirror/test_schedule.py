@@ -109,3 +109,29 @@ def test_sync_then_failed_sync_leaves_the_channel(tmp_path: Path) -> None:
     status = read_status(settings, spec)
     assert status["state"] == "failed" and status["runs"] == 2
     assert status["next_run"] > status["last_started"]
+
+
+def test_an_unexpected_error_ends_the_run_as_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug (here an OSError) must not leave the status `running` for ever."""
+    from stockyard.server import mirror_schedule
+
+    settings = _settings(
+        tmp_path, '[[mirrors]]\nchannel = "m"\nupstream = "https://example.org/x"\nevery = "1h"\n'
+    )
+    (spec,) = settings.mirrors
+    bootstrap(settings)
+
+    def broken(*_args: object) -> dict[str, object]:
+        raise FileExistsError(17, "File exists")
+
+    monkeypatch.setattr(mirror_schedule, "_run", broken)
+    catalog = open_catalog(settings)
+    try:
+        status = sync_once(settings, catalog, spec)
+    finally:
+        catalog.close()
+    assert status["state"] == "failed" and status["failures"] == 1
+    assert "FileExistsError" in status["last_error"]["message"]
+    assert read_status(settings, spec)["state"] == "failed"

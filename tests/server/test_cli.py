@@ -199,3 +199,33 @@ def test_token_delete_needs_yes_and_removes_the_record(capsys, data) -> None:
     assert run(capsys, "token", "delete", token, "--yes", "--data", data)[0] == 0
     code, out, _ = run(capsys, "token", "list", "--data", data, "--json")
     assert json.loads(out) == []
+
+
+def test_public_links_made_by_many_callers_at_once(tmp_path: Path) -> None:
+    """Scheduled mirrors create their channels at the same moment at start: each call makes
+    its own temporary link, and every public channel ends with exactly one link."""
+    import threading
+
+    from stockyard.catalog import Channel
+    from stockyard.server.channels import DataLayout, sync_public_links
+
+    layout = DataLayout(tmp_path / "data")
+    channels = [Channel(i, f"c{i}", False, None, 0) for i in range(1, 6)]
+    errors: list[BaseException] = []
+
+    def sync() -> None:
+        try:
+            for _ in range(20):
+                sync_public_links(layout, channels)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sync) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    names = sorted(p.name for p in layout.public_dir.iterdir() if not p.name.startswith("."))
+    assert names == [f"c{i}" for i in range(1, 6)]
+    assert all((layout.public_dir / n).is_symlink() for n in names)

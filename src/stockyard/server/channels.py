@@ -218,14 +218,16 @@ def sync_public_links(layout: DataLayout, channels: list[Channel]) -> None:
     # Labels nest inside their channel's directory, so its link covers them.
     wanted = {c.name for c in channels if not c.private and not is_label_channel(c.name)}
     for entry in public.iterdir():
-        if entry.name not in wanted and entry.is_symlink():
-            entry.unlink()
+        # Dot-names are links being made by a concurrent caller (never a channel's name).
+        if entry.name not in wanted and entry.is_symlink() and not entry.name.startswith("."):
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
     for name in sorted(wanted):
         link = public / name
         if not link.is_symlink():
-            tmp = public / f".{name}.link"
-            if tmp.is_symlink():
-                tmp.unlink()
+            # Unique: two callers at once (e.g. scheduled mirrors creating their channels at
+            # start) each make their own and the renames both land the same link.
+            tmp = public / f".{name}.{secrets.token_hex(4)}.link"
             # Relative in the default layout (the data directory can move), else absolute.
             target = (
                 Path("..") / "channels" / name

@@ -110,10 +110,13 @@ def sync_once(settings: Settings, catalog: Catalog, spec: ScheduledMirror) -> di
     _write_status(settings, spec.channel, status)
     try:
         result = _run(settings, catalog, spec)
-    except StockyardError as exc:
-        status.update(state="failed", last_error=exc.to_dict())
+    except Exception as exc:  # a bug too ends the run as failed, never "running" for ever
+        error = exc if isinstance(exc, StockyardError) else _unexpected(exc)
+        status.update(state="failed", last_error=error.to_dict())
         status["failures"] = status.get("failures", 0) + 1
-        log.warning("scheduled mirror of %s failed: %s", spec.channel, exc.message)
+        log.warning("scheduled mirror of %s failed: %s", spec.channel, error.message)
+        if error is not exc:
+            log.error("scheduled mirror of %s: unexpected error", spec.channel, exc_info=exc)
     else:
         status.update(state="ok", last_error=None, last_success=_now_ms())
         status["last_result"] = {key: result[key] for key in _COUNTS} | {
@@ -127,6 +130,13 @@ def sync_once(settings: Settings, catalog: Catalog, spec: ScheduledMirror) -> di
     status["next_run"] = int(status["last_started"] + spec.seconds * 1000)
     _write_status(settings, spec.channel, status)
     return status
+
+
+def _unexpected(exc: Exception) -> StockyardError:
+    return StockyardError(
+        f"the run stopped on an unexpected error: {type(exc).__name__}: {exc}",
+        hint="The next run retries; if it keeps failing, see the server log and report it.",
+    )
 
 
 def _run(settings: Settings, catalog: Catalog, spec: ScheduledMirror) -> dict[str, Any]:
