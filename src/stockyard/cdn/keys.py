@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Final
 
 from stockyard.types.identifiers import SUBDIR_PATTERN
@@ -78,6 +79,7 @@ def keys_of_file(channel: str, key: str) -> list[str]:
     return [channel]  # documents of as-of views
 
 
+@lru_cache(maxsize=4096)  # every file response names it; a few thousand hot files
 def surrogate_key_header(channel: str, key: str) -> str:
     """The `Surrogate-Key` value of a file requested as `/<channel>/<key>`."""
     return " ".join(keys_of_file(*served_channel(channel, key)))

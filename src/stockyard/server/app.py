@@ -37,7 +37,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Match, Route
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
 from stockyard import __version__
 from stockyard.config import Settings, load_settings
@@ -59,6 +59,7 @@ from stockyard.server import (
 )
 from stockyard.server.channels import layout_for, open_catalog
 from stockyard.server.errors import install_error_handlers
+from stockyard.server.fast_files import FastChannelFiles
 from stockyard.server.observability import AccessLogMiddleware, Metrics, health
 from stockyard.server.state import ChannelCache, ServerState, get_state
 
@@ -79,11 +80,24 @@ class LabeledRoute(Route):
         return match, child_scope
 
 
+class StockyardApp(FastAPI):
+    """FastAPI with the channel-file fast path (server/fast_files.py) in front of all of it:
+    304s and small files of public channels are answered before routing and middleware."""
+
+    fast_files: FastChannelFiles | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.fast_files
+        if fast is not None and scope["type"] == "http" and await fast.answered(scope, send):
+            return
+        await super().__call__(scope, receive, send)
+
+
 def _add(app: FastAPI, path: str, endpoint: Callable[..., Any], methods: list[str]) -> None:
     app.router.routes.append(LabeledRoute(path, endpoint, methods=methods, include_in_schema=False))
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings) -> StockyardApp:
     catalog = open_catalog(settings)
     state = ServerState(
         settings=settings,
@@ -133,7 +147,7 @@ def create_app(settings: Settings) -> FastAPI:
             state.spool_owner.close()
             state.catalog.close()
 
-    app = FastAPI(
+    app = StockyardApp(
         title="Stockyard",
         version=__version__,
         summary="A conda channel server: channels, packages, uploads and tokens.",
@@ -143,6 +157,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.stockyard = state
+    app.fast_files = FastChannelFiles(state)
     app.state.stockyard_jobs = jobs
     install_error_handlers(app)
     app.add_middleware(AccessLogMiddleware, metrics=state.metrics)
@@ -181,7 +196,7 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-def app_from_environment() -> FastAPI:
+def app_from_environment() -> StockyardApp:
     """The uvicorn factory for `stockyard serve --workers N` (each worker builds its app)."""
     from stockyard.server.observability import logging_config
 

@@ -10,6 +10,8 @@ its CDN surrogate keys (`Surrogate-Key`, stockyard.cdn.keys).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import partial
 
 import anyio
@@ -113,13 +115,13 @@ def _published_gz(
     channel_name: str,
     key: str,
     opened: OpenFile,
-    request: Request,
+    request_headers: Mapping[str, str],
     check: bool = False,
 ) -> OpenFile | None:
     """The published `key.gz` when this request is to get `key` gzip-compressed (blocking for
     a bucket; `check`: ask the bucket even if the copy is trusted); None when there is none
     (the gzip variant is then made on the fly)."""
-    if not (has_published_gz(key) and wants_gzip(key, opened.size, request.headers)):
+    if not (has_published_gz(key) and wants_gzip(key, opened.size, request_headers)):
         return None
     return _open(state, channel_name, key + GZ_SUFFIX, check=check)[0]
 
@@ -188,7 +190,9 @@ async def serve_channel_file(
         if path.startswith("as-of/"):
             return await _serve_as_of(request, state, channel_name, path, url_token)
         key = file_key(path)
-        cached = state.channels.get(channel_name)
+        cached = await state.channels.refreshed(
+            channel_name, partial(state.load_channel_view, channel_name)
+        )
         view: ChannelView | None
         if cached is not None and not cached.channel.private:
             # The hot path: a public channel known to exist. No catalog query, no thread hop
@@ -223,13 +227,13 @@ async def serve_channel_file(
         gz = None
         remote = state.remote_files
         if opened is not None and remote is None:
-            gz = _published_gz(state, channel_name, key, opened, request)
+            gz = _published_gz(state, channel_name, key, opened, request.headers)
         elif opened is not None and remote is not None:
             if has_published_gz(key) and wants_gzip(key, opened.size, request.headers):
                 gz = remote.open_fresh(channel_name, key + GZ_SUFFIX)
                 if gz is None:
                     gz = await anyio.to_thread.run_sync(
-                        _published_gz, state, channel_name, key, opened, request
+                        _published_gz, state, channel_name, key, opened, request.headers
                     )
             if _client_is_ahead(request, key, opened, gz):
                 opened, gz, is_dir = await anyio.to_thread.run_sync(
@@ -265,7 +269,11 @@ def _reopen(
     fresh, is_dir = _open(state, channel_name, key, check=True)
     if fresh is None:
         return None, None, is_dir
-    return fresh, _published_gz(state, channel_name, key, fresh, request, check=True), is_dir
+    return (
+        fresh,
+        _published_gz(state, channel_name, key, fresh, request.headers, check=True),
+        is_dir,
+    )
 
 
 async def _serve_as_of(
@@ -280,19 +288,39 @@ async def _serve_as_of(
     return await _respond(request, state, channel_name, path, opened, private, max_age)
 
 
-async def _respond(
-    request: Request,
+@dataclass(slots=True)
+class FileAnswer:
+    """How a request for a channel file is answered: decided once, sent by the app's route
+    (`_respond`) or by the fast path (`server/fast_files.py`), so both send the same headers."""
+
+    #: Headers every answer for the file carries (validators, caching, surrogate keys).
+    headers: dict[str, str]
+    #: The file whose bytes are sent: the file asked for, or its published `.gz`.
+    body: OpenFile
+    #: The body is the published `.gz` (sent with `Content-Encoding: gzip`).
+    gzipped: bool
+    #: The file is to be gzip-compressed on the fly (no published `.gz`).
+    compressible: bool
+    etag: str
+    last_modified: str
+    #: The request's validators match: answer 304.
+    not_modified: bool
+
+
+def plan_answer(
     state: ServerState,
     channel_name: str,
     key: str,
     opened: OpenFile,
     private: bool,
     max_age: int,
-    gz: OpenFile | None = None,
-) -> Response:
-    """Answer with `opened` (the file `key`), or with `gz`, its published `.gz`, which the
-    caller opened only when this request is to get the gzip variant."""
-    compressible = wants_gzip(key, opened.size, request.headers)
+    gz: OpenFile | None,
+    request_headers: Mapping[str, str],
+) -> FileAnswer:
+    """Decide the answer for `opened` (the file `key`), or for `gz`, its published `.gz`,
+    which the caller opened only when this request is to get the gzip variant (`opened` is
+    then closed)."""
+    compressible = wants_gzip(key, opened.size, request_headers)
     if gz is not None:  # the gzip variant is the published file: its own validators
         opened.close()
         opened = gz
@@ -313,14 +341,39 @@ async def _respond(
     if key.endswith((".json", ".html")):
         headers["vary"] = "Accept-Encoding"
     headers["etag"] = etag
-
-    if_none_match = request.headers.get("if-none-match")
-    if_modified_since = request.headers.get("if-modified-since")
-    if (if_none_match is not None and if_none_match_hits(if_none_match, etag)) or (
+    if_none_match = request_headers.get("if-none-match")
+    if_modified_since = request_headers.get("if-modified-since")
+    not_modified = (if_none_match is not None and if_none_match_hits(if_none_match, etag)) or (
         if_none_match is None
         and if_modified_since is not None
         and not_modified_since(if_modified_since, opened.mtime_ns)
-    ):
+    )
+    return FileAnswer(
+        headers=headers,
+        body=opened,
+        gzipped=gz is not None,
+        compressible=compressible and gz is None,
+        etag=etag,
+        last_modified=last_modified,
+        not_modified=not_modified,
+    )
+
+
+async def _respond(
+    request: Request,
+    state: ServerState,
+    channel_name: str,
+    key: str,
+    opened: OpenFile,
+    private: bool,
+    max_age: int,
+    gz: OpenFile | None = None,
+) -> Response:
+    """Answer with `opened` (the file `key`), or with `gz`, its published `.gz`, which the
+    caller opened only when this request is to get the gzip variant."""
+    answer = plan_answer(state, channel_name, key, opened, private, max_age, gz, request.headers)
+    headers, opened, etag = answer.headers, answer.body, answer.etag
+    if answer.not_modified:
         opened.close()
         return Response(status_code=304, headers=headers)
 
@@ -337,10 +390,10 @@ async def _respond(
                 "content-type": headers["content-type"],
             },
         )
-    if gz is not None:
+    if answer.gzipped:
         headers["content-encoding"] = "gzip"
-        return FileBody(gz, status=200, headers=headers.items())  # type: ignore[return-value]
-    if compressible:
+        return FileBody(opened, status=200, headers=headers.items())  # type: ignore[return-value]
+    if answer.compressible:
         cache = gzip_cache_path(
             state.layout.state_dir(channel_name) / "gzip", key, opened.size, opened.mtime_ns
         )
@@ -354,7 +407,7 @@ async def _respond(
     range_header = request.headers.get("range")
     if range_header is not None:
         if_range = request.headers.get("if-range")
-        if if_range is None or if_range_matches(if_range, etag, last_modified):
+        if if_range is None or if_range_matches(if_range, etag, answer.last_modified):
             wanted = parse_range(range_header, opened.size)
             if wanted is False:
                 opened.close()

@@ -38,6 +38,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Final
 
@@ -77,14 +78,14 @@ class OpenFile:
     fd: int
     size: int
     mtime_ns: int
-    path: Path
+    path: str | Path
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
             os.close(self.fd)
 
 
-def open_regular_file(path: Path) -> OpenFile | None:
+def open_regular_file(path: str | Path) -> OpenFile | None:
     """Open `path` read-only if it is a regular file; None when missing or not a file."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
@@ -172,6 +173,7 @@ def if_none_match_hits(header: str, etag: str) -> bool:
     return any(_opaque(tag) == wanted for tag in header.split(","))
 
 
+@lru_cache(maxsize=4096)  # every file response carries it; files change rarely
 def http_date(mtime_ns: int) -> str:
     return formatdate(mtime_ns / 1e9, usegmt=True)
 

@@ -332,13 +332,69 @@ def _outcome_kinds() -> tuple[tuple[type[BaseException], str], ...]:
     )
 
 
+class AccessRecorder:
+    """Counts and logs one answered HTTP request: method, redacted path, status, bytes,
+    duration, route template. Shared by `AccessLogMiddleware` and the channel-file fast path
+    (`server/fast_files.py`), which answers outside the middleware."""
+
+    #: Label sets whose metric children are kept at hand (routes x methods x statuses are few;
+    #: the bound only guards against surprises).
+    MAX_CACHED_LABELS: Final = 1024
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self.log = logging.getLogger(ACCESS_LOGGER)
+        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+
+    def _metrics_of(self, route: str, method: str, status: int) -> tuple[Any, Any, Any]:
+        # `labels()` takes a lock and builds a key on every call: once per label set is enough.
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            metrics = self.metrics
+            children = (
+                metrics.requests.labels(route, method, str(status)),
+                metrics.bytes_sent.labels(route),
+                metrics.duration.labels(route),
+            )
+            if len(self._children) < self.MAX_CACHED_LABELS:
+                self._children[key] = children
+        return children
+
+    def record(self, scope: Scope, route: str, status: int, sent: int, elapsed: float) -> None:
+        requests, bytes_sent, duration = self._metrics_of(route, scope["method"], status)
+        requests.inc()
+        bytes_sent.inc(sent)
+        duration.observe(elapsed)
+        if self.log.isEnabledFor(logging.INFO):
+            client = scope.get("client")
+            path = redact_path(scope["path"])
+            self.log.info(
+                "%s %s %s",
+                scope["method"],
+                path,
+                status,
+                extra={
+                    "access": {
+                        "method": scope["method"],
+                        "path": path,
+                        "status": status,
+                        "bytes": sent,
+                        "duration_ms": round(elapsed * 1000, 3),
+                        "client": client[0] if client else None,
+                        "route": route,
+                        "http": scope.get("http_version"),
+                    }
+                },
+            )
+
+
 class AccessLogMiddleware:
-    """Counts and logs every HTTP request: method, redacted path, status, bytes, duration."""
+    """Counts and logs every HTTP request (`AccessRecorder`)."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
-        self.metrics = metrics
-        self.log = logging.getLogger(ACCESS_LOGGER)
+        self.recorder = AccessRecorder(metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -359,31 +415,8 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, counting_send)
         finally:
-            elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
-            self.metrics.bytes_sent.labels(route).inc(sent)
-            self.metrics.duration.labels(route).observe(elapsed)
-            if self.log.isEnabledFor(logging.INFO):
-                client = scope.get("client")
-                self.log.info(
-                    "%s %s %s",
-                    scope["method"],
-                    redact_path(scope["path"]),
-                    status,
-                    extra={
-                        "access": {
-                            "method": scope["method"],
-                            "path": redact_path(scope["path"]),
-                            "status": status,
-                            "bytes": sent,
-                            "duration_ms": round(elapsed * 1000, 3),
-                            "client": client[0] if client else None,
-                            "route": route,
-                            "http": scope.get("http_version"),
-                        }
-                    },
-                )
+            self.recorder.record(scope, route, status, sent, time.perf_counter() - started)
 
 
 class JsonFormatter(logging.Formatter):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
+import anyio
 from starlette.requests import HTTPConnection
 
 from stockyard.catalog import Catalog, Channel
@@ -41,6 +44,33 @@ class ChannelCache:
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
         self._rows: dict[str, tuple[float, ChannelView]] = {}
+        #: Loads under way, by channel name (touched only on the event loop).
+        self._loading: dict[str, asyncio.Future[ChannelView | None]] = {}
+
+    async def refreshed(
+        self, name: str, load: Callable[[], ChannelView | None]
+    ) -> ChannelView | None:
+        """The view of `name`: cached, or loaded by `load` in a worker thread (None: no such
+        channel). One load per name at a time: the requests that find the entry expired while a
+        load is under way wait for it, rather than each querying the catalog (at a few thousand
+        requests a second, every expiry sent dozens of queries at once). A load that fails
+        raises for the request that ran it; those waiting get None (and look for themselves).
+        """
+        hit = self.get(name)
+        if hit is not None:
+            return hit
+        pending = self._loading.get(name)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        pending = asyncio.get_running_loop().create_future()
+        self._loading[name] = pending
+        view = None
+        try:
+            view = await anyio.to_thread.run_sync(load)
+        finally:
+            del self._loading[name]
+            pending.set_result(view)
+        return view
 
     def get(self, name: str) -> ChannelView | None:
         hit = self._rows.get(name)
@@ -68,6 +98,9 @@ class ServerState:
     _batchers: dict[int, UploadBatcher | SharedUploadBatcher] = field(default_factory=dict)
     #: With bucket storage: this replica's local copies of the files it serves.
     remote_files: RemoteFiles | None = None
+    #: Whether `server/fast_files.py` answers cheap channel-file requests below the framework
+    #: (tests turn it off to compare its answers with the route's).
+    fast_files: bool = True
 
     def upload_batcher(self, channel: Channel) -> UploadBatcher | SharedUploadBatcher:
         """The upload queue of a channel in this process: validated uploads waiting for the
@@ -102,6 +135,16 @@ class ServerState:
                 batcher = UploadBatcher(commit, observer)
             self._batchers[channel.id] = batcher
         return batcher
+
+    def load_channel_view(self, name: str) -> ChannelView | None:
+        """Blocking: the channel `name`'s view from the catalog (None: no such channel), also
+        put in the channel cache."""
+        channel = self.catalog.get_channel(name)
+        if channel is None:
+            return None
+        view = self.channel_view(channel)
+        self.channels.put(view)
+        return view
 
     def channel_view(self, channel: Channel) -> ChannelView:
         """Blocking: reads the channel's policy."""
