@@ -90,8 +90,8 @@ def _open(
     return opened, opened is None and path.is_dir()
 
 
-def _client_is_ahead(
-    request: Request, key: str, opened: OpenFile, gz: OpenFile | None = None
+def client_is_ahead(
+    request_headers: Mapping[str, str], key: str, opened: OpenFile, gz: OpenFile | None = None
 ) -> bool:
     """Whether the client's validators name another version of a mutable file than this
     replica's copy (it may have read a newer one through another replica); `gz`: the copy of
@@ -99,13 +99,13 @@ def _client_is_ahead(
     if is_immutable(key):
         return False
     etag = etag_for(key, opened.size, opened.mtime_ns)
-    if_none_match = request.headers.get("if-none-match")
+    if_none_match = request_headers.get("if-none-match")
     if if_none_match is not None:
         known = [etag, gzip_etag(etag)]
         if gz is not None:
             known.append(published_gz_etag(key, gz.size, gz.mtime_ns))
         return not any(if_none_match_hits(if_none_match, tag) for tag in known)
-    since = request.headers.get("if-modified-since")
+    since = request_headers.get("if-modified-since")
     # Ahead when its date is later than our copy's mtime (whole seconds, as HTTP dates are).
     return since is not None and not_modified_since(since, opened.mtime_ns + 1_000_000_000)
 
@@ -126,7 +126,7 @@ def _published_gz(
     return _open(state, channel_name, key + GZ_SUFFIX, check=check)[0]
 
 
-def _redirects(state: ServerState, key: str) -> bool:
+def redirects(state: ServerState, key: str) -> bool:
     """Whether an artifact download is answered with a presigned bucket URL (setting
     `download_redirect`) instead of its bytes."""
     return (
@@ -175,7 +175,7 @@ def _lookup(
         # Only a private channel needs the caller's token (reads of public ones ignore it).
         principal = authenticate(state.catalog, token)
         channel = readable_channel(state.catalog, channel_name, principal)
-    if (view is not None and view.proxy is not None) or _redirects(state, key):
+    if (view is not None and view.proxy is not None) or redirects(state, key):
         return view, channel.private, max_age, None, False
     return (view, channel.private, max_age, *_open(state, channel.name, key))
 
@@ -198,7 +198,7 @@ async def serve_channel_file(
             # The hot path: a public channel known to exist. No catalog query, no thread hop
             # (opening a local file is a few microseconds).
             private, max_age, view = False, cached.max_age, cached
-            if view.proxy or _redirects(state, key):
+            if view.proxy or redirects(state, key):
                 opened, is_dir = None, False
             elif state.remote_files is not None:
                 # A copy trusted without asking the bucket is served from the event loop.
@@ -218,7 +218,7 @@ async def serve_channel_file(
             return await serve_proxy_file(
                 request, state, view, key, private=private, max_age=max_age
             )
-        if _redirects(state, key):
+        if redirects(state, key):
             url = await anyio.to_thread.run_sync(
                 partial(_presigned, state, channel_name, key, private=private, max_age=max_age)
             )
@@ -235,7 +235,7 @@ async def serve_channel_file(
                     gz = await anyio.to_thread.run_sync(
                         _published_gz, state, channel_name, key, opened, request.headers
                     )
-            if _client_is_ahead(request, key, opened, gz):
+            if client_is_ahead(request.headers, key, opened, gz):
                 opened, gz, is_dir = await anyio.to_thread.run_sync(
                     _reopen, state, channel_name, key, opened, gz, request
                 )

@@ -9,10 +9,13 @@ request itself when all of this holds, and leaves it unchanged to the app otherw
 
 - `GET` or `HEAD` of `/{channel}/{path}` (never `/t/...`, `/api`, `/ui` or another reserved
   name; no `as-of/` view; no ASGI `root_path`);
-- the channel is in the server's channel cache and is public, not a proxy; files are local
-  (no bucket) and no `accel_redirect` hands downloads to nginx;
-- the file exists, and the answer is a 304, or the whole file (or its published `.gz`) of at
-  most `INLINE_READ` bytes with no `Range` header and no on-the-fly gzip.
+- the channel is in the server's channel cache and is public, not a proxy, and no
+  `accel_redirect` hands downloads to nginx;
+- the file is local, or (bucket storage) this replica holds a copy it trusts without asking the
+  bucket (`RemoteFiles.open_fresh`), the client's validators do not name a newer version, and
+  artifacts are not answered with presigned redirects;
+- the answer is a 304, or the whole file (or its published `.gz`) of at most `INLINE_READ`
+  bytes with no `Range` header and no on-the-fly gzip.
 
 The answer is decided by the same `channel_files.plan_answer` as the route's, so both send the
 same status, headers and bytes (tests/server/test_fast_files.py compares them request by
@@ -29,7 +32,7 @@ from typing import Final
 from starlette.types import Scope, Send
 
 from stockyard.publish.gz import GZ_SUFFIX, has_published_gz
-from stockyard.server.channel_files import file_key, plan_answer
+from stockyard.server.channel_files import client_is_ahead, file_key, plan_answer, redirects
 from stockyard.server.channels import RESERVED_CHANNEL_NAMES
 from stockyard.server.http_files import (
     INLINE_READ,
@@ -81,7 +84,7 @@ class FastChannelFiles:
         if scope["method"] not in _METHODS or scope.get("root_path"):
             return None
         state = self.state
-        if state.remote_files is not None or state.settings.accel_redirect is not None:
+        if state.settings.accel_redirect is not None:
             return None
         channel_name, sep, path = scope["path"][1:].partition("/")
         if not sep or not path or channel_name in RESERVED_CHANNEL_NAMES:
@@ -95,29 +98,63 @@ class FastChannelFiles:
             key = file_key(path)
         except StockyardError:
             return None
-        # `key` passed `file_key` (no traversal) and `channel_name` is a cached channel's name.
-        opened = open_regular_file(f"{self.channels_dir}/{channel_name}/{key}")
-        if opened is None:
-            return None  # 404, or a directory's redirect: the app's
+        headers = _first_values(scope["headers"])
         try:
-            return self._decide(scope, state, channel_name, key, opened, view.max_age)
+            files = self._open(channel_name, key, headers)
+            if files is None:
+                return None  # a 404, a directory's redirect, a bucket to ask: the app's
+            return self._decide(scope["method"], headers, channel_name, key, *files, view.max_age)
         except Exception:
             return None  # the app answers (and logs) what the fast path could not
 
+    def _open(
+        self, channel_name: str, key: str, headers: dict[str, str]
+    ) -> tuple[OpenFile, OpenFile | None] | None:
+        """(the file, its published `.gz` when this request gets that) as the route would open
+        them without leaving the event loop; None when the route would have to do more."""
+        remote = self.state.remote_files
+        gzipped = has_published_gz(key)
+        if remote is None:
+            # `key` passed `file_key` (no traversal); `channel_name` is a cached channel's.
+            opened = open_regular_file(f"{self.channels_dir}/{channel_name}/{key}")
+            if opened is None:
+                return None
+            gz = None  # found as `channel_files._published_gz` finds it
+            if gzipped and wants_gzip(key, opened.size, headers):
+                gz = open_regular_file(f"{opened.path}{GZ_SUFFIX}")
+            return opened, gz
+        # A bucket: only copies this replica trusts without asking it (`RemoteFiles`).
+        if redirects(self.state, key):
+            return None
+        opened = remote.open_fresh(channel_name, key)
+        if opened is None:
+            return None
+        gz = None
+        if gzipped and wants_gzip(key, opened.size, headers):
+            gz = remote.open_fresh(channel_name, key + GZ_SUFFIX)
+            if gz is None:
+                opened.close()
+                return None
+        if client_is_ahead(headers, key, opened, gz):
+            for held in (opened, gz):
+                if held is not None:
+                    held.close()
+            return None
+        return opened, gz
+
     def _decide(
         self,
-        scope: Scope,
-        state: ServerState,
+        method: str,
+        request_headers: dict[str, str],
         channel_name: str,
         key: str,
         opened: OpenFile,
+        gz: OpenFile | None,
         max_age: int,
     ) -> _Answer | None:
-        request_headers = _first_values(scope["headers"])
-        gz = None  # the published `.gz`, found as `channel_files._published_gz` finds it
-        if has_published_gz(key) and wants_gzip(key, opened.size, request_headers):
-            gz = open_regular_file(f"{opened.path}{GZ_SUFFIX}")
-        answer = plan_answer(state, channel_name, key, opened, False, max_age, gz, request_headers)
+        answer = plan_answer(
+            self.state, channel_name, key, opened, False, max_age, gz, request_headers
+        )
         body_file = answer.body
         try:
             headers = answer.headers
@@ -130,7 +167,7 @@ class FastChannelFiles:
                 headers["content-encoding"] = "gzip"
             raw = _raw(headers)
             raw.append((b"content-length", str(body_file.size).encode()))
-            if scope["method"] == "HEAD" or body_file.size == 0:
+            if method == "HEAD" or body_file.size == 0:
                 return 200, raw, b""
             body = os.pread(body_file.fd, body_file.size, 0)
             if len(body) != body_file.size:
