@@ -66,6 +66,15 @@ def _requests(client, filled, write_token) -> list[tuple[str, str, dict[str, str
         "/nochannel/noarch/repodata.json",
         "/api/channels",
         f"/t/{write_token}/main/noarch/repodata.json",
+        # hostile shapes: the fast path must leave them to the route, which refuses them
+        "/main/noarch/%00",
+        "/main/noarch/repodata.json%00.html",
+        "/%2e%2e/noarch/repodata.json",
+        "/main/%2e%2e/%2e%2e/catalog.db",
+        "/main//noarch/repodata.json",
+        "/main/noarch/%ff%fe.conda",
+        "/main/" + "a" * 5000,
+        "/MAIN/noarch/repodata.json",
     ]
     header_sets = [
         {},
@@ -101,6 +110,7 @@ def test_fast_path_answers_as_the_route_does(client, filled, write_token) -> Non
         assert fast == routed, (method, url, headers)
         statuses.add(fast[0])
     assert {200, 206, 301, 304, 404, 416} <= statuses
+    assert not any(status >= 500 for status in statuses)
 
 
 def test_fast_path_skips_the_framework(client, filled, monkeypatch) -> None:
