@@ -89,3 +89,16 @@ def private_write_token(catalog: Catalog, private_channel: Channel) -> str:
 
 def channel_dir(settings: Settings, name: str) -> Path:
     return settings.data_path.resolve() / "channels" / name
+
+
+@pytest.fixture
+def filled(client, settings, write_token, tmp_path: Path) -> list[Path]:  # type: ignore[no-untyped-def]
+    """main with a few packages, so repodata.json is big enough to be compressed."""
+    from tests.server.artifacts import make_artifact
+    from tests.server.uploading import quetz_upload
+
+    paths = [make_artifact(tmp_path / "art", f"pkg{i}", depends=[f"dep{i} >=1"]) for i in range(6)]
+    paths.append(make_artifact(tmp_path / "art", "native", build="h0_0", subdir="linux-64"))
+    for path in paths:
+        assert quetz_upload(client, "main", path, write_token).status_code == 201
+    return paths

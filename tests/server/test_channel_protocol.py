@@ -17,16 +17,6 @@ from tests.server.uploading import quetz_upload
 IDENTITY = {"accept-encoding": "identity"}
 
 
-@pytest.fixture
-def filled(client, settings, write_token, tmp_path: Path) -> list[Path]:
-    """main with a few packages, so repodata.json is big enough to be compressed."""
-    paths = [make_artifact(tmp_path / "art", f"pkg{i}", depends=[f"dep{i} >=1"]) for i in range(6)]
-    paths.append(make_artifact(tmp_path / "art", "native", build="h0_0", subdir="linux-64"))
-    for path in paths:
-        assert quetz_upload(client, "main", path, write_token).status_code == 201
-    return paths
-
-
 def test_get_and_head_agree(client, filled) -> None:
     got = client.get("/main/noarch/repodata.json", headers=IDENTITY)
     head = client.head("/main/noarch/repodata.json", headers=IDENTITY)

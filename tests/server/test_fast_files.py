@@ -18,15 +18,10 @@ from tests.server.uploading import quetz_upload
 _VOLATILE = {"date", "server"}
 
 
-@pytest.fixture
-def filled(client, settings, write_token, tmp_path: Path) -> list[Path]:
-    paths = [make_artifact(tmp_path / "art", f"pkg{i}", depends=[f"dep{i} >=1"]) for i in range(6)]
-    paths.append(make_artifact(tmp_path / "art", "native", build="h0_0", subdir="linux-64"))
-    for path in paths:
-        assert quetz_upload(client, "main", path, write_token).status_code == 201
-    # Every channel stays in the channel cache for the whole test.
+@pytest.fixture(autouse=True)
+def long_channel_cache(client) -> None:
+    """Every channel stays in the channel cache for the whole test."""
     client.app.state.stockyard.channels.ttl = 600
-    return paths
 
 
 def _answer(client, method: str, url: str, headers: dict[str, str], fast: bool):
@@ -138,7 +133,6 @@ def test_fast_path_keeps_private_channels_private(
 ) -> None:
     path = make_artifact(tmp_path / "art", "hidden")
     assert quetz_upload(client, "secret", path, private_write_token).status_code == 201
-    client.app.state.stockyard.channels.ttl = 600
     url = f"/secret/noarch/{path.name}"
     assert client.get(f"/t/{private_write_token}{url}").status_code == 200
     assert client.get(url).status_code == 404

@@ -250,7 +250,8 @@ async def serve_channel_file(
             f"no file {key!r} in channel {channel_name!r}",
             "Clients fall back to repodata.json when a variant is missing.",
         )
-    return await _respond(request, state, channel_name, key, opened, private, max_age, gz)
+    answer = plan_answer(state, channel_name, key, opened, private, max_age, gz, request.headers)
+    return await send_answer(request, state, channel_name, key, answer)
 
 
 def _reopen(
@@ -285,13 +286,14 @@ async def _serve_as_of(
     private, max_age, opened = await anyio.to_thread.run_sync(
         as_of_file, state, channel_name, path.removeprefix("as-of/"), token
     )
-    return await _respond(request, state, channel_name, path, opened, private, max_age)
+    answer = plan_answer(state, channel_name, path, opened, private, max_age, None, request.headers)
+    return await send_answer(request, state, channel_name, path, answer)
 
 
 @dataclass(slots=True)
 class FileAnswer:
     """How a request for a channel file is answered: decided once, sent by the app's route
-    (`_respond`) or by the fast path (`server/fast_files.py`), so both send the same headers."""
+    (`send_answer`) or by the fast path (`server/fast_files.py`), so both send the same headers."""
 
     #: Headers every answer for the file carries (validators, caching, surrogate keys).
     headers: dict[str, str]
@@ -359,19 +361,10 @@ def plan_answer(
     )
 
 
-async def _respond(
-    request: Request,
-    state: ServerState,
-    channel_name: str,
-    key: str,
-    opened: OpenFile,
-    private: bool,
-    max_age: int,
-    gz: OpenFile | None = None,
+async def send_answer(
+    request: Request, state: ServerState, channel_name: str, key: str, answer: FileAnswer
 ) -> Response:
-    """Answer with `opened` (the file `key`), or with `gz`, its published `.gz`, which the
-    caller opened only when this request is to get the gzip variant."""
-    answer = plan_answer(state, channel_name, key, opened, private, max_age, gz, request.headers)
+    """Send `answer` (from `plan_answer`) for the file `key`."""
     headers, opened, etag = answer.headers, answer.body, answer.etag
     if answer.not_modified:
         opened.close()

@@ -1,6 +1,7 @@
 """The HTTP side of proxy channels (`stockyard.proxy`): a file of a proxy channel is fetched
 or revalidated by its `ProxyChannel`, then served from the proxy's cache exactly as a local
-file is (`channel_files._respond`: validators, 304, Range, gzip, Cache-Control).
+file is (`channel_files.plan_answer` and `send_answer`: validators, 304, Range, gzip,
+Cache-Control).
 
 - A document served stale (every upstream failed, the cached copy is past its TTL) carries
   `Warning: 110 - "Response is Stale"` (RFC 7234 stale-if-error).
@@ -44,7 +45,7 @@ async def serve_proxy_file(
     private: bool,
     max_age: int,
 ) -> Response:
-    from stockyard.server.channel_files import _respond
+    from stockyard.server.channel_files import plan_answer, send_answer
 
     name = view.channel.name
     assert view.proxy is not None
@@ -63,7 +64,8 @@ async def serve_proxy_file(
             f"no file {key!r} in proxy channel {name!r}",
             "Not in the upstream channel, or left out by this proxy's filters.",
         )
-    response = await _respond(request, state, name, key, opened, private, max_age)
+    answer = plan_answer(state, name, key, opened, private, max_age, None, request.headers)
+    response = await send_answer(request, state, name, key, answer)
     accel = state.settings.accel_redirect
     if accel is not None and "x-accel-redirect" in response.headers:
         cached = found.path.relative_to(state.layout.channel_dir(name)).as_posix()
