@@ -235,6 +235,30 @@ def test_open_streams_in_chunks(store: Store) -> None:
     assert out.getvalue() == data
 
 
+def test_download_writes_the_whole_object_with_its_info(store: Store) -> None:
+    data = _pattern(2 * MiB + 7, 8)
+    store.put("noarch/whole.conda", data)
+    out = io.BytesIO()
+    got = store.download("noarch/whole.conda", out)
+    assert out.getvalue() == data
+    info = store.stat("noarch/whole.conda")
+    assert info is not None
+    assert (got.size, got.mtime_ns) == (info.size, info.mtime_ns) == (len(data), info.mtime_ns)
+    empty = io.BytesIO()
+    store.put("noarch/empty.json", b"")
+    assert store.download("noarch/empty.json", empty).size == 0
+    assert empty.getvalue() == b""
+
+
+def test_download_of_nothing_is_file_not_found(store: Store) -> None:
+    store.put("linux-64/a.conda", b"x")
+    for key in ("linux-64/missing.conda", "linux-64", "linux-64/a.conda/inner"):
+        out = io.BytesIO()
+        with pytest.raises(FileNotFoundError):
+            store.download(key, out)
+        assert out.getvalue() == b""
+
+
 def test_open_reader_never_splices_versions(store: Store) -> None:
     old, new = _pattern(2 * MiB, 5), _pattern(2 * MiB, 6)
     store.put("linux-64/r.conda", old)

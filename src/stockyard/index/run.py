@@ -381,8 +381,8 @@ def fetch_to_scratch(store: Store, keys: list[str], target: Path, *, workers: in
         path = target / key
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            with store.open(key) as source, open(path, "wb") as out:
-                shutil.copyfileobj(source, out, 1024 * 1024)
+            with open(path, "wb") as out:
+                store.download(key, out)  # one GET each, not a HEAD and ranged reads
         except FileNotFoundError:
             path.unlink(missing_ok=True)
 

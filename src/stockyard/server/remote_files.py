@@ -44,8 +44,6 @@ from typing import Final
 
 from stockyard.server.http_files import OpenFile, is_immutable, open_regular_file
 from stockyard.storage import Store
-from stockyard.storage.base import ObjectInfo
-from stockyard.storage.s3_reader import ObjectChanged
 
 #: After a publish, copies of the channel served within this many seconds are fetched again at
 #: once (`refresh`), at most `HOT_LIMIT` of them, most recently served first.
@@ -150,26 +148,20 @@ class RemoteFiles:
             copy = None if check else self._fresh(entry)
             if copy is not None and (opened := open_regular_file(copy.path)) is not None:
                 return opened
-            for attempt in range(3):
-                info = store.stat(key)
-                if info is None:
-                    self._drop(entry)
-                    return None
-                known = self._copies.get(entry)
-                if known is not None and (known.size, known.mtime_ns) == (
-                    info.size,
-                    info.mtime_ns,
-                ):
-                    opened = open_regular_file(known.path)
-                    if opened is not None:
-                        self._touch(entry, known)
-                        return opened
-                try:
-                    return self._fetch(entry, store, info)
-                except ObjectChanged:  # replaced between HEAD and GET: look again
-                    if attempt == 2:
-                        raise
-            return None
+            info = store.stat(key)
+            if info is None:
+                self._drop(entry)
+                return None
+            known = self._copies.get(entry)
+            if known is not None and (known.size, known.mtime_ns) == (info.size, info.mtime_ns):
+                opened = open_regular_file(known.path)
+                if opened is not None:
+                    self._touch(entry, known)
+                    return opened
+            opened = self._fetch(entry, store)
+            if opened is None:
+                self._drop(entry)  # deleted between the HEAD and the GET
+            return opened
 
     def open_fresh(self, channel: str, key: str) -> OpenFile | None:
         """The local copy of `key` when it is trusted without asking the bucket, else None (then
@@ -200,21 +192,22 @@ class RemoteFiles:
     def _fetch_lock(self, entry: tuple[str, str]) -> threading.Lock:
         return self._fetching[hash(entry) % _FETCH_STRIPES]
 
-    def _fetch(self, entry: tuple[str, str], store: Store, info: ObjectInfo) -> OpenFile | None:
+    def _fetch(self, entry: tuple[str, str], store: Store) -> OpenFile | None:
         channel, key = entry
         generation = self._generations.get(channel, 0)
         folder = self.root / hashlib.sha256(f"{channel}\0{key}".encode()).hexdigest()[:32]
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{info.mtime_ns:x}-{info.size:x}"
         fd, tmp = tempfile.mkstemp(prefix=".fetch.", dir=folder)
         try:
             with os.fdopen(fd, "wb") as out:
                 try:
-                    with store.open(key) as source:
-                        shutil.copyfileobj(source, out, 1024 * 1024)
+                    # One GET; its answer says which version the bytes are (the HEAD that
+                    # led here may already be older): the copy is named and dated by that.
+                    got = store.download(key, out)
                 except FileNotFoundError:
                     return None
-            os.utime(tmp, ns=(info.mtime_ns, info.mtime_ns))
+            target = folder / f"{got.mtime_ns:x}-{got.size:x}"
+            os.utime(tmp, ns=(got.mtime_ns, got.mtime_ns))
             os.replace(tmp, target)
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -222,10 +215,8 @@ class RemoteFiles:
         opened = open_regular_file(target)
         if opened is None:
             return None
-        # The GET was conditional on the HEAD's ETag (ObjectChanged otherwise): the copy holds
-        # exactly the bytes `info` describes.
         now = time.monotonic()
-        copy = _Copy(target, opened.size, info.mtime_ns, now, generation, used=now)
+        copy = _Copy(target, opened.size, got.mtime_ns, now, generation, used=now)
         self._remember(entry, copy)
         return opened
 

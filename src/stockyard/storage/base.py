@@ -71,6 +71,12 @@ class Store(Protocol):
     def open(self, key: str) -> BinaryIO:
         """A seekable binary stream (for ranged reads and streaming responses)."""
 
+    def download(self, key: str, out: BinaryIO) -> ObjectInfo:
+        """Write the whole object to `out` and return the size and mtime of exactly the bytes
+        written (a bucket: one GET, whatever replaced the object meanwhile); FileNotFoundError
+        when there is none. For copying whole objects, where `open` would ask first and read
+        in ranges."""
+
     def stat(self, key: str) -> ObjectInfo | None: ...
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
