@@ -118,10 +118,11 @@ class LocalStore:
             fd = os.open(self._path(key), os.O_RDONLY | os.O_CLOEXEC)
         except (IsADirectoryError, NotADirectoryError) as error:
             raise FileNotFoundError(key) from error
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # a directory opens read-only too
+            os.close(fd)
+            raise FileNotFoundError(key)
         with os.fdopen(fd, "rb") as source:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):  # a directory opens read-only too
-                raise FileNotFoundError(key)
             shutil.copyfileobj(source, out, 1 << 20)
         return ObjectInfo(key, st.st_size, st.st_mtime_ns)
 
