@@ -62,6 +62,7 @@ from stockyard.server.errors import install_error_handlers
 from stockyard.server.fast_files import FastChannelFiles
 from stockyard.server.observability import AccessLogMiddleware, Metrics, health
 from stockyard.server.state import ChannelCache, ServerState, get_state
+from stockyard.types.struct_warmup import warm_struct_types
 
 #: With several workers, `stockyard serve` passes its settings to each worker in this variable.
 SETTINGS_ENV: Final = "STOCKYARD_SETTINGS_JSON"
@@ -98,6 +99,8 @@ def _add(app: FastAPI, path: str, endpoint: Callable[..., Any], methods: list[st
 
 
 def create_app(settings: Settings) -> StockyardApp:
+    # Before any worker thread exists: msgspec's first use of a Struct is not thread safe.
+    warm_struct_types()
     catalog = open_catalog(settings)
     state = ServerState(
         settings=settings,
