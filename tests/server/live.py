@@ -65,6 +65,11 @@ class LiveServer:
         return lines
 
 
+#: A free port can be taken by another test's server between `free_port` and the bind: a server
+#: that exits with this in its log is started again on another port (when none was asked for).
+_PORT_TAKEN = "address already in use"
+
+
 @contextmanager
 def live_server(
     data_dir: Path,
@@ -77,7 +82,31 @@ def live_server(
     """`stockyard serve` with `extra_args` (and `env` added to the environment); with
     `ca_file`, it serves HTTPS (pass --tls-cert and --tls-key in `extra_args`) and the
     readiness check trusts that CA."""
-    port = port or free_port()
+    attempts = 1 if port else 3
+    for attempt in range(attempts):
+        chosen = port or free_port()
+        process, log_path, stdout_path = _spawn(data_dir, chosen, workers, extra_args, env)
+        url = f"{'https' if ca_file else 'http'}://127.0.0.1:{chosen}"
+        try:
+            _wait_until_ready(process, url, log_path, ca_file)
+            break
+        except RuntimeError as exc:
+            _stop(process)
+            if attempt + 1 == attempts or _PORT_TAKEN not in str(exc):
+                raise
+    try:
+        yield LiveServer(url, data_dir, process, log_path, stdout_path.read_text())
+    finally:
+        _stop(process)
+
+
+def _spawn(
+    data_dir: Path,
+    port: int,
+    workers: int,
+    extra_args: tuple[str, ...],
+    env: dict[str, str] | None,
+) -> tuple[subprocess.Popen[bytes], Path, Path]:
     log_path = data_dir.parent / f"server-{port}.log"
     stdout_path = data_dir.parent / f"server-{port}.out"
     with open(log_path, "a") as log, open(stdout_path, "w") as out:
@@ -99,28 +128,33 @@ def live_server(
             stderr=log,
             env={**os.environ, "STOCKYARD_LOG_FORMAT": "json", **(env or {})},
         )
-    url = f"{'https' if ca_file else 'http'}://127.0.0.1:{port}"
+    return process, log_path, stdout_path
+
+
+def _wait_until_ready(
+    process: subprocess.Popen[bytes], url: str, log_path: Path, ca_file: Path | None
+) -> None:
     verify: ssl.SSLContext | bool = (
         ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
     )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=2, verify=verify).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
-            time.sleep(0.1)
-        yield LiveServer(url, data_dir, process, log_path, stdout_path.read_text())
-    finally:
-        process.terminate()
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+            if httpx.get(f"{url}/health/ready", timeout=2, verify=verify).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
+        time.sleep(0.1)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
