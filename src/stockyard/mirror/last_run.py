@@ -93,6 +93,10 @@ class LastRun(msgspec.Struct, kw_only=True):
     finished_at: int = 0
 
 
+#: Built at import (under the import lock): msgspec's first use of a Struct is not thread safe.
+_decode_last_run = msgspec.json.Decoder(LastRun).decode
+
+
 @dataclass(frozen=True, slots=True)
 class TargetView:
     """What the check needs to know of the target, without its catalog."""
@@ -153,7 +157,7 @@ def catalog_stamps(paths: Iterable[Path]) -> dict[str, Stamp]:
 
 def load(mirror_dir: Path) -> LastRun | None:
     try:
-        record = msgspec.json.decode((mirror_dir / LAST_RUN).read_bytes(), type=LastRun)
+        record = _decode_last_run((mirror_dir / LAST_RUN).read_bytes())
     except (OSError, msgspec.DecodeError, msgspec.ValidationError):
         return None  # none, or damaged: the run does the work
     return record if record.format == FORMAT else None

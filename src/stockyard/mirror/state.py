@@ -41,6 +41,10 @@ class _State(msgspec.Struct):
     documents: dict[str, _Entry] = {}
 
 
+#: Built at import (under the import lock): msgspec's first use of a Struct is not thread safe.
+_decode_state = msgspec.json.Decoder(_State).decode
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write `path` so that a crash leaves the old or the new bytes, never a mix."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -80,7 +84,7 @@ class MirrorState:
         path = directory / "state.json"
         if path.is_file():
             try:
-                stored = msgspec.json.decode(path.read_bytes(), type=_State)
+                stored = _decode_state(path.read_bytes())
             except msgspec.DecodeError:
                 stored = None  # a damaged state only costs full requests
             if stored is not None and stored.upstream == fingerprint:

@@ -47,6 +47,10 @@ class TrustConfig(msgspec.Struct, kw_only=True):
     pending_key_mgr_after: str | None = None
 
 
+#: Built at import (under the import lock): msgspec's first use of a Struct is not thread safe.
+_decode_config = msgspec.json.Decoder(TrustConfig).decode
+
+
 def write_atomic(path: Path, data: bytes, mode: int = 0o644, *, fsync: bool = True) -> None:
     """Replace `path` by `data` (temp file next to it, fsync, rename): readers see the old
     file or the new one, never a part. (`fsync=False` for caches a crash may lose.)"""
@@ -99,7 +103,7 @@ class TrustLayout:
         if not self.config_path.is_file():
             raise TrustNotConfigured(f"{self.channel_dir} is not set up for signing")
         try:
-            config = msgspec.json.decode(self.config_path.read_bytes(), type=TrustConfig)
+            config = _decode_config(self.config_path.read_bytes())
         except msgspec.DecodeError as exc:
             raise MetadataInvalid(f"{self.config_path}: {exc}") from exc
         # The file may come from a bucket (trust/bucket.py): it never names a path of its own.

@@ -35,6 +35,10 @@ class SubdirMark(msgspec.Struct):
     files: dict[str, tuple[int, int, int]]
 
 
+#: Built at import (under the import lock): msgspec's first use of a Struct is not thread safe.
+_decode_mark = msgspec.json.Decoder(SubdirMark).decode
+
+
 def _identities(directory: Path) -> dict[str, tuple[int, int, int]]:
     found: dict[str, tuple[int, int, int]] = {}
     for name in WATCHED:
@@ -51,7 +55,7 @@ def _path(channel_dir: Path, subdir: str) -> Path:
 def unchanged_since_signed(channel_dir: Path, subdir: str, key: str) -> int | None:
     """The record count of the last signing run when nothing changed since; else None."""
     try:
-        mark = msgspec.json.decode(_path(channel_dir, subdir).read_bytes(), type=SubdirMark)
+        mark = _decode_mark(_path(channel_dir, subdir).read_bytes())
     except (OSError, msgspec.DecodeError):
         return None
     if mark.key != key or mark.files != _identities(channel_dir / subdir):

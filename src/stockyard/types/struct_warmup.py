@@ -6,7 +6,10 @@ can crash the process: one reads the information while the other is still fillin
 segmentation fault in msgspec's `convert`, seen on a replica whose first requests were
 concurrent uploads; the script in tests/types/test_struct_warmup.py crashed about once in a
 hundred fresh interpreters without this, never with it). `create_app` calls
-`warm_struct_types()` once, before the server has more than one thread.
+`warm_struct_types()` once, before the server has more than one thread. Modules the server
+imports later, on first use, build their decoders at import time instead (`_decode_x =
+msgspec.json.Decoder(X).decode`): an import runs under the module's import lock, so no other
+thread can reach the class before its information is complete.
 """
 
 from __future__ import annotations
