@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from tests.server.live import stop_process, wait_until_ready
 
 ENV_SCRIPT = Path(__file__).with_name("quetz_env.sh")
 #: The release benchmarked (the last one, 2023-12); quetz_env.sh pins it.
@@ -114,26 +115,10 @@ def running_quetz(deployment: Deployment, port: int, workers: int = 1) -> Iterat
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"quetz exited early:\n{log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"quetz did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.2)
+        wait_until_ready(process, url, log_path, what="quetz", log_tail=3000)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)
 
 
 def create_channel_and_key(url: str, channel: str) -> str:

@@ -88,16 +88,16 @@ def live_server(
         process, log_path, stdout_path = _spawn(data_dir, chosen, workers, extra_args, env)
         url = f"{'https' if ca_file else 'http'}://127.0.0.1:{chosen}"
         try:
-            _wait_until_ready(process, url, log_path, ca_file)
+            wait_until_ready(process, url, log_path, ca_file=ca_file)
             break
         except RuntimeError as exc:
-            _stop(process)
+            stop_process(process)
             if attempt + 1 == attempts or _PORT_TAKEN not in str(exc):
                 raise
     try:
         yield LiveServer(url, data_dir, process, log_path, stdout_path.read_text())
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 def _spawn(
@@ -131,27 +131,41 @@ def _spawn(
     return process, log_path, stdout_path
 
 
-def _wait_until_ready(
-    process: subprocess.Popen[bytes], url: str, log_path: Path, ca_file: Path | None
+def wait_until_ready(
+    process: subprocess.Popen[bytes],
+    url: str,
+    log_path: Path,
+    *,
+    ca_file: Path | None = None,
+    what: str = "server",
+    log_tail: int | None = None,
 ) -> None:
+    """Until `url`/health/ready answers 200 (60 s); RuntimeError with the log (its last
+    `log_tail` characters) when the process exits first or never gets ready."""
     verify: ssl.SSLContext | bool = (
         ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
     )
     deadline = time.monotonic() + 60
     while True:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
+            raise RuntimeError(f"{what} exited early:\n{_log(log_path, log_tail)}")
         try:
             if httpx.get(f"{url}/health/ready", timeout=2, verify=verify).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
+            raise RuntimeError(f"{what} did not start:\n{_log(log_path, log_tail)}")
         time.sleep(0.1)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _log(path: Path, tail: int | None) -> str:
+    text = path.read_text()
+    return text if tail is None else text[-tail:]
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Terminate, then kill after 20 s."""
     process.terminate()
     try:
         process.wait(timeout=20)

@@ -191,24 +191,25 @@ class S3Store:
                 self.client.put_object(Bucket=self.bucket, Key=full, Body=body, **self._extra(key))
         os.unlink(source)
 
-    def get(self, key: str) -> bytes:
+    def _get_object(self, key: str) -> dict[str, Any]:
+        """The GET answer of `key` (body still to read); FileNotFoundError when missing."""
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            response: dict[str, Any] = self.client.get_object(
+                Bucket=self.bucket, Key=self._key(key)
+            )
         except Exception as error:
             if error_code(error) in _MISSING:
                 raise FileNotFoundError(key) from error
             raise
-        data: bytes = response["Body"].read()
+        return response
+
+    def get(self, key: str) -> bytes:
+        data: bytes = self._get_object(key)["Body"].read()
         return data
 
     def download(self, key: str, out: BinaryIO) -> ObjectInfo:
         # One GET: the body and the size and date in its answer are one version's.
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-        except Exception as error:
-            if error_code(error) in _MISSING:
-                raise FileNotFoundError(key) from error
-            raise
+        response = self._get_object(key)
         body = response["Body"]
         try:
             for chunk in body.iter_chunks(1 << 20):
