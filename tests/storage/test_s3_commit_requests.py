@@ -216,3 +216,35 @@ def test_a_move_without_a_head_still_reports_a_missing_source(s3_store: Any) -> 
     assert s3_store.stat("staged/x.conda") is None
     s3_store.move("linux-64/x.conda", "linux-64/x.conda")  # onto itself: nothing to do
     assert s3_store.get("linux-64/x.conda") == b"bytes"
+
+
+class KeyedOperations(Operations):
+    """The operations with the key each one names."""
+
+    def _seen(self, model: Any, params: dict[str, Any] | None = None, **_: Any) -> None:
+        with self._guard:
+            # `params` is the serialized request here: its URL path names bucket and key.
+            self.names.append(f"{model.name} {(params or {}).get('url_path', '')}")
+
+
+def test_a_changed_shard_is_sent_without_asking_first(
+    s3_store: Any, catalog: Catalog, tmp_path: Path
+) -> None:
+    def shard_requests(kind: str) -> list[str]:
+        return [s.split(" ", 1)[1] for s in sent if s.startswith(kind) and "/shards/" in s]
+
+    operations = KeyedOperations(s3_store.client)
+    # Nothing recorded for the subdir yet (a first publish, a restore): shards are looked for.
+    _upload(tmp_path, catalog, s3_store, "grows", "1.0")
+    sent = operations.take()
+    assert shard_requests("HeadObject") == shard_requests("PutObject")
+    # A changed shard and a new name's shard are sent at once: only the same bytes can be
+    # there already, and sending them again is harmless.
+    _upload(tmp_path, catalog, s3_store, "grows", "2.0")
+    _upload(tmp_path, catalog, s3_store, "newcomer", "1.0")
+    sent = operations.take()
+    puts = shard_requests("PutObject")
+    assert len(puts) == 2
+    assert shard_requests("HeadObject") == []
+    for path in puts:
+        assert s3_store.get("linux-64/shards/" + path.rsplit("/", 1)[1])

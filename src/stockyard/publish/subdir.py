@@ -253,7 +253,14 @@ class _SubdirJob:
             chunk = ordered[start : start + _SHARD_CHUNK]
             rows_by_name = self.catalog.rows_for_names(self.channel.id, self.subdir, chunk)
             for name in chunk:
-                digest = self._write_shard(rows_by_name.get(name, []), removed_map.get(name, []))
+                digest = self._write_shard(
+                    rows_by_name.get(name, []),
+                    removed_map.get(name, []),
+                    # A shard is looked for first only when it may already be there: its name's
+                    # recorded one, or nothing recorded yet (a full render, say after a restore).
+                    recorded=known.get(name),
+                    nothing_recorded=not known,
+                )
                 written += digest is not None and digest[1]
                 new_hash = digest[0] if digest else None
                 if known.get(name) != new_hash:
@@ -266,15 +273,26 @@ class _SubdirJob:
         self.publisher.write(f"{self.subdir}/{SHARD_INDEX}", index)
         return written
 
-    def _write_shard(self, rows: list[PublishRow], removed: list[str]) -> tuple[str, bool] | None:
-        """(digest, written?) of a name's shard; None when the name has no artifacts left."""
+    def _write_shard(
+        self,
+        rows: list[PublishRow],
+        removed: list[str],
+        *,
+        recorded: str | None,
+        nothing_recorded: bool,
+    ) -> tuple[str, bool] | None:
+        """(digest, written?) of a name's shard; None when the name has no artifacts left.
+        `recorded`: the digest the catalog holds for the name; `nothing_recorded`: it holds
+        none for the subdir."""
         if not rows:
             return None
         gone = removed + [r.filename for r in rows if r.patch_removed]
         data = render_shard(rows, gone, self.options.zst_level)
         digest = shard_digest(data)
         key = shard_key(self.subdir, digest)
-        return digest, self.publisher.write_if_absent(key, data, digest)
+        maybe_present = nothing_recorded or digest == recorded
+        written = self.publisher.write_if_absent(key, data, digest, maybe_present=maybe_present)
+        return digest, written
 
     def publish_monolithic(self, removed: list[str]) -> list[tuple[str, int, int, str]]:
         """repodata.json (+ .zst, .bz2, current_repodata), repodata_from_packages.json and

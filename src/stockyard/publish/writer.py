@@ -113,11 +113,16 @@ class Publisher:
         self._remember(key, digest, len(data))
         return True
 
-    def write_if_absent(self, key: str, data: bytes, digest: str) -> bool:
+    def write_if_absent(
+        self, key: str, data: bytes, digest: str, *, maybe_present: bool = True
+    ) -> bool:
         """For content-addressed files (shards): an existing file with this name is correct.
-        In the background (a remote store) True means: issued, written unless it exists."""
+        In the background (a remote store) True means: issued, written unless it exists.
+        `maybe_present=False`: the catalog never recorded this content here (a changed shard),
+        so a bucket is not asked first: the PUT of the same bytes would be harmless, and the
+        HEAD is one more round trip before the shard index."""
         if self.background:
-            self._issue_content(key, data)
+            self._issue_content(key, data, check=maybe_present)
             return True
         if self.store.stat(key) is not None:
             self.unchanged += 1
@@ -289,12 +294,12 @@ class Publisher:
         self._track(key, submit(task))
         return not maybe_current
 
-    def _issue_content(self, key: str, data: bytes) -> None:
+    def _issue_content(self, key: str, data: bytes, *, check: bool = True) -> None:
         after = [self._by_key[key]] if key in self._by_key else []
 
         def task() -> None:
             _wait_for(after)
-            if self.store.stat(key) is not None:
+            if check and self.store.stat(key) is not None:
                 with self._lock:
                     self.unchanged += 1
                 return
