@@ -85,6 +85,32 @@ def test_publish_batches_end_after_a_short_batch_and_lose_no_row(
     assert all(batches) and all(len(b) == 4 for b in batches[:-1])
 
 
+def test_publish_batches_hold_the_same_python_values_on_both_databases(
+    catalog: Catalog,
+) -> None:
+    """The monolithic render joins these values as they come (PostgreSQL sends them in binary):
+    records as bytes, names as str, numbers as int, on SQLite and PostgreSQL alike."""
+    ch = catalog.create_channel("c")
+    rows = [_row("a-1-0.conda", subdir="noarch", stamp=7), _row("b-1-0.conda", subdir="noarch")]
+    rows[0].run_exports = b'{"weak":["a"]}'
+    catalog.apply_changes(ch.id, "noarch", upserts=rows)
+    catalog.set_patched(ch.id, "noarch", [("a-1-0.conda", b'{"x":1}', False)])
+    (batch,) = catalog.iter_publish_batches(ch.id, "noarch", ".conda")
+    first, second = batch
+    assert first[:4] == ("a-1-0.conda", "a", rows[0].record, b'{"x":1}')
+    assert first[5:] == (b'{"weak":["a"]}', 10, "a" * 64, 7)
+    assert not first[4] and second[3] is None and second[5] is None
+    assert [type(value) for value in first if not isinstance(value, bool | int)] == [
+        str,
+        str,
+        bytes,
+        bytes,
+        bytes,
+        str,
+    ]
+    assert type(first[6]) is int and type(first[8]) is int
+
+
 def test_patches_shards_published(catalog: Catalog) -> None:
     ch = catalog.create_channel("c")
     catalog.apply_changes(ch.id, "noarch", upserts=[_row("a-1-0.conda", subdir="noarch")])

@@ -139,7 +139,12 @@ class PublishingPart(CatalogPart):
                 args = tuple(params[key] for key in compiled.positiontup)
             raw: Any = conn.connection.dbapi_connection
             postgres = conn.dialect.name == "postgresql"
-            cursor = raw.cursor(name=f"publish_{id(query):x}") if postgres else raw.cursor()
+            # Binary results on PostgreSQL: the records are bytea, which the text format sends
+            # hex-encoded (twice the bytes, decoded here); 400,000 rows read in 0.89 s instead
+            # of 1.43 s (BENCHMARKS.md). The values are the same Python types either way.
+            cursor = (
+                raw.cursor(name=f"publish_{id(query):x}", binary=True) if postgres else raw.cursor()
+            )
             try:
                 cursor.execute(str(compiled), args)
                 while True:
