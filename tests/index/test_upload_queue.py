@@ -187,6 +187,26 @@ def test_uploads_waiting_on_two_replicas_are_committed_in_one_batch(
     assert not any((deployment.root / QUEUED).rglob("*.conda*"))  # every queued object moved
 
 
+def test_uploads_another_replica_committed_are_answered_before_leading_again(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replica whose uploads were committed by another gets the lock when that leader lets go;
+    it answers them at once, not after committing what was queued since."""
+    commits = CountCommits(monkeypatch)
+    one, two = deployment.replica(1), deployment.replica(2)
+    waiting = two.queue([deployment.upload("gamma")])
+    assert isinstance(one(lambda: [deployment.upload("alpha")])[0], UploadResult)
+    assert commits.calls == [2]  # alpha and gamma, led by replica one
+    later = one.queue([deployment.upload("delta")])  # queued since; nobody leads yet
+    answered = two.settle(lambda: [i for i in waiting])  # the lock is free: it comes at once
+    assert [type(o) for o in answered.values()] == [UploadResult]
+    assert commits.calls == [2]  # gamma answered without a commit of delta first
+    assert deployment.queue_states() == ["waiting"]
+    assert isinstance(one.settle(lambda: later)[later[0]], UploadResult)
+    assert commits.calls == [2, 1]
+    assert deployment.published() >= {"alpha-1.0-0.conda", "gamma-1.0-0.conda", "delta-1.0-0.conda"}
+
+
 def test_refusals_reach_the_replica_that_queued_them(deployment: Deployment) -> None:
     one, two = deployment.replica(1), deployment.replica(2)
     assert isinstance(one(lambda: [deployment.upload("alpha")])[0], UploadResult)

@@ -7,8 +7,9 @@ With a PostgreSQL catalog every replica commits its uploads through `SharedUploa
 1. store each artifact under `.stockyard/queued/` and queue it in the catalog
    (`catalog.upload_queue`) with the metadata its validation read, as soon as it is validated
    (also while this replica is busy committing: the next leader, here or elsewhere, takes it);
-2. wait for the channel's lock in short slices; between slices, look whether another replica
-   committed any of them already (then answer with the outcomes it recorded);
+2. wait for the channel's lock in short slices; between slices, and once the lock comes, look
+   whether another replica committed any of them already (then answer with the outcomes it
+   recorded, before leading any commit);
 3. with the lock, lead: claim every queued upload of the channel (this replica's and every
    other's), judge and commit them as one batch (`UploadBatch`, `ChannelCommit`), record each
    outcome (the accepted ones in the catalog transaction that stores their rows), publish, and
@@ -160,7 +161,11 @@ class SharedUploads:
         try:
             settled = lambda: self._any_done(waiting())  # noqa: E731 - read at every look
             with self.workspace.lock_unless(self.lock_timeout, settled) as held:
-                if held:
+                # The lock often comes the moment the leader that committed these uploads let
+                # go: then answer them first (the lock goes back, and the next `settle` leads
+                # for what is still waiting) instead of making their clients wait through a
+                # commit of uploads queued since.
+                if held and not settled():
                     QueueLeader(self, started).lead()
         except LockTimeout as exc:
             withdrawn = self.catalog.withdraw_uploads(waiting())
