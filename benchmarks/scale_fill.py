@@ -95,6 +95,21 @@ def fill_rows(
     return counts
 
 
+def settle_after_bulk_load(catalog: Catalog) -> None:
+    """What a database does after a bulk load, done now rather than by its background workers
+    in the middle of a measurement: on PostgreSQL `VACUUM (ANALYZE)` (autovacuum would otherwise
+    vacuum the million freshly inserted rows, throttled, while the publishes are timed; a
+    catalog that grew to this size over time has long been vacuumed), on SQLite `ANALYZE`."""
+    from sqlalchemy import text
+
+    engine = catalog.engine
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("VACUUM (ANALYZE)"))
+        else:
+            conn.execute(text("ANALYZE"))
+
+
 def fill_catalog(channel_dir: Path, total: int, batch: int = 20000) -> None:
     state = channel_dir / STATE_DIR
     state.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ from stockyard.index.scan import SubdirScan, remember_scans, scan_subdir
 from stockyard.index.seed import published_stamps
 from stockyard.index.workspace import ChannelWorkspace
 from stockyard.storage import LocalStore, Store, check_key
+from stockyard.storage.parallel import map_all
 from stockyard.types.errors import ConfigError, NotFound
 from stockyard.types.identifiers import SUBDIR_PATTERN, artifact_format
 from stockyard.types.labels import is_label_channel, label_channel_name, split_label_channel
@@ -238,8 +239,10 @@ class _IndexRun:
         states = self.catalog.subdir_states(self.channel.id)
         self.known = set(states)
         subdirs = self.subdirs()
+        # On a bucket each listing is a round trip (or more): the subdirs are listed together.
+        listings = map_all(self.store, self.store.file_sizes, subdirs)
         scans = [
-            scan_subdir(self.catalog, self.store, self.channel.id, s, states.get(s))
+            scan_subdir(self.catalog, self.store, self.channel.id, s, states.get(s), listings[s])
             for s in subdirs
         ]
         self._report("scan", len(scans), len(scans))

@@ -50,9 +50,17 @@ def scan_signature(files: dict[str, tuple[int, int]]) -> str:
 
 
 def scan_subdir(
-    catalog: Catalog, store: Store, channel_id: int, subdir: str, state: SubdirState | None
+    catalog: Catalog,
+    store: Store,
+    channel_id: int,
+    subdir: str,
+    state: SubdirState | None,
+    listed: dict[str, tuple[int, int]] | None = None,
 ) -> SubdirScan:
-    listed = store.file_sizes(subdir)
+    """What changed in `subdir` since the catalog's state; `listed` is its
+    `store.file_sizes(subdir)` when the caller already has it (listed with the others)."""
+    if listed is None:
+        listed = store.file_sizes(subdir)
     files = {name: st for name, st in listed.items() if name.endswith(_ARTIFACT_SUFFIXES)}
     scan = SubdirScan(subdir, scan_signature(files), len(files))
     if state is not None and not state.dirty and state.scan_signature == scan.signature:

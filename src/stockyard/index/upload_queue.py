@@ -158,8 +158,11 @@ class SharedUploads:
         withdrawn and answered with the timeout; the others stay waiting."""
         found: dict[int, UploadResult | StockyardError] = {}
         started = time.perf_counter()
+
+        def settled() -> bool:  # read at every look
+            return self._any_done(waiting())
+
         try:
-            settled = lambda: self._any_done(waiting())  # noqa: E731 - read at every look
             with self.workspace.lock_unless(self.lock_timeout, settled) as held:
                 # The lock often comes the moment the leader that committed these uploads let
                 # go: then answer them first (the lock goes back, and the next `settle` leads

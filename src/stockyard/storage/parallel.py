@@ -53,13 +53,18 @@ def submit(fn: Callable[[], T]) -> Future[T]:
     return request_pool().submit(fn)
 
 
-def stat_all(store: Store, keys: Iterable[str]) -> dict[str, ObjectInfo | None]:
-    """`store.stat` of every key; concurrently on a remote store."""
+def map_all(store: Store, fn: Callable[[str], T], keys: Iterable[str]) -> dict[str, T]:
+    """`fn(key)` of every key (a request to `store` each); concurrently on a remote store."""
     wanted = sorted(set(keys))
     if len(wanted) < 2 or not is_remote(store):
-        return {key: store.stat(key) for key in wanted}
-    futures = {key: submit(functools.partial(store.stat, key)) for key in wanted}
+        return {key: fn(key) for key in wanted}
+    futures = {key: submit(functools.partial(fn, key)) for key in wanted}
     return {key: future.result() for key, future in futures.items()}
+
+
+def stat_all(store: Store, keys: Iterable[str]) -> dict[str, ObjectInfo | None]:
+    """`store.stat` of every key; concurrently on a remote store."""
+    return map_all(store, store.stat, keys)
 
 
 def run_all(store: Store, actions: Iterable[Callable[[], object]]) -> None:
