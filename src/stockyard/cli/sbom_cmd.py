@@ -49,7 +49,7 @@ def sbom(
     ways = sum((bool(artifacts), bool(spec), lockfile is not None))
     if ways != 1 or (spec and not channel):
         raise SbomUsageError("give exactly one of: artifacts, --spec with --channel, --lockfile")
-    platform = platform or str(rattler.Platform.current())
+    platform = platform or str(rattler.Subdir.current())
     if artifacts:
         packages = [package_from_artifact(path) for path in artifacts]
     else:
