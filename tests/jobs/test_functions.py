@@ -153,6 +153,32 @@ def test_the_api_names_every_kind() -> None:
     assert set(get_args(JobKindName)) == set(KINDS)
 
 
+def test_the_api_takes_each_kinds_arguments_with_the_same_defaults() -> None:
+    """The API's request models (its OpenAPI schema) and the job kinds' Structs (which check
+    the arguments again when a job is queued) describe the same arguments."""
+    import msgspec
+
+    from stockyard.server.jobs_api import JobCreateIn
+
+    union, _ = get_args(JobCreateIn)
+    models = {get_args(m.model_fields["kind"].annotation)[0]: m for m in get_args(union)}
+    assert set(models) == set(KINDS)
+    for name, kind in KINDS.items():
+        arguments = models[name].model_fields["arguments"].annotation
+        assert set(arguments.model_fields) == set(kind.arguments.__struct_fields__), name
+        required = {n for n, f in arguments.model_fields.items() if f.is_required()}
+        struct_required = set(
+            kind.arguments.__struct_fields__[
+                : len(kind.arguments.__struct_fields__) - len(kind.arguments.__struct_defaults__)
+            ]
+        )
+        assert required == struct_required, name
+        if not required:  # both fill in the same defaults
+            assert arguments.model_validate({}).model_dump() == msgspec.to_builtins(
+                msgspec.convert({}, kind.arguments)
+            ), name
+
+
 def test_jobs_use_the_server_only_for_its_data_layout() -> None:
     """`stockyard.jobs` may use the server's modules without HTTP, never the web app."""
     allowed = {"stockyard.server.channels", "stockyard.server.mirror_schedule"}

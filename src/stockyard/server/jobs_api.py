@@ -31,7 +31,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 _SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
-    400: {"model": ErrorOut, "description": "Arguments the job kind does not take."},
+    422: {
+        "model": ErrorOut,
+        "description": "Not a job this API takes: an unknown kind, or "
+        "arguments the kind does not take (InvalidRequest, naming the field).",
+    },
     404: {"model": ErrorOut, "description": "No such job, channel or scheduled mirror."},
     409: {"model": ErrorOut, "description": "The channel cannot have this job (a proxy)."},
     503: {"model": ErrorOut, "description": "broker_url is set but Redis does not answer."},
@@ -63,20 +67,71 @@ class JobListOut(BaseModel):
     jobs: list[JobOut]
 
 
-class JobCreateIn(BaseModel):
+class _Arguments(BaseModel):
+    # Lax like every other request body here (171.0 is an integer in JSON Schema, and "7" is
+    # taken as 7); what reaches the job kind's Struct is the coerced value.
     model_config = ConfigDict(extra="forbid")
 
-    kind: JobKindName
-    arguments: dict[str, Any] = Field(
-        default_factory=dict,
-        description='The kind\'s arguments, e.g. {"channel": "main"} (see docs/jobs.md).',
-    )
+
+class ChannelJobArguments(_Arguments):
+    channel: str = Field(min_length=1, max_length=256, description="The channel's name.")
+
+
+class ScanJobArguments(ChannelJobArguments):
+    force: bool = Field(False, description="Scan every artifact again, not only new ones.")
+
+
+class NoJobArguments(_Arguments):
+    pass
+
+
+class GcJobArguments(_Arguments):
+    keep_jobs_days: int = Field(30, ge=1, le=3650, description="Finished jobs kept this long.")
+
+
+class _JobCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     max_attempts: int | None = Field(
         None, ge=1, le=MAX_ATTEMPTS_LIMIT, description="Attempts before it fails (default 4)."
     )
     join: bool = Field(
         True, description="Join a queued job of the same kind and arguments instead of adding one."
     )
+
+
+class ReindexJobIn(_JobCreate):
+    kind: Literal["reindex"]
+    arguments: ChannelJobArguments
+
+
+class MirrorSyncJobIn(_JobCreate):
+    kind: Literal["mirror_sync"]
+    arguments: ChannelJobArguments
+
+
+class SnapshotsJobIn(_JobCreate):
+    kind: Literal["snapshots"]
+    arguments: NoJobArguments = NoJobArguments()
+
+
+class ScanJobIn(_JobCreate):
+    kind: Literal["scan"]
+    arguments: ScanJobArguments
+
+
+class GcJobIn(_JobCreate):
+    kind: Literal["gc"]
+    arguments: GcJobArguments = GcJobArguments.model_validate({})
+
+
+#: A job to queue: its kind decides the arguments it takes, so the schema says exactly what is
+#: accepted. The job kinds' own argument Structs (`stockyard.jobs.kinds`) check them again when
+#: queued; a test keeps the two the same.
+JobCreateIn = Annotated[
+    ReindexJobIn | MirrorSyncJobIn | SnapshotsJobIn | ScanJobIn | GcJobIn,
+    Field(discriminator="kind"),
+]
 
 
 class JobQueuedOut(JobOut):
@@ -129,7 +184,7 @@ def post_job(
     once) unless `join` is false. Follow it with GET /api/jobs/{id}."""
     require_server_scope(caller, "admin", "queueing jobs")
     submitted = _runner(request).submit(
-        body.kind, body.arguments, max_attempts=body.max_attempts, join=body.join
+        body.kind, body.arguments.model_dump(), max_attempts=body.max_attempts, join=body.join
     )
     response.headers["location"] = f"/api/jobs/{submitted.job.id}"
     return JobQueuedOut(**job_document(submitted.job), joined=submitted.joined)
