@@ -147,15 +147,9 @@ def test_backoff_doubles_up_to_its_cap() -> None:
     assert [policy.delay(n) for n in (1, 2, 3, 4, 5)] == [10, 20, 40, 60, 60]
 
 
-def test_the_api_names_every_kind() -> None:
-    from stockyard.server.jobs_api import JobKindName
-
-    assert set(get_args(JobKindName)) == set(KINDS)
-
-
-def test_the_api_takes_each_kinds_arguments_with_the_same_defaults() -> None:
-    """The API's request models (its OpenAPI schema) and the job kinds' Structs (which check
-    the arguments again when a job is queued) describe the same arguments."""
+def test_the_api_takes_every_kind_with_its_arguments_and_defaults() -> None:
+    """The API's request models (its OpenAPI schema) name every job kind, and describe the
+    same arguments as the kinds' Structs (which check them again when a job is queued)."""
     import msgspec
 
     from stockyard.server.jobs_api import JobCreateIn

@@ -20,8 +20,6 @@ from stockyard.server.models import ErrorOut
 
 router = APIRouter(prefix="/api", tags=["jobs"])
 
-#: The job kinds (stockyard.jobs.kinds.KINDS; a test keeps the two equal).
-JobKindName = Literal["reindex", "mirror_sync", "snapshots", "scan", "gc"]
 JobStateName = Literal["queued", "running", "retrying", "succeeded", "failed"]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
