@@ -28,7 +28,7 @@ from stockyard.server.channels import layout_for
 from tests.mirror.upstreams import static_server
 from tests.proxy.upstream_setup import static_upstream_root
 from tests.server.artifacts import make_artifact
-from tests.server.live import LiveServer, admin_token, free_port, live_server
+from tests.server.live import LiveServer, admin_token, free_port, live_server, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -116,12 +116,7 @@ def worker(
     finally:
         pool = _children(process.pid)
         if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            stop_process(process, timeout=30)
         for pid in pool:  # a pool process left behind by a killed parent
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

@@ -164,11 +164,11 @@ def _log(path: Path, tail: int | None) -> str:
     return text if tail is None else text[-tail:]
 
 
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    """Terminate, then kill after 20 s."""
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """Terminate, then kill after `timeout` seconds."""
     process.terminate()
     try:
-        process.wait(timeout=20)
+        process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
