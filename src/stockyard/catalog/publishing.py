@@ -257,12 +257,12 @@ def _read_ahead(fetch: Callable[[], list[Any]], size: int) -> Iterator[list[Any]
     early)."""
     with ThreadPoolExecutor(1, thread_name_prefix="publish-read-ahead") as pool:
         pending = pool.submit(fetch)
-        while True:
+
+        def fetched() -> list[Any]:
+            nonlocal pending
             batch = pending.result()
-            exhausted = len(batch) < size
-            if not exhausted:
+            if len(batch) == size:  # more may follow: ask for it now
                 pending = pool.submit(fetch)
-            if batch:
-                yield batch
-            if exhausted:
-                return
+            return batch
+
+        yield from _batches(fetched, size)
